@@ -1,0 +1,178 @@
+"""Build: Cython source -> C (Cython, in-process) -> shared library (the C
+compiler, as a subprocess), stored in the on-disk cache.
+
+Cython is imported lazily (it costs over a second the first time) and only
+ever from the compiling thread.  The C compiler is called directly with the
+flags sysconfig gives for this Python: setuptools' build_ext would add
+seconds per module.
+
+Cache layout: <cache_dir>/<key[:2]>/rsjit_<key>.<EXT_SUFFIX>, plus the .pyx
+beside it (for `explain` and debugging).  Files are written in a private
+temporary directory inside the cache and moved into place with os.replace,
+so a concurrent process never sees a half-written module.
+"""
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import CodeType
+
+from .errors import BuildError
+
+INCLUDE_DIR = Path(__file__).parent / "include"
+EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+RESTRAIN_BUILD_VERSION = "0.1.0"
+
+# One Cython compile at a time: its compiler keeps global state.
+_cython_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    cache_dir: Path | None          # None: build in a throw-away directory
+    opt_level: str = "-O1"          # -O1: most of -O2's speed for ~75% of its time here
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class BuiltModule:
+    module_name: str
+    so_path: Path
+    source_path: Path
+    from_cache: bool
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "restrain"
+
+
+def _abi_fingerprint() -> bytes:
+    data = b""
+    for name in ("restrain_abi.h", "restrain_abi.pxd"):
+        data += (INCLUDE_DIR / name).read_bytes()
+    return data
+
+
+def cython_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("Cython")
+    except Exception:  # noqa: BLE001 - metadata missing: fall back to the module
+        import Cython
+        return Cython.__version__
+
+
+def cache_key(code: CodeType, source: str, options: BuildOptions) -> str:
+    """Everything the built module depends on: the code object's content,
+    the generated source (which embeds the specialisation), the Python,
+    Cython and restrain versions, the ABI and the compiler flags."""
+    h = hashlib.sha256()
+    for part in (marshal.dumps(code), source.encode(), sys.version.encode(),
+                 cython_version().encode(), RESTRAIN_BUILD_VERSION.encode(),
+                 _abi_fingerprint(), " ".join(compiler_command()).encode(), options.opt_level.encode()):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()[:40]
+
+
+def compiler_command() -> list[str]:
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    include = sysconfig.get_paths()["include"]
+    return cc + ["-shared", "-fPIC", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG", "-w",
+                 f"-I{include}", f"-I{INCLUDE_DIR}"]
+
+
+def ensure_private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def cached_module(key: str, options: BuildOptions) -> BuiltModule | None:
+    if options.cache_dir is None:
+        return None
+    name = f"rsjit_{key}"
+    folder = options.cache_dir / key[:2]
+    so_path = folder / (name + EXT_SUFFIX)
+    if so_path.exists():
+        return BuiltModule(name, so_path, folder / (name + ".pyx"), True)
+    return None
+
+
+def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
+    """The module for this code and source: from the cache, or built now."""
+    key = cache_key(code, source, options)
+    hit = cached_module(key, options)
+    if hit is not None:
+        return hit
+    name = f"rsjit_{key}"
+    root = options.cache_dir if options.cache_dir is not None else Path(tempfile.gettempdir())
+    ensure_private_dir(root)
+    workdir = Path(tempfile.mkdtemp(prefix="build-", dir=root))
+    try:
+        pyx = workdir / (name + ".pyx")
+        pyx.write_text(source)
+        c_file = run_cython(pyx)
+        so_tmp = workdir / (name + EXT_SUFFIX)
+        run_c_compiler(c_file, so_tmp, options)
+        if options.cache_dir is None:
+            return BuiltModule(name, so_tmp, pyx, False)
+        folder = ensure_private_dir(options.cache_dir / key[:2])
+        final_pyx = folder / pyx.name
+        os.replace(pyx, final_pyx)
+        final_so = folder / so_tmp.name
+        os.replace(so_tmp, final_so)   # atomic: readers see all or nothing
+        return BuiltModule(name, final_so, final_pyx, False)
+    finally:
+        if options.cache_dir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_cython(pyx: Path) -> Path:
+    """Cython in-process; errors become BuildError with Cython's messages."""
+    with _cython_lock:
+        from Cython.Compiler import Errors, Main
+        options = Main.CompilationOptions(
+            Main.default_options,
+            include_path=[str(INCLUDE_DIR)],
+            language_level=3,
+            errors_to_stderr=False,
+            quiet=True,
+        )
+        try:
+            result = Main.compile_single(str(pyx), options, full_module_name=pyx.stem)
+        except Errors.CompileError as e:
+            raise BuildError(f"Cython: {e}") from None
+        except Exception as e:  # noqa: BLE001 - any Cython crash is a build failure
+            raise BuildError(f"Cython crashed: {type(e).__name__}: {e}") from None
+        finally:
+            Errors.reset()
+        if result.num_errors:
+            raise BuildError(f"Cython reported {result.num_errors} error(s) in {pyx.name}")
+        return Path(result.c_file)
+
+
+def run_c_compiler(c_file: Path, out: Path, options: BuildOptions) -> None:
+    cmd = compiler_command() + [options.opt_level, str(c_file), "-o", str(out)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=options.timeout,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise BuildError(f"C compiler not found: {cmd[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"C compiler timed out after {options.timeout:.0f} s") from None
+    except OSError as e:
+        raise BuildError(f"C compiler could not run: {e}") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise BuildError(f"C compiler failed ({proc.returncode}): " + " | ".join(tail))

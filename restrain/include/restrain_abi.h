@@ -1,0 +1,979 @@
+/*
+ * restrain_abi.h -- what compiled modules call.
+ *
+ * Every module restrain generates includes this header (through
+ * restrain_abi.pxd).  It holds:
+ *   - RsFrame, the per-call state the evaluator (csrc/hook.c) passes to a
+ *     compiled entry point;
+ *   - small inline helpers, one per bytecode operation whose exact CPython
+ *     semantics need more than one C-API call (global lookup, method
+ *     lookup, raise, exception-info stack, unpacking, ...).
+ *
+ * All knowledge of CPython 3.11's frame layout on the C side lives here and
+ * in csrc/hook.c.  Error messages are those of Python/ceval.c in 3.11, so
+ * compiled code raises exactly what the interpreter raises.
+ *
+ * Reference counting convention (matches Cython's view of `object`):
+ * helpers returning PyObject* return a NEW reference, or NULL with an
+ * exception set; PyObject* arguments are BORROWED.
+ */
+#ifndef RESTRAIN_ABI_H
+#define RESTRAIN_ABI_H
+
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#endif
+#include "Python.h"
+#include "frameobject.h"
+#include "internal/pycore_frame.h"
+
+/* Exported by libpython 3.11 but declared only in headers that need more
+ * of the internal build environment than an extension has. */
+PyAPI_FUNC(PyObject *) _PyTraceBack_FromFrame(PyObject *tb_next, PyFrameObject *frame);
+PyAPI_FUNC(int) _Py_CheckRecursiveCall(PyThreadState *tstate, const char *where);
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+#error "restrain_abi.h supports CPython 3.11 only"
+#endif
+
+/* The state of one call of a compiled function. Lives on the C stack of the
+ * evaluator for the duration of the call. */
+typedef struct RsFrame {
+    PyThreadState *tstate;
+    _PyInterpreterFrame *frame;   /* the interpreter frame, linked in the chain */
+    PyObject **locals;            /* frame->localsplus */
+    _Py_CODEUNIT *first_instr;    /* _PyCode_CODE(frame->f_code) */
+    PyObject *consts;             /* borrowed: co_consts */
+    PyObject *names;              /* borrowed: co_names */
+    /* What tstate->exc_info->exc_value must be while this frame runs.
+     * Cython's try/except saves and restores the exception state on its own
+     * schedule; after every catch, and when the call ends, the evaluator puts
+     * this value back (strong reference, may be NULL). */
+    PyObject *exc_shadow;
+    /* Second result of a helper that produces two stack values
+     * (LOAD_METHOD, BEFORE_WITH); taken at once with rs_take_second. */
+    PyObject *second;
+    /* The exception now propagating already has this frame's traceback
+     * entry (bare `raise` and RERAISE do not add one in CPython). */
+    int reraise;
+} RsFrame;
+
+typedef PyObject *(*RsEntry)(RsFrame *);
+
+/* ---- the NULL stack value ---------------------------------------------
+ * The 3.11 value stack holds NULL below a callable (PUSH_NULL, LOAD_GLOBAL
+ * with the low bit, LOAD_METHOD on a non-method).  Cython variables cannot
+ * hold NULL, so compiled code uses this static sentinel instead.  It never
+ * escapes to Python code. */
+static PyObject rs_null_object = {
+    _PyObject_EXTRA_INIT
+    1 << 28, &PyBaseObject_Type
+};
+#define RS_NULL (&rs_null_object)
+
+static inline PyObject *rs_null(void) { Py_INCREF(RS_NULL); return RS_NULL; }
+static inline int rs_is_null(PyObject *v) { return v == RS_NULL; }
+
+/* ---- line numbers -------------------------------------------------------
+ * CPython computes tracebacks, f_lineno and sys._getframe() from
+ * frame->prev_instr; compiled code stores it before anything that can
+ * raise or call out. */
+static inline void rs_at(RsFrame *f, int index) {
+    f->frame->prev_instr = f->first_instr + index;
+}
+
+/* ---- constants and locals ------------------------------------------------ */
+static inline PyObject *rs_const(RsFrame *f, int i) {
+    PyObject *v = PyTuple_GET_ITEM(f->consts, i);
+    Py_INCREF(v);
+    return v;
+}
+
+static inline PyObject *rs_name(RsFrame *f, int i) {
+    return PyTuple_GET_ITEM(f->names, i);   /* borrowed */
+}
+
+static PyObject *rs_local_name(RsFrame *f, int i) {
+    return PyTuple_GET_ITEM(f->frame->f_code->co_localsplusnames, i);
+}
+
+static void rs_unbound_local(RsFrame *f, int i) {
+    PyErr_Format(PyExc_UnboundLocalError,
+                 "cannot access local variable '%U' where it is not associated with a value",
+                 rs_local_name(f, i));
+}
+
+static inline PyObject *rs_load_fast(RsFrame *f, int i) {
+    PyObject *v = f->locals[i];
+    if (v == NULL) {
+        rs_unbound_local(f, i);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+static inline void rs_store_fast(RsFrame *f, int i, PyObject *v) {
+    PyObject *old = f->locals[i];
+    Py_INCREF(v);
+    f->locals[i] = v;
+    Py_XDECREF(old);
+}
+
+static inline int rs_delete_fast(RsFrame *f, int i) {
+    PyObject *old = f->locals[i];
+    if (old == NULL) {
+        rs_unbound_local(f, i);
+        return -1;
+    }
+    f->locals[i] = NULL;
+    Py_DECREF(old);
+    return 0;
+}
+
+/* ---- cells and free variables -------------------------------------------- */
+static inline int rs_make_cell(RsFrame *f, int i) {
+    PyObject *initial = f->locals[i];
+    PyObject *cell = PyCell_New(initial);
+    if (cell == NULL) return -1;
+    f->locals[i] = cell;
+    Py_XDECREF(initial);
+    return 0;
+}
+
+static inline void rs_copy_free_vars(RsFrame *f, int n) {
+    PyCodeObject *co = f->frame->f_code;
+    PyObject *closure = f->frame->f_func->func_closure;
+    int offset = co->co_nlocals + co->co_nplaincellvars;
+    for (int i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(closure, i);
+        Py_INCREF(o);
+        f->locals[offset + i] = o;
+    }
+}
+
+static inline PyObject *rs_load_closure(RsFrame *f, int i) {
+    PyObject *v = f->locals[i];
+    Py_INCREF(v);
+    return v;
+}
+
+static void rs_unbound_deref(RsFrame *f, int i) {
+    PyCodeObject *co = f->frame->f_code;
+    if (i < co->co_nlocals + co->co_nplaincellvars) {
+        rs_unbound_local(f, i);
+    } else {
+        PyErr_Format(PyExc_NameError,
+                     "cannot access free variable '%U' where it is not associated with a"
+                     " value in enclosing scope", rs_local_name(f, i));
+    }
+}
+
+static inline PyObject *rs_load_deref(RsFrame *f, int i) {
+    PyObject *v = PyCell_GET(f->locals[i]);
+    if (v == NULL) {
+        rs_unbound_deref(f, i);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+static inline void rs_store_deref(RsFrame *f, int i, PyObject *v) {
+    PyObject *cell = f->locals[i];
+    PyObject *old = PyCell_GET(cell);
+    Py_INCREF(v);
+    PyCell_SET(cell, v);
+    Py_XDECREF(old);
+}
+
+static inline int rs_delete_deref(RsFrame *f, int i) {
+    PyObject *cell = f->locals[i];
+    PyObject *old = PyCell_GET(cell);
+    if (old == NULL) {
+        rs_unbound_deref(f, i);
+        return -1;
+    }
+    PyCell_SET(cell, NULL);
+    Py_DECREF(old);
+    return 0;
+}
+
+/* ---- globals and builtins: looked up at every use, in the frame's own
+ * globals and builtins, so rebinding is always seen. ---------------------- */
+static void rs_name_error(PyObject *name) {
+    PyErr_Format(PyExc_NameError, "name '%.200s' is not defined", PyUnicode_AsUTF8(name));
+    /* 3.11's traceback printer uses .name for "Did you mean" suggestions */
+    PyObject *exc, *val, *tb;
+    PyErr_Fetch(&exc, &val, &tb);
+    PyErr_NormalizeException(&exc, &val, &tb);
+    if (val != NULL && PyObject_SetAttrString(val, "name", name) < 0) PyErr_Clear();
+    PyErr_Restore(exc, val, tb);
+}
+
+static inline PyObject *rs_load_global(RsFrame *f, int i) {
+    PyObject *name = rs_name(f, i);
+    PyObject *globals = f->frame->f_globals, *builtins = f->frame->f_builtins;
+    PyObject *v;
+    if (PyDict_CheckExact(globals)) {
+        v = PyDict_GetItemWithError(globals, name);
+        if (v != NULL) { Py_INCREF(v); return v; }
+        if (PyErr_Occurred()) return NULL;
+    } else {
+        v = PyObject_GetItem(globals, name);
+        if (v != NULL) return v;
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return NULL;
+        PyErr_Clear();
+    }
+    if (PyDict_CheckExact(builtins)) {
+        v = PyDict_GetItemWithError(builtins, name);
+        if (v != NULL) { Py_INCREF(v); return v; }
+        if (!PyErr_Occurred()) rs_name_error(name);
+        return NULL;
+    }
+    v = PyObject_GetItem(builtins, name);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        rs_name_error(name);
+    }
+    return v;
+}
+
+static inline int rs_store_global(RsFrame *f, int i, PyObject *v) {
+    return PyDict_SetItem(f->frame->f_globals, rs_name(f, i), v);
+}
+
+static inline int rs_delete_global(RsFrame *f, int i) {
+    PyObject *name = rs_name(f, i);
+    int err = PyDict_DelItem(f->frame->f_globals, name);
+    if (err != 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        rs_name_error(name);
+    }
+    return err;
+}
+
+/* ---- attributes and methods ---------------------------------------------- */
+static inline PyObject *rs_load_attr(RsFrame *f, PyObject *owner, int i) {
+    return PyObject_GetAttr(owner, rs_name(f, i));
+}
+
+static inline int rs_store_attr(RsFrame *f, PyObject *owner, int i, PyObject *v) {
+    return PyObject_SetAttr(owner, rs_name(f, i), v);
+}
+
+static inline int rs_delete_attr(RsFrame *f, PyObject *owner, int i) {
+    return PyObject_SetAttr(owner, rs_name(f, i), NULL);
+}
+
+/* LOAD_METHOD: returns the first stack value (the unbound method, or the
+ * NULL sentinel); the second (self, or the plain attribute) is left in
+ * f->second for rs_take_second. */
+static inline PyObject *rs_load_method(RsFrame *f, PyObject *owner, int i) {
+    PyObject *meth = NULL;
+    int is_method = _PyObject_GetMethod(owner, rs_name(f, i), &meth);
+    if (meth == NULL) return NULL;
+    Py_XSETREF(f->second, NULL);
+    if (is_method) {
+        Py_INCREF(owner);
+        f->second = owner;
+        return meth;
+    }
+    f->second = meth;
+    return rs_null();
+}
+
+static inline PyObject *rs_take_second(RsFrame *f) {
+    PyObject *v = f->second;
+    f->second = NULL;
+    return v;   /* never NULL when used right after its producer */
+}
+
+/* ---- calls ---------------------------------------------------------------
+ * The stack below the arguments holds [NULL, callable] or [method, self]
+ * (3.11 CALL).  `first` and `second` are those two values. */
+static inline PyObject *rs_call_array(PyObject *first, PyObject *second,
+                                      PyObject **args, Py_ssize_t nargs, PyObject *kwnames) {
+    /* args[-1] is writable scratch space (PY_VECTORCALL_ARGUMENTS_OFFSET) */
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (first == RS_NULL) {
+        return PyObject_Vectorcall(second, args, (nargs - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+    }
+    args[-1] = second;
+    return PyObject_Vectorcall(first, args - 1, (nargs - nkw + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+}
+
+static inline PyObject *rs_call0(PyObject *a, PyObject *b) {
+    PyObject *st[1];
+    return rs_call_array(a, b, st + 1, 0, NULL);
+}
+static inline PyObject *rs_call1(PyObject *a, PyObject *b, PyObject *x1) {
+    PyObject *st[2] = {NULL, x1};
+    return rs_call_array(a, b, st + 1, 1, NULL);
+}
+static inline PyObject *rs_call2(PyObject *a, PyObject *b, PyObject *x1, PyObject *x2) {
+    PyObject *st[3] = {NULL, x1, x2};
+    return rs_call_array(a, b, st + 1, 2, NULL);
+}
+static inline PyObject *rs_call3(PyObject *a, PyObject *b, PyObject *x1, PyObject *x2, PyObject *x3) {
+    PyObject *st[4] = {NULL, x1, x2, x3};
+    return rs_call_array(a, b, st + 1, 3, NULL);
+}
+static inline PyObject *rs_call4(PyObject *a, PyObject *b, PyObject *x1, PyObject *x2, PyObject *x3, PyObject *x4) {
+    PyObject *st[5] = {NULL, x1, x2, x3, x4};
+    return rs_call_array(a, b, st + 1, 4, NULL);
+}
+
+/* Any number of arguments (a tuple, positional then keyword values), with
+ * optional keyword names (None when there are none). */
+static inline PyObject *rs_call_n(PyObject *a, PyObject *b, PyObject *argtuple, PyObject *kwnames) {
+    Py_ssize_t n = PyTuple_GET_SIZE(argtuple);
+    PyObject *small[9];
+    PyObject **st = n + 1 <= 9 ? small : PyMem_Malloc((n + 1) * sizeof(PyObject *));
+    if (st == NULL) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) st[i + 1] = PyTuple_GET_ITEM(argtuple, i);
+    PyObject *res = rs_call_array(a, b, st + 1, n, kwnames == Py_None ? NULL : kwnames);
+    if (st != small) PyMem_Free(st);
+    return res;
+}
+
+static int rs_check_args_iterable(PyObject *func, PyObject *args) {
+    if (Py_TYPE(args)->tp_iter == NULL && !PySequence_Check(args)) {
+        PyObject *funcstr = _PyObject_FunctionStr(func);
+        if (funcstr != NULL) {
+            PyErr_Format(PyExc_TypeError, "%U argument after * must be an iterable, not %.200s",
+                         funcstr, Py_TYPE(args)->tp_name);
+            Py_DECREF(funcstr);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* CALL_FUNCTION_EX: kwargs is RS_NULL when absent */
+static inline PyObject *rs_call_ex(PyObject *func, PyObject *args, PyObject *kwargs) {
+    PyObject *tuple;
+    if (PyTuple_CheckExact(args)) {
+        Py_INCREF(args);
+        tuple = args;
+    } else {
+        if (rs_check_args_iterable(func, args) < 0) return NULL;
+        tuple = PySequence_Tuple(args);
+        if (tuple == NULL) return NULL;
+    }
+    PyObject *res = PyObject_Call(func, tuple, kwargs == RS_NULL ? NULL : kwargs);
+    Py_DECREF(tuple);
+    return res;
+}
+
+/* ---- operators ----------------------------------------------------------- */
+static inline PyObject *rs_binary_op(int op, PyObject *a, PyObject *b) {
+    switch (op) {   /* the NB_* numbering of 3.11's BINARY_OP */
+    case 0:  return PyNumber_Add(a, b);
+    case 1:  return PyNumber_And(a, b);
+    case 2:  return PyNumber_FloorDivide(a, b);
+    case 3:  return PyNumber_Lshift(a, b);
+    case 4:  return PyNumber_MatrixMultiply(a, b);
+    case 5:  return PyNumber_Multiply(a, b);
+    case 6:  return PyNumber_Remainder(a, b);
+    case 7:  return PyNumber_Or(a, b);
+    case 8:  return PyNumber_Power(a, b, Py_None);
+    case 9:  return PyNumber_Rshift(a, b);
+    case 10: return PyNumber_Subtract(a, b);
+    case 11: return PyNumber_TrueDivide(a, b);
+    case 12: return PyNumber_Xor(a, b);
+    case 13: return PyNumber_InPlaceAdd(a, b);
+    case 14: return PyNumber_InPlaceAnd(a, b);
+    case 15: return PyNumber_InPlaceFloorDivide(a, b);
+    case 16: return PyNumber_InPlaceLshift(a, b);
+    case 17: return PyNumber_InPlaceMatrixMultiply(a, b);
+    case 18: return PyNumber_InPlaceMultiply(a, b);
+    case 19: return PyNumber_InPlaceRemainder(a, b);
+    case 20: return PyNumber_InPlaceOr(a, b);
+    case 21: return PyNumber_InPlacePower(a, b, Py_None);
+    case 22: return PyNumber_InPlaceRshift(a, b);
+    case 23: return PyNumber_InPlaceSubtract(a, b);
+    case 24: return PyNumber_InPlaceTrueDivide(a, b);
+    case 25: return PyNumber_InPlaceXor(a, b);
+    }
+    PyErr_SetString(PyExc_SystemError, "restrain: bad binary operator");
+    return NULL;
+}
+
+static inline PyObject *rs_unary_op(int op, PyObject *v) {
+    switch (op) {
+    case 0: return PyNumber_Negative(v);
+    case 1: return PyNumber_Positive(v);
+    case 2: return PyNumber_Invert(v);
+    }
+    PyErr_SetString(PyExc_SystemError, "restrain: bad unary operator");
+    return NULL;
+}
+
+static inline PyObject *rs_compare(PyObject *a, PyObject *b, int op) {
+    return PyObject_RichCompare(a, b, op);
+}
+
+static inline PyObject *rs_bool(int v) {
+    PyObject *r = v ? Py_True : Py_False;
+    Py_INCREF(r);
+    return r;
+}
+
+static inline PyObject *rs_is(PyObject *a, PyObject *b, int invert) {
+    return rs_bool((a == b) ^ invert);
+}
+
+/* CONTAINS_OP: `left in right` */
+static inline PyObject *rs_contains(PyObject *left, PyObject *right, int invert) {
+    int r = PySequence_Contains(right, left);
+    if (r < 0) return NULL;
+    return rs_bool(r ^ invert);
+}
+
+static inline int rs_truth(PyObject *v) {
+    if (v == Py_True) return 1;
+    if (v == Py_False || v == Py_None) return 0;
+    return PyObject_IsTrue(v);
+}
+
+static inline PyObject *rs_not(PyObject *v) {
+    int r = rs_truth(v);
+    if (r < 0) return NULL;
+    return rs_bool(!r);
+}
+
+/* ---- subscripts ---------------------------------------------------------- */
+static inline PyObject *rs_getitem(PyObject *c, PyObject *k) { return PyObject_GetItem(c, k); }
+static inline int rs_setitem(PyObject *c, PyObject *k, PyObject *v) { return PyObject_SetItem(c, k, v); }
+static inline int rs_delitem(PyObject *c, PyObject *k) { return PyObject_DelItem(c, k); }
+static inline PyObject *rs_build_slice(PyObject *a, PyObject *b, PyObject *c) {
+    return PySlice_New(a, b, c == RS_NULL ? NULL : c);
+}
+
+/* ---- displays ------------------------------------------------------------ */
+static inline PyObject *rs_new_list(void) { return PyList_New(0); }
+static inline PyObject *rs_new_set(void) { return PySet_New(NULL); }
+static inline PyObject *rs_new_dict(void) { return PyDict_New(); }
+static inline int rs_list_append(PyObject *list, PyObject *v) { return PyList_Append(list, v); }
+static inline int rs_set_add(PyObject *set, PyObject *v) { return PySet_Add(set, v); }
+static inline int rs_map_add(PyObject *d, PyObject *k, PyObject *v) { return PyDict_SetItem(d, k, v); }
+
+static inline int rs_list_extend(PyObject *list, PyObject *iterable) {
+    PyObject *none = _PyList_Extend((PyListObject *)list, iterable);
+    if (none == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) &&
+            Py_TYPE(iterable)->tp_iter == NULL && !PySequence_Check(iterable)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "Value after * must be an iterable, not %.200s",
+                         Py_TYPE(iterable)->tp_name);
+        }
+        return -1;
+    }
+    Py_DECREF(none);
+    return 0;
+}
+
+static inline int rs_set_update(PyObject *set, PyObject *iterable) {
+    return _PySet_Update(set, iterable);
+}
+
+static inline int rs_dict_update(PyObject *d, PyObject *update) {
+    if (PyDict_Update(d, update) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "'%.200s' object is not a mapping", Py_TYPE(update)->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* DICT_MERGE (building **kwargs for a call to func) */
+static inline int rs_dict_merge(PyObject *func, PyObject *d, PyObject *update) {
+    if (_PyDict_MergeEx(d, update, 2) == 0) return 0;
+    PyObject *exc, *val, *tb;
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Fetch(&exc, &val, &tb);
+        PyObject *funcstr = _PyObject_FunctionStr(func);
+        if (funcstr != NULL) {
+            PyErr_Format(PyExc_TypeError, "%U argument after ** must be a mapping, not %.200s",
+                         funcstr, Py_TYPE(update)->tp_name);
+            Py_DECREF(funcstr);
+        }
+        Py_XDECREF(exc); Py_XDECREF(val); Py_XDECREF(tb);
+    } else if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Fetch(&exc, &val, &tb);
+        PyErr_NormalizeException(&exc, &val, &tb);
+        PyObject *args = val ? PyObject_GetAttrString(val, "args") : NULL;
+        if (args && PyTuple_Check(args) && PyTuple_GET_SIZE(args) == 1) {
+            PyObject *funcstr = _PyObject_FunctionStr(func);
+            if (funcstr != NULL) {
+                PyErr_Format(PyExc_TypeError, "%U got multiple values for keyword argument '%S'",
+                             funcstr, PyTuple_GET_ITEM(args, 0));
+                Py_DECREF(funcstr);
+            }
+            Py_XDECREF(exc); Py_XDECREF(val); Py_XDECREF(tb);
+        } else {
+            PyErr_Restore(exc, val, tb);
+        }
+        Py_XDECREF(args);
+    }
+    return -1;
+}
+
+static inline PyObject *rs_list_to_tuple(PyObject *list) { return PyList_AsTuple(list); }
+
+/* BUILD_CONST_KEY_MAP: keys is the constant tuple, values a tuple */
+static inline PyObject *rs_const_key_map(PyObject *keys, PyObject *values) {
+    Py_ssize_t n = PyTuple_GET_SIZE(keys);
+    PyObject *d = _PyDict_NewPresized(n);
+    if (d == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(keys, i), PyTuple_GET_ITEM(values, i)) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static inline PyObject *rs_build_string(PyObject *parts) {
+    PyObject *empty = PyUnicode_New(0, 0);
+    if (empty == NULL) return NULL;
+    PyObject *s = _PyUnicode_JoinArray(empty, &PyTuple_GET_ITEM(parts, 0), PyTuple_GET_SIZE(parts));
+    Py_DECREF(empty);
+    return s;
+}
+
+/* FORMAT_VALUE: conv 0 none, 1 str, 2 repr, 3 ascii; spec RS_NULL if absent */
+static inline PyObject *rs_format(PyObject *value, int conv, PyObject *spec) {
+    PyObject *converted = NULL;
+    switch (conv) {
+    case 1: converted = PyObject_Str(value); break;
+    case 2: converted = PyObject_Repr(value); break;
+    case 3: converted = PyObject_ASCII(value); break;
+    default: Py_INCREF(value); converted = value;
+    }
+    if (converted == NULL) return NULL;
+    if (spec == RS_NULL && PyUnicode_CheckExact(converted)) return converted;
+    PyObject *res = PyObject_Format(converted, spec == RS_NULL ? NULL : spec);
+    Py_DECREF(converted);
+    return res;
+}
+
+/* ---- unpacking (ceval.c's unpack_iterable) --------------------------------
+ * Returns a tuple in source order: argcnt items, then (argcntafter >= 0)
+ * a list of the starred middle, then argcntafter items. */
+static PyObject *rs_unpack(PyObject *v, int argcnt, int argcntafter) {
+    int total = argcnt + (argcntafter >= 0 ? 1 + argcntafter : 0);
+    PyObject *it = PyObject_GetIter(v);
+    if (it == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) &&
+            Py_TYPE(v)->tp_iter == NULL && !PySequence_Check(v)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.200s object",
+                         Py_TYPE(v)->tp_name);
+        }
+        return NULL;
+    }
+    PyObject *out = PyTuple_New(total);
+    if (out == NULL) { Py_DECREF(it); return NULL; }
+    int i;
+    for (i = 0; i < argcnt; i++) {
+        PyObject *w = PyIter_Next(it);
+        if (w == NULL) {
+            if (!PyErr_Occurred()) {
+                if (argcntafter == -1) {
+                    PyErr_Format(PyExc_ValueError,
+                                 "not enough values to unpack (expected %d, got %d)", argcnt, i);
+                } else {
+                    PyErr_Format(PyExc_ValueError,
+                                 "not enough values to unpack (expected at least %d, got %d)",
+                                 argcnt + argcntafter, i);
+                }
+            }
+            goto error;
+        }
+        PyTuple_SET_ITEM(out, i, w);
+    }
+    if (argcntafter == -1) {
+        PyObject *w = PyIter_Next(it);
+        if (w == NULL) {
+            if (PyErr_Occurred()) goto error;
+            Py_DECREF(it);
+            return out;
+        }
+        Py_DECREF(w);
+        PyErr_Format(PyExc_ValueError, "too many values to unpack (expected %d)", argcnt);
+        goto error;
+    }
+    PyObject *l = PySequence_List(it);
+    if (l == NULL) goto error;
+    PyTuple_SET_ITEM(out, i, l);
+    i++;
+    Py_ssize_t ll = PyList_GET_SIZE(l);
+    if (ll < argcntafter) {
+        PyErr_Format(PyExc_ValueError, "not enough values to unpack (expected at least %d, got %zd)",
+                     argcnt + argcntafter, argcnt + ll);
+        goto error;
+    }
+    for (int j = argcntafter; j > 0; j--, i++) {
+        PyTuple_SET_ITEM(out, i, PyList_GET_ITEM(l, ll - j));
+        Py_INCREF(PyList_GET_ITEM(l, ll - j));
+    }
+    if (PyList_SetSlice(l, ll - argcntafter, ll, NULL) < 0) goto error;
+    Py_DECREF(it);
+    return out;
+error:
+    Py_DECREF(it);
+    Py_DECREF(out);   /* unfilled slots are NULL: tuple dealloc tolerates them */
+    return NULL;
+}
+
+static inline PyObject *rs_unpack_sequence(PyObject *v, int n) {
+    if (PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) == n) {
+        Py_INCREF(v);
+        return v;
+    }
+    if (PyList_CheckExact(v) && PyList_GET_SIZE(v) == n) {
+        return PyList_AsTuple(v);
+    }
+    return rs_unpack(v, n, -1);
+}
+
+static inline PyObject *rs_unpack_ex(PyObject *v, int before, int after) {
+    return rs_unpack(v, before, after);
+}
+
+/* ---- iteration ----------------------------------------------------------- */
+static inline PyObject *rs_get_iter(PyObject *v) { return PyObject_GetIter(v); }
+
+/* FOR_ITER: the next item, or RS_NULL when the iterator is exhausted */
+static inline PyObject *rs_for_iter(PyObject *it) {
+    PyObject *next = (*Py_TYPE(it)->tp_iternext)(it);
+    if (next != NULL) return next;
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_StopIteration)) return NULL;
+        PyErr_Clear();
+    }
+    return rs_null();
+}
+
+/* ---- functions ----------------------------------------------------------- */
+static inline PyObject *rs_make_function(RsFrame *f, PyObject *code, PyObject *closure,
+                                         PyObject *annotations, PyObject *kwdefaults,
+                                         PyObject *defaults) {
+    PyFunctionObject *func = (PyFunctionObject *)PyFunction_New(code, f->frame->f_globals);
+    if (func == NULL) return NULL;
+#define RS_SETFIELD(field, v) if (v != RS_NULL) { Py_INCREF(v); Py_XSETREF(func->field, v); }
+    RS_SETFIELD(func_closure, closure);
+    RS_SETFIELD(func_annotations, annotations);
+    RS_SETFIELD(func_kwdefaults, kwdefaults);
+    RS_SETFIELD(func_defaults, defaults);
+#undef RS_SETFIELD
+    return (PyObject *)func;
+}
+
+/* ---- imports ------------------------------------------------------------- */
+static inline PyObject *rs_import_name(RsFrame *f, int i, PyObject *fromlist, PyObject *level) {
+    PyObject *import_func = PyDict_GetItemString(f->frame->f_builtins, "__import__");
+    if (import_func == NULL) {
+        PyErr_SetString(PyExc_ImportError, "__import__ not found");
+        return NULL;
+    }
+    PyObject *locals = f->frame->f_locals ? f->frame->f_locals : Py_None;
+    PyObject *args[5] = {rs_name(f, i), f->frame->f_globals, locals, fromlist, level};
+    return PyObject_Vectorcall(import_func, args, 5, NULL);
+}
+
+static inline PyObject *rs_import_from(RsFrame *f, PyObject *module, int i) {
+    PyObject *name = rs_name(f, i);
+    PyObject *x;
+    if (_PyObject_LookupAttr(module, name, &x) != 0) return x;
+    /* circular imports: fall back to sys.modules["pkg.name"] */
+    PyObject *pkgname = PyObject_GetAttrString(module, "__name__");
+    if (pkgname != NULL && PyUnicode_Check(pkgname)) {
+        PyObject *fullname = PyUnicode_FromFormat("%U.%U", pkgname, name);
+        if (fullname != NULL) {
+            x = PyImport_GetModule(fullname);
+            Py_DECREF(fullname);
+            if (x != NULL) { Py_DECREF(pkgname); return x; }
+        }
+    }
+    if (PyErr_Occurred()) PyErr_Clear();
+    PyObject *pkgpath = PyModule_Check(module) ? PyModule_GetFilenameObject(module) : NULL;
+    if (pkgpath == NULL) PyErr_Clear();
+    if (pkgname == NULL || !PyUnicode_Check(pkgname)) {
+        Py_XDECREF(pkgname);
+        pkgname = PyUnicode_FromString("<unknown module name>");
+    }
+    PyObject *msg = pkgpath == NULL
+        ? PyUnicode_FromFormat("cannot import name %R from %R (unknown location)", name, pkgname)
+        : PyUnicode_FromFormat("cannot import name %R from %R (%S)", name, pkgname, pkgpath);
+    if (msg != NULL) {
+        PyErr_SetImportError(msg, pkgname, pkgpath);
+        Py_DECREF(msg);
+    }
+    Py_XDECREF(pkgname);
+    Py_XDECREF(pkgpath);
+    return NULL;
+}
+
+/* ---- exceptions -----------------------------------------------------------
+ * Tracebacks: Cython adds an entry naming the generated .pyx file whenever
+ * an exception passes through generated code.  Those entries are removed
+ * and replaced by this frame's own entry, so users see exactly the
+ * interpreter's traceback. */
+static inline int rs_is_generated_code(PyCodeObject *co) {
+    /* Generated modules are named rsjit_<key>.pyx (see restrain/build.py) */
+    const char *fn = PyUnicode_Check(co->co_filename) ? PyUnicode_AsUTF8(co->co_filename) : NULL;
+    if (fn == NULL) { PyErr_Clear(); return 0; }
+    size_t n = strlen(fn);
+    return n > 4 && strcmp(fn + n - 4, ".pyx") == 0 && strstr(fn, "rsjit_") != NULL;
+}
+
+/* Drop leading generated entries from a traceback (steals tb, returns new) */
+static inline PyObject *rs_strip_generated(PyObject *tb) {
+    while (tb != NULL && tb != Py_None && PyTraceBack_Check(tb)) {
+        PyTracebackObject *t = (PyTracebackObject *)tb;
+        if (!rs_is_generated_code(t->tb_frame->f_frame->f_code)) break;
+        PyObject *next = (PyObject *)t->tb_next;
+        Py_XINCREF(next);
+        Py_DECREF(tb);
+        tb = next;
+    }
+    return tb;
+}
+
+/* The exception state at an error leaving compiled code or being caught in
+ * it: strip generated entries, add this frame's entry unless it is there. */
+static inline void rs_fix_traceback(RsFrame *f, PyObject **tb) {
+    *tb = rs_strip_generated(*tb);
+    if (f->reraise) {
+        f->reraise = 0;
+        return;
+    }
+    PyFrameObject *fo = PyEval_GetFrame();   /* our frame is the current one */
+    if (fo == NULL) return;
+    PyObject *newtb = _PyTraceBack_FromFrame(*tb == Py_None ? NULL : *tb, fo);
+    if (newtb == NULL) { PyErr_Clear(); return; }
+    Py_XDECREF(*tb);
+    *tb = newtb;
+}
+
+/* Called first in the generated `except BaseException as e:` clause */
+static inline PyObject *rs_catch(RsFrame *f, PyObject *e) {
+    PyObject *tb = PyException_GetTraceback(e);
+    rs_fix_traceback(f, &tb);
+    PyException_SetTraceback(e, tb ? tb : Py_None);
+    Py_XDECREF(tb);
+    Py_INCREF(e);
+    return e;
+}
+
+/* No handler in this frame: let the caught exception continue outwards.
+ * Its traceback already has this frame's entry. */
+static inline int rs_propagate(RsFrame *f, PyObject *e) {
+    f->reraise = 1;
+    PyObject *tb = PyException_GetTraceback(e);
+    Py_INCREF(e);
+    Py_INCREF(Py_TYPE(e));
+    PyErr_Restore((PyObject *)Py_TYPE(e), e, tb);
+    return -1;
+}
+
+/* The instruction index that raised, as pushed for handlers with lasti */
+static inline int rs_lasti(RsFrame *f) {
+    return (int)(f->frame->prev_instr - f->first_instr);
+}
+static inline PyObject *rs_lasti_obj(RsFrame *f) { return PyLong_FromLong(rs_lasti(f)); }
+
+static inline void rs_set_exc_value(RsFrame *f, PyObject *v) {
+    _PyErr_StackItem *info = f->tstate->exc_info;
+    Py_XINCREF(v);
+    Py_XSETREF(info->exc_value, v);
+}
+
+/* Put back what the exception state must be for this frame (see exc_shadow) */
+static inline void rs_restore_exc_info(RsFrame *f) {
+    if (f->tstate->exc_info->exc_value != f->exc_shadow) rs_set_exc_value(f, f->exc_shadow);
+}
+
+/* PUSH_EXC_INFO: returns the previous exception (or None) */
+static inline PyObject *rs_push_exc_info(RsFrame *f, PyObject *exc) {
+    _PyErr_StackItem *info = f->tstate->exc_info;
+    PyObject *prev = info->exc_value != NULL ? info->exc_value : Py_None;
+    Py_INCREF(prev);
+    rs_set_exc_value(f, exc);
+    Py_INCREF(exc);
+    Py_XSETREF(f->exc_shadow, exc);
+    return prev;
+}
+
+/* POP_EXCEPT */
+static inline void rs_pop_except(RsFrame *f, PyObject *prev) {
+    rs_set_exc_value(f, prev);
+    Py_INCREF(prev);
+    Py_XSETREF(f->exc_shadow, prev);
+}
+
+static inline PyObject *rs_check_exc_match(PyObject *exc, PyObject *type) {
+    /* check_except_type_valid */
+    if (PyTuple_Check(type)) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(type); i++) {
+            PyObject *t = PyTuple_GET_ITEM(type, i);
+            if (!PyExceptionClass_Check(t)) goto bad;
+        }
+    } else if (!PyExceptionClass_Check(type)) {
+        goto bad;
+    }
+    return rs_bool(PyErr_GivenExceptionMatches(exc, type));
+bad:
+    PyErr_SetString(PyExc_TypeError,
+                    "catching classes that do not inherit from BaseException is not allowed");
+    return NULL;
+}
+
+static inline PyObject *rs_assertion_error(void) {
+    Py_INCREF(PyExc_AssertionError);
+    return PyExc_AssertionError;
+}
+
+/* RAISE_VARARGS: exc and cause are RS_NULL when absent (bare `raise`).
+ * Always returns -1 with the exception set (ceval.c's do_raise). */
+static inline int rs_raise(RsFrame *f, PyObject *exc, PyObject *cause) {
+    PyObject *type = NULL, *value = NULL;
+    if (exc == RS_NULL) {
+        _PyErr_StackItem *info = _PyErr_GetTopmostException(f->tstate);
+        PyObject *v = info->exc_value;
+        if (v == NULL || v == Py_None) {
+            PyErr_SetString(PyExc_RuntimeError, "No active exception to reraise");
+            return -1;
+        }
+        Py_INCREF(v);
+        Py_INCREF(Py_TYPE(v));
+        PyErr_Restore((PyObject *)Py_TYPE(v), v, PyException_GetTraceback(v));
+        f->reraise = 1;
+        return -1;
+    }
+    if (PyExceptionClass_Check(exc)) {
+        type = exc;
+        Py_INCREF(type);
+        value = PyObject_CallNoArgs(exc);
+        if (value == NULL) goto raise_error;
+        if (!PyExceptionInstance_Check(value)) {
+            PyErr_Format(PyExc_TypeError,
+                         "calling %R should have returned an instance of BaseException, not %R",
+                         type, Py_TYPE(value));
+            goto raise_error;
+        }
+    } else if (PyExceptionInstance_Check(exc)) {
+        value = exc;
+        Py_INCREF(value);
+        type = (PyObject *)Py_TYPE(value);
+        Py_INCREF(type);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+        goto raise_error;
+    }
+    if (cause != RS_NULL) {
+        PyObject *fixed_cause;
+        if (PyExceptionClass_Check(cause)) {
+            fixed_cause = PyObject_CallNoArgs(cause);
+            if (fixed_cause == NULL) goto raise_error;
+        } else if (PyExceptionInstance_Check(cause)) {
+            fixed_cause = cause;
+            Py_INCREF(fixed_cause);
+        } else if (cause == Py_None) {
+            fixed_cause = NULL;
+        } else {
+            PyErr_SetString(PyExc_TypeError, "exception causes must derive from BaseException");
+            goto raise_error;
+        }
+        PyException_SetCause(value, fixed_cause);
+    }
+    PyErr_SetObject(type, value);
+    Py_DECREF(value);
+    Py_DECREF(type);
+    return -1;
+raise_error:
+    Py_XDECREF(value);
+    Py_XDECREF(type);
+    return -1;
+}
+
+/* RERAISE: lasti is RS_NULL, or the int pushed by the handler entry */
+static inline int rs_reraise(RsFrame *f, PyObject *exc, PyObject *lasti) {
+    if (lasti != RS_NULL) {
+        long i = PyLong_AsLong(lasti);
+        if (i < 0 && PyErr_Occurred()) return -1;
+        f->frame->prev_instr = f->first_instr + i;
+    }
+    Py_INCREF(exc);
+    Py_INCREF(Py_TYPE(exc));
+    PyErr_Restore((PyObject *)Py_TYPE(exc), exc, PyException_GetTraceback(exc));
+    f->reraise = 1;
+    return -1;
+}
+
+/* ---- with ---------------------------------------------------------------- */
+static PyObject *rs_interned(PyObject **slot, const char *s) {
+    if (*slot == NULL) *slot = PyUnicode_InternFromString(s);
+    return *slot;
+}
+
+/* typeobject.c's _PyObject_LookupSpecial: look up on the type, bind */
+static PyObject *rs_lookup_special(PyObject *self, PyObject *name) {
+    PyObject *res = _PyType_Lookup(Py_TYPE(self), name);
+    if (res == NULL) return NULL;
+    descrgetfunc get = Py_TYPE(res)->tp_descr_get;
+    if (get == NULL) {
+        Py_INCREF(res);
+        return res;
+    }
+    return get(res, self, (PyObject *)Py_TYPE(self));
+}
+
+static inline PyObject *rs_before_with(RsFrame *f, PyObject *mgr) {
+    static PyObject *s_enter, *s_exit;
+    if (!rs_interned(&s_enter, "__enter__") || !rs_interned(&s_exit, "__exit__")) return NULL;
+    PyObject *enter = rs_lookup_special(mgr, s_enter);
+    if (enter == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError,
+                         "'%.200s' object does not support the context manager protocol",
+                         Py_TYPE(mgr)->tp_name);
+        return NULL;
+    }
+    PyObject *exit = rs_lookup_special(mgr, s_exit);
+    if (exit == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError,
+                         "'%.200s' object does not support the context manager protocol "
+                         "(missed __exit__ method)", Py_TYPE(mgr)->tp_name);
+        Py_DECREF(enter);
+        return NULL;
+    }
+    PyObject *res = PyObject_CallNoArgs(enter);
+    Py_DECREF(enter);
+    if (res == NULL) {
+        Py_DECREF(exit);
+        return NULL;
+    }
+    Py_XSETREF(f->second, exit);
+    return res;
+}
+
+static inline PyObject *rs_with_except_start(PyObject *exit_func, PyObject *val) {
+    PyObject *tb = PyException_GetTraceback(val);
+    PyObject *stack[4] = {NULL, (PyObject *)Py_TYPE(val), val, tb ? tb : Py_None};
+    PyObject *res = PyObject_Vectorcall(exit_func, stack + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(tb);
+    return res;
+}
+
+/* ---- signals on loop back-edges ------------------------------------------ */
+static inline int rs_check_signals(void) { return PyErr_CheckSignals(); }
+
+#endif /* RESTRAIN_ABI_H */

@@ -1,0 +1,98 @@
+# Cython declarations of restrain_abi.h: what generated modules may call.
+# Helpers returning `object` return NULL with an exception set on error
+# (Cython checks that); helpers returning int return -1 on error.
+
+cdef extern from "restrain_abi.h":
+    ctypedef struct RsFrame:
+        pass
+    ctypedef object (*RsEntry)(RsFrame *)
+
+    object rs_null()
+    bint rs_is_null(object v)
+    void rs_at(RsFrame *f, int index)
+
+    object rs_const(RsFrame *f, int i)
+    object rs_load_fast(RsFrame *f, int i)
+    void rs_store_fast(RsFrame *f, int i, object v)
+    int rs_delete_fast(RsFrame *f, int i) except -1
+
+    int rs_make_cell(RsFrame *f, int i) except -1
+    void rs_copy_free_vars(RsFrame *f, int n)
+    object rs_load_closure(RsFrame *f, int i)
+    object rs_load_deref(RsFrame *f, int i)
+    void rs_store_deref(RsFrame *f, int i, object v)
+    int rs_delete_deref(RsFrame *f, int i) except -1
+
+    object rs_load_global(RsFrame *f, int i)
+    int rs_store_global(RsFrame *f, int i, object v) except -1
+    int rs_delete_global(RsFrame *f, int i) except -1
+
+    object rs_load_attr(RsFrame *f, object owner, int i)
+    int rs_store_attr(RsFrame *f, object owner, int i, object v) except -1
+    int rs_delete_attr(RsFrame *f, object owner, int i) except -1
+    object rs_load_method(RsFrame *f, object owner, int i)
+    object rs_take_second(RsFrame *f)
+
+    object rs_call0(object a, object b)
+    object rs_call1(object a, object b, object x1)
+    object rs_call2(object a, object b, object x1, object x2)
+    object rs_call3(object a, object b, object x1, object x2, object x3)
+    object rs_call4(object a, object b, object x1, object x2, object x3, object x4)
+    object rs_call_n(object a, object b, object args, object kwnames)
+    object rs_call_ex(object func, object args, object kwargs)
+
+    object rs_binary_op(int op, object a, object b)
+    object rs_unary_op(int op, object v)
+    object rs_compare(object a, object b, int op)
+    object rs_is(object a, object b, int invert)
+    object rs_contains(object left, object right, int invert)
+    int rs_truth(object v) except -1
+    object rs_not(object v)
+
+    object rs_getitem(object c, object k)
+    int rs_setitem(object c, object k, object v) except -1
+    int rs_delitem(object c, object k) except -1
+    object rs_build_slice(object a, object b, object c)
+
+    object rs_new_list()
+    object rs_new_set()
+    object rs_new_dict()
+    int rs_list_append(object l, object v) except -1
+    int rs_set_add(object s, object v) except -1
+    int rs_map_add(object d, object k, object v) except -1
+    int rs_list_extend(object l, object it) except -1
+    int rs_set_update(object s, object it) except -1
+    int rs_dict_update(object d, object u) except -1
+    int rs_dict_merge(object func, object d, object u) except -1
+    object rs_list_to_tuple(object l)
+    object rs_const_key_map(object keys, object values)
+    object rs_build_string(object parts)
+    object rs_format(object value, int conv, object spec)
+    object rs_unpack_sequence(object v, int n)
+    object rs_unpack_ex(object v, int before, int after)
+
+    object rs_get_iter(object v)
+    object rs_for_iter(object it)
+
+    object rs_make_function(RsFrame *f, object code, object closure, object annotations,
+                            object kwdefaults, object defaults)
+    object rs_import_name(RsFrame *f, int i, object fromlist, object level)
+    object rs_import_from(RsFrame *f, object module, int i)
+
+    object rs_catch(RsFrame *f, object e)
+    int rs_propagate(RsFrame *f, object e) except -1
+    int rs_lasti(RsFrame *f)
+    object rs_lasti_obj(RsFrame *f)
+    void rs_restore_exc_info(RsFrame *f)
+    object rs_push_exc_info(RsFrame *f, object exc)
+    void rs_pop_except(RsFrame *f, object prev)
+    object rs_check_exc_match(object exc, object type)
+    object rs_assertion_error()
+    int rs_raise(RsFrame *f, object exc, object cause) except -1
+    int rs_reraise(RsFrame *f, object exc, object lasti) except -1
+    object rs_before_with(RsFrame *f, object mgr)
+    object rs_with_except_start(object exit_func, object val)
+    int rs_check_signals() except -1
+
+cdef extern from "Python.h":
+    object PyCapsule_New(void *pointer, const char *name, void *destructor)

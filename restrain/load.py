@@ -1,0 +1,36 @@
+"""Load: import a built module from its file and fetch its entry point.
+
+The module is imported by path under its own unique name; it is never put
+on sys.path and never looked up by name, so nothing can stand in for it.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from types import ModuleType
+
+from .build import BuiltModule
+from .errors import BuildError
+
+
+@dataclass(frozen=True)
+class LoadedEntry:
+    module: ModuleType
+    capsule: object     # PyCapsule "restrain.entry" holding the C entry point
+
+
+def load(built: BuiltModule) -> LoadedEntry:
+    try:
+        spec = importlib.util.spec_from_file_location(built.module_name, built.so_path)
+        if spec is None or spec.loader is None:
+            raise BuildError(f"cannot load {built.so_path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except BuildError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a broken .so is a build failure
+        raise BuildError(f"loading {built.so_path.name} failed: {type(e).__name__}: {e}") from None
+    capsule = getattr(module, "__restrain_entry__", None)
+    if capsule is None:
+        raise BuildError(f"{built.so_path.name} has no entry point")
+    return LoadedEntry(module, capsule)

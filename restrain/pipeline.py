@@ -1,0 +1,124 @@
+"""The compile pipeline: a list of named stages run by one loop that times
+each stage and names the one that failed (numba's pass manager, small).
+
+    decode -> cfg -> ir -> structure -> emit -> build -> load
+
+Every stage's product has a readable form; `explain` prints them all.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType
+from typing import Any, Callable, Optional
+
+from . import structure
+from .build import BuildOptions, build
+from .cfg import build_cfg
+from .decode import decode, is_function_scope, is_generator_like
+from .emit import emit_module
+from .errors import BuildError, Unsupported
+from .ir import build_ir
+from .load import load
+
+
+@dataclass
+class CompileOutcome:
+    status: str                      # "compiled" | "unsupported" | "failed"
+    reason: Optional[str] = None
+    seconds: float = 0.0
+    source_path: Optional[Path] = None
+    from_cache: bool = False
+    entry: Any = None                # LoadedEntry when compiled
+    stage_seconds: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "compiled"
+
+
+def title_of(code: CodeType) -> str:
+    return f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def check_kind(code: CodeType) -> CodeType:
+    if is_generator_like(code):
+        raise Unsupported("generator or coroutine")
+    if not is_function_scope(code):
+        raise Unsupported("module or class body")
+    return code
+
+
+def front_end_stages() -> list[tuple[str, Callable[[dict], Any]]]:
+    """Stages up to the generated source; each reads earlier products."""
+    return [
+        ("kind", lambda p: check_kind(p["code"])),
+        ("decode", lambda p: decode(p["code"])),
+        ("cfg", lambda p: build_cfg(p["decode"])),
+        ("ir", lambda p: build_ir(p["cfg"])),
+        ("structure", lambda p: structure.build_shape(p["ir"].entry_labels(), p["ir"].successor_map())),
+        ("emit", lambda p: emit_module(p["ir"], p["structure"], "rsjit", title_of(p["code"]))),
+    ]
+
+
+def run_front_end(code: CodeType, timings: dict | None = None) -> dict:
+    products: dict = {"code": code}
+    for name, stage in front_end_stages():
+        start = time.perf_counter()
+        products[name] = stage(products)
+        if timings is not None:
+            timings[name] = time.perf_counter() - start
+    return products
+
+
+def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
+    """Run every stage. Never raises (an interruption such as
+    KeyboardInterrupt aside): a problem becomes the outcome's reason."""
+    start = time.perf_counter()
+    timings: dict = {}
+    stage = "front end"
+    try:
+        products = run_front_end(code, timings)
+        stage = "build"
+        t = time.perf_counter()
+        built = build(code, products["emit"].source, options)
+        timings["build"] = time.perf_counter() - t
+        stage = "load"
+        t = time.perf_counter()
+        entry = load(built)
+        timings["load"] = time.perf_counter() - t
+    except Unsupported as e:
+        return CompileOutcome("unsupported", e.reason, time.perf_counter() - start, stage_seconds=timings)
+    except BuildError as e:
+        return CompileOutcome("failed", str(e), time.perf_counter() - start, stage_seconds=timings)
+    except Exception as e:  # noqa: BLE001 - a bug in a stage must not reach the program
+        return CompileOutcome("failed", f"{stage}: {type(e).__name__}: {e}",
+                              time.perf_counter() - start, stage_seconds=timings)
+    return CompileOutcome("compiled", None, time.perf_counter() - start, built.source_path,
+                          built.from_cache, entry, timings)
+
+
+def explain_code(code: CodeType) -> str:
+    """Every stage's product for one code object, as text."""
+    out = [f"=== restrain explain: {title_of(code)}"]
+    products: dict = {"code": code}
+    for name, stage in front_end_stages():
+        try:
+            products[name] = stage(products)
+        except Unsupported as e:
+            out.append(f"\n--- {name}: unsupported: {e.reason}")
+            return "\n".join(out)
+        if name == "kind":
+            continue
+        out.append(f"\n--- {name}")
+        out.append(_render(name, products[name]))
+    return "\n".join(out)
+
+
+def _render(name: str, product: Any) -> str:
+    if name == "structure":
+        return structure.dump(product)
+    if name == "emit":
+        return product.source
+    return product.dump()

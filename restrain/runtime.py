@@ -1,0 +1,352 @@
+"""The runtime: configuration, the compile queue and worker thread, the
+record of every hot function, and the public API behind `restrain.*`.
+
+The evaluator (csrc/hook.c) calls `_on_hot(code)` once per code object that
+reaches the threshold.  With `sync` the compile happens right there, on the
+calling thread; otherwise the code object is queued and a daemon worker
+thread compiles it while the program goes on.  Either way the outcome is
+recorded in `_records`, logged once on the `restrain` logger when it is not
+a success, and never raised into the program.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, FunctionType
+from typing import Optional
+
+logger = logging.getLogger("restrain")
+
+SUPPORTED = (3, 11)
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def _env_flag(name: str) -> Optional[bool]:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in TRUE_WORDS
+
+
+@dataclass
+class Config:
+    threshold: int = 1000
+    sync: bool = False
+    cache: bool = True
+    cache_dir: Optional[Path] = None
+    stats: bool = False
+    compile_timeout: float = 120.0
+
+    @classmethod
+    def from_environment(cls) -> "Config":
+        c = cls()
+        if os.environ.get("RESTRAIN_THRESHOLD"):
+            try:
+                c.threshold = max(1, int(os.environ["RESTRAIN_THRESHOLD"]))
+            except ValueError:
+                logger.warning("ignoring RESTRAIN_THRESHOLD=%r: not an integer", os.environ["RESTRAIN_THRESHOLD"])
+        c.sync = bool(_env_flag("RESTRAIN_SYNC"))
+        c.stats = bool(_env_flag("RESTRAIN_STATS"))
+        if _env_flag("RESTRAIN_NO_CACHE"):
+            c.cache = False
+        if os.environ.get("RESTRAIN_CACHE_DIR"):
+            c.cache_dir = Path(os.environ["RESTRAIN_CACHE_DIR"])
+        return c
+
+
+@dataclass
+class FunctionRecord:
+    code: CodeType
+    status: str = "queued"           # queued | compiled | failed | unsupported
+    reason: Optional[str] = None
+    seconds: float = 0.0
+    source_path: Optional[Path] = None
+    from_cache: bool = False
+    entry: object = None             # keeps the loaded module alive
+
+    def as_dict(self) -> dict:
+        from . import _hook_or_none
+        hook = _hook_or_none()
+        calls = hook.info(self.code)[0] if hook else 0
+        return {
+            "name": self.code.co_name,
+            "qualname": self.code.co_qualname,
+            "location": f"{self.code.co_filename}:{self.code.co_firstlineno}",
+            "status": self.status,
+            "reason": self.reason,
+            "calls": calls,
+            "compile_seconds": round(self.seconds, 4),
+            "from_cache": self.from_cache,
+            "source_path": str(self.source_path) if self.source_path else None,
+        }
+
+
+@dataclass
+class CompileResult:
+    """What `restrain.compile(func)` returns."""
+    ok: bool
+    reason: Optional[str]
+    seconds: float
+    source_path: Optional[Path]
+    status: str = "compiled"
+
+
+@dataclass
+class _State:
+    config: Config = field(default_factory=Config.from_environment)
+    records: dict = field(default_factory=dict)          # id(code) -> FunctionRecord (code objects compare by content)
+    queue: "queue.Queue[CodeType]" = field(default_factory=queue.Queue)
+    worker: Optional[threading.Thread] = None
+    pending: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    idle: threading.Condition = None
+    enabled: bool = False
+    warned_unsupported_python: bool = False
+    atexit_registered: bool = False
+    shutting_down: bool = False
+
+    def __post_init__(self):
+        self.idle = threading.Condition(self.lock)
+
+
+_state = _State()
+
+
+# -- configuration and switching on/off ------------------------------------------
+
+def configure(threshold=None, sync=None, cache=None, cache_dir=None, stats=None) -> None:
+    c = _state.config
+    if threshold is not None:
+        c.threshold = max(1, int(threshold))
+        hook = _hook()
+        if hook is not None:
+            hook.set_threshold(c.threshold)
+    if sync is not None:
+        c.sync = bool(sync)
+    if cache is not None:
+        c.cache = bool(cache)
+    if cache_dir is not None:
+        c.cache_dir = Path(cache_dir)
+    if stats is not None:
+        c.stats = bool(stats)
+    _register_atexit()
+
+
+def _hook():
+    from . import _hook_or_none
+    return _hook_or_none()
+
+
+def enable(threshold=None, sync=None) -> bool:
+    """Install the evaluator. Returns False (after one warning) on a Python
+    restrain does not support; raises RuntimeError if another PEP 523
+    evaluator is installed."""
+    hook = _hook()
+    if sys.version_info[:2] != SUPPORTED or hook is None:
+        if not _state.warned_unsupported_python:
+            _state.warned_unsupported_python = True
+            warnings.warn(f"restrain supports CPython {SUPPORTED[0]}.{SUPPORTED[1]} only; "
+                          f"this program runs on the interpreter unchanged", RuntimeWarning, stacklevel=2)
+        return False
+    configure(threshold=threshold, sync=sync)
+    hook.set_threshold(_state.config.threshold)
+    hook.install(_on_hot)
+    _state.enabled = True
+    return True
+
+
+def disable() -> None:
+    hook = _hook()
+    if hook is not None:
+        hook.uninstall()
+    _state.enabled = False
+
+
+def is_enabled() -> bool:
+    hook = _hook()
+    return bool(hook is not None and hook.is_installed())
+
+
+# -- compiling ----------------------------------------------------------------------
+
+def _build_options():
+    from .build import BuildOptions, default_cache_dir
+    c = _state.config
+    cache_dir = (c.cache_dir or default_cache_dir()) if c.cache else None
+    return BuildOptions(cache_dir=cache_dir, timeout=c.compile_timeout)
+
+
+def _compile_now(code: CodeType) -> FunctionRecord:
+    """Compile on this thread with the evaluator paused for it, install the
+    entry, record and log the outcome."""
+    from .pipeline import compile_code
+    hook = _hook()
+    record = _state.records.setdefault(id(code), FunctionRecord(code))
+    if hook is not None:
+        hook.pause_thread()
+    try:
+        outcome = compile_code(code, _build_options())
+    finally:
+        if hook is not None:
+            hook.resume_thread()
+    record.status, record.reason, record.seconds = outcome.status, outcome.reason, outcome.seconds
+    record.source_path, record.from_cache = outcome.source_path, outcome.from_cache
+    if outcome.ok and hook is not None:
+        record.entry = outcome.entry
+        hook.set_entry(code, outcome.entry.capsule)
+    elif hook is not None:
+        hook.mark_never(code)
+    _log_outcome(record)
+    return record
+
+
+def _log_outcome(record: FunctionRecord) -> None:
+    where = f"{record.code.co_qualname} ({record.code.co_filename}:{record.code.co_firstlineno})"
+    if record.status == "failed":
+        logger.warning("restrain: compiling %s failed: %s", where, record.reason)
+    elif record.status == "unsupported":
+        logger.info("restrain: %s stays interpreted: %s", where, record.reason)
+    else:
+        logger.debug("restrain: compiled %s in %.3f s%s", where, record.seconds,
+                     " (cache)" if record.from_cache else "")
+
+
+def _on_hot(code: CodeType) -> None:
+    """Called by the evaluator, once per hot code object. Never raises an
+    Exception (the C side would treat it as a restrain bug)."""
+    try:
+        if id(code) in _state.records or _state.shutting_down:
+            return
+        _state.records[id(code)] = FunctionRecord(code)
+        if _state.config.sync:
+            _compile_now(code)
+        else:
+            with _state.lock:
+                _state.pending += 1
+            _ensure_worker()
+            _state.queue.put(code)
+    except Exception:  # noqa: BLE001
+        logger.exception("restrain: internal error while queueing a compile")
+
+
+def _ensure_worker() -> None:
+    if _state.worker is not None and _state.worker.is_alive():
+        return
+    _state.worker = threading.Thread(target=_worker_loop, name="restrain-compiler", daemon=True)
+    _state.worker.start()
+
+
+def _worker_loop() -> None:
+    hook = _hook()
+    if hook is not None:
+        hook.pause_thread()   # the compiler's own frames are never counted
+    while True:
+        code = _state.queue.get()
+        try:
+            if not _state.shutting_down:
+                _compile_now(code)
+        except Exception:  # noqa: BLE001
+            logger.exception("restrain: internal error in the compiler thread")
+        finally:
+            with _state.lock:
+                _state.pending -= 1
+                _state.idle.notify_all()
+
+
+def compile(func) -> CompileResult:  # noqa: A001 - the public name
+    """Compile `func` now, on this thread; its later calls run compiled code."""
+    code = func.__code__ if isinstance(func, FunctionType) else getattr(func, "__code__", func)
+    if not isinstance(code, CodeType):
+        return CompileResult(False, f"not a Python function: {type(func).__name__}", 0.0, None, "unsupported")
+    hook = _hook()
+    if hook is None:
+        return CompileResult(False, "restrain's evaluator is not available on this Python", 0.0, None, "unsupported")
+    hook.mark_queued(code)
+    record = _compile_now(code)
+    return CompileResult(record.status == "compiled", record.reason, record.seconds,
+                         record.source_path, record.status)
+
+
+def wait(timeout: Optional[float] = None) -> bool:
+    """Block until queued compiles are done; False if the timeout passed."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _state.lock:
+        while _state.pending > 0:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            _state.idle.wait(remaining)
+    return True
+
+
+# -- reporting -------------------------------------------------------------------------
+
+def stats() -> dict:
+    records = list(_state.records.values())
+    count = lambda status: sum(1 for r in records if r.status == status)  # noqa: E731
+    return {
+        "enabled": is_enabled(),
+        "threshold": _state.config.threshold,
+        "compiled": count("compiled"),
+        "failed": count("failed"),
+        "unsupported": count("unsupported"),
+        "queued": count("queued"),
+        "compile_seconds": round(sum(r.seconds for r in records), 4),
+        "functions": [r.as_dict() for r in records],
+    }
+
+
+def format_stats() -> str:
+    s = stats()
+    lines = [
+        f"restrain: {s['compiled']} compiled, {s['failed']} failed, {s['unsupported']} unsupported, "
+        f"{s['queued']} queued; compile time {s['compile_seconds']:.2f} s (threshold {s['threshold']})",
+    ]
+    for f in sorted(s["functions"], key=lambda f: -f["calls"]):
+        detail = f" ({f['reason']})" if f["reason"] else ""
+        cache = " [cache]" if f["from_cache"] else ""
+        lines.append(f"  {f['status']:<11} {f['qualname']}  {f['location']}  "
+                     f"calls={f['calls']} {f['compile_seconds']:.3f}s{cache}{detail}")
+    return "\n".join(lines)
+
+
+def explain(func) -> str:
+    from .pipeline import explain_code
+    code = func.__code__ if hasattr(func, "__code__") else func
+    return explain_code(code)
+
+
+def _at_exit() -> None:
+    _state.shutting_down = True
+    if _state.config.stats:
+        try:
+            print(format_stats(), file=sys.stderr)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _register_atexit() -> None:
+    if not _state.atexit_registered:
+        _state.atexit_registered = True
+        atexit.register(_at_exit)
+
+
+def _after_fork_in_child() -> None:
+    """The worker thread does not survive fork; queued work is the parent's."""
+    _state.worker = None
+    _state.queue = queue.Queue()
+    _state.pending = 0
+    _state.lock = threading.Lock()
+    _state.idle = threading.Condition(_state.lock)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
