@@ -109,6 +109,14 @@ def cached_module(key: str, options: BuildOptions) -> BuiltModule | None:
     return None
 
 
+def discard_cache_entry(built: BuiltModule) -> None:
+    for path in (built.so_path, built.source_path):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
 def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
     """The module for this code and source: from the cache, or built now."""
     key = cache_key(code, source, options)

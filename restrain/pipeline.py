@@ -14,7 +14,7 @@ from types import CodeType
 from typing import Any, Callable, Optional
 
 from . import structure
-from .build import BuildOptions, build
+from .build import BuildOptions, build, discard_cache_entry
 from .cfg import build_cfg
 from .decode import decode, is_function_scope, is_generator_like
 from .emit import emit_module
@@ -74,29 +74,45 @@ def run_front_end(code: CodeType, timings: dict | None = None) -> dict:
 
 def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
     """Run every stage. Never raises (an interruption such as
-    KeyboardInterrupt aside): a problem becomes the outcome's reason."""
+    KeyboardInterrupt aside): a problem becomes the outcome's reason,
+    naming the stage where it happened."""
     start = time.perf_counter()
     timings: dict = {}
-    stage = "front end"
+    products: dict = {"code": code}
+    stages = front_end_stages() + [
+        ("build", lambda p: build(p["code"], p["emit"].source, options)),
+        ("load", lambda p: load_or_rebuild(p["build"], p, options)),
+    ]
+    name = "start"
     try:
-        products = run_front_end(code, timings)
-        stage = "build"
-        t = time.perf_counter()
-        built = build(code, products["emit"].source, options)
-        timings["build"] = time.perf_counter() - t
-        stage = "load"
-        t = time.perf_counter()
-        entry = load(built)
-        timings["load"] = time.perf_counter() - t
+        for name, stage in stages:
+            t = time.perf_counter()
+            products[name] = stage(products)
+            timings[name] = time.perf_counter() - t
     except Unsupported as e:
         return CompileOutcome("unsupported", e.reason, time.perf_counter() - start, stage_seconds=timings)
     except BuildError as e:
-        return CompileOutcome("failed", str(e), time.perf_counter() - start, stage_seconds=timings)
+        return CompileOutcome("failed", f"{name}: {e}", time.perf_counter() - start, stage_seconds=timings)
     except Exception as e:  # noqa: BLE001 - a bug in a stage must not reach the program
-        return CompileOutcome("failed", f"{stage}: {type(e).__name__}: {e}",
+        return CompileOutcome("failed", f"{name}: {type(e).__name__}: {e}",
                               time.perf_counter() - start, stage_seconds=timings)
+    built = products["build"]
     return CompileOutcome("compiled", None, time.perf_counter() - start, built.source_path,
-                          built.from_cache, entry, timings)
+                          built.from_cache, products["load"], timings)
+
+
+def load_or_rebuild(built, products: dict, options: BuildOptions):
+    """A cached module that does not load (truncated, corrupt) is removed
+    and built again, once."""
+    try:
+        return load(built)
+    except BuildError:
+        if not built.from_cache:
+            raise
+    discard_cache_entry(built)
+    rebuilt = build(products["code"], products["emit"].source, options)
+    products["build"] = rebuilt
+    return load(rebuilt)
 
 
 def explain_code(code: CodeType) -> str:

@@ -106,7 +106,9 @@ class _State:
     queue: "queue.Queue[CodeType]" = field(default_factory=queue.Queue)
     worker: Optional[threading.Thread] = None
     pending: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # reentrant: _on_hot may run on a thread that holds it (a hot function
+    # called inside threading's own code while wait() holds the lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     idle: threading.Condition = None
     enabled: bool = False
     warned_unsupported_python: bool = False
@@ -278,13 +280,20 @@ def compile(func) -> CompileResult:  # noqa: A001 - the public name
 def wait(timeout: Optional[float] = None) -> bool:
     """Block until queued compiles are done; False if the timeout passed."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    with _state.lock:
-        while _state.pending > 0:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            _state.idle.wait(remaining)
-    return True
+    hook = _hook()
+    if hook is not None:
+        hook.pause_thread()   # threading's own functions must not turn hot here
+    try:
+        with _state.lock:
+            while _state.pending > 0:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                _state.idle.wait(remaining)
+        return True
+    finally:
+        if hook is not None:
+            hook.resume_thread()
 
 
 # -- reporting -------------------------------------------------------------------------
@@ -344,7 +353,7 @@ def _after_fork_in_child() -> None:
     _state.worker = None
     _state.queue = queue.Queue()
     _state.pending = 0
-    _state.lock = threading.Lock()
+    _state.lock = threading.RLock()
     _state.idle = threading.Condition(_state.lock)
 
 
