@@ -98,6 +98,7 @@ static PyObject *run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame,
     Py_XINCREF(f.exc_shadow);
     f.second = NULL;
     f.reraise = 0;
+    f.unwind_index = -1;
 
     result = entry(&f);
 
@@ -168,6 +169,8 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
 
 /* ---- Python interface (used by restrain/runtime.py) ---------------------- */
 
+/* install(callback): callback(code) is called once per hot code object;
+ * None installs the evaluator only to run entries compiled explicitly. */
 static PyObject *hook_install(PyObject *self, PyObject *callback) {
     PyInterpreterState *interp = PyInterpreterState_Get();
     _PyFrameEvalFunction current = _PyInterpreterState_GetEvalFrameFunc(interp);
@@ -177,8 +180,12 @@ static PyObject *hook_install(PyObject *self, PyObject *callback) {
                         "or another JIT; restrain will not replace it");
         return NULL;
     }
-    Py_INCREF(callback);
-    Py_XSETREF(hot_callback, callback);
+    if (callback == Py_None) {
+        Py_CLEAR(hot_callback);
+    } else {
+        Py_INCREF(callback);
+        Py_XSETREF(hot_callback, callback);
+    }
     _PyInterpreterState_SetEvalFrameFunc(interp, restrain_eval);
     installed = 1;
     Py_RETURN_NONE;

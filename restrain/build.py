@@ -1,8 +1,8 @@
-"""Build: Cython source -> C (Cython, in-process) -> shared library (the C
-compiler, as a subprocess), stored in the on-disk cache.
+"""Build: Cython source -> C (Cython) -> shared library (the C compiler),
+stored in the on-disk cache.
 
-Cython is imported lazily (it costs over a second the first time) and only
-ever from the compiling thread.  The C compiler is called directly with the
+Both run in the compile server, a child process (see compile_server.py for
+why), so a compile never holds the program's GIL.  The C compiler is called directly with the
 flags sysconfig gives for this Python: setuptools' build_ext would add
 seconds per module.
 
@@ -14,6 +14,7 @@ so a concurrent process never sees a half-written module.
 from __future__ import annotations
 
 import hashlib
+import json
 import marshal
 import os
 import shlex
@@ -130,9 +131,8 @@ def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
     try:
         pyx = workdir / (name + ".pyx")
         pyx.write_text(source)
-        c_file = run_cython(pyx)
         so_tmp = workdir / (name + EXT_SUFFIX)
-        run_c_compiler(c_file, so_tmp, options)
+        compile_server().compile(pyx, c_command(so_tmp, options), options.timeout)
         if options.cache_dir is None:
             return BuiltModule(name, so_tmp, pyx, False)
         folder = ensure_private_dir(options.cache_dir / key[:2])
@@ -170,17 +170,81 @@ def run_cython(pyx: Path) -> Path:
         return Path(result.c_file)
 
 
-def run_c_compiler(c_file: Path, out: Path, options: BuildOptions) -> None:
-    cmd = compiler_command() + [options.opt_level, str(c_file), "-o", str(out)]
+def c_command(out: Path, options: BuildOptions) -> list[str]:
+    """The C compiler's argv, without the input file (appended last)."""
+    return compiler_command() + [options.opt_level, "-o", str(out)]
+
+
+def run_c_command(cmd: list[str], timeout: float) -> None:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=options.timeout,
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise BuildError(f"C compiler not found: {cmd[0]}") from None
     except subprocess.TimeoutExpired:
-        raise BuildError(f"C compiler timed out after {options.timeout:.0f} s") from None
+        raise BuildError(f"C compiler timed out after {timeout:.0f} s") from None
     except OSError as e:
         raise BuildError(f"C compiler could not run: {e}") from None
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise BuildError(f"C compiler failed ({proc.returncode}): " + " | ".join(tail))
+
+
+class CompileServerClient:
+    """Talks to restrain.compile_server in a child process (started on first
+    use, restarted if it dies).  One request at a time."""
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def start(self) -> subprocess.Popen:
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        bootstrap = (f"import sys; sys.path[:1] = [{package_parent!r}]; "
+                     "from restrain.compile_server import main; main()")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RESTRAIN")}
+        return subprocess.Popen([sys.executable, "-c", bootstrap], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                env=env, close_fds=True)
+
+    def compile(self, pyx: Path, cmd: list[str], timeout: float) -> None:
+        request = json.dumps({"pyx": str(pyx), "c_command": cmd, "timeout": timeout}) + "\n"
+        with self.lock:
+            for attempt in (1, 2):
+                if self.proc is None or self.proc.poll() is not None:
+                    self.proc = self.start()
+                try:
+                    self.proc.stdin.write(request)
+                    self.proc.stdin.flush()
+                    line = self.proc.stdout.readline()
+                except (BrokenPipeError, OSError):
+                    line = ""
+                if line:
+                    break
+                self.proc = None   # died: start a fresh one, once
+            else:
+                raise BuildError("the compile server died")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise BuildError(answer.get("error", "unknown compile server error"))
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout=0.2)   # an idle server exits at once on EOF
+        except subprocess.TimeoutExpired:
+            pass                     # busy: it exits when its compile ends
+
+
+_server = CompileServerClient()
+
+
+def compile_server() -> CompileServerClient:
+    return _server

@@ -27,7 +27,7 @@ INDENT = "    "
 
 # Ops that cannot raise: no need to store prev_instr before them.
 CANNOT_RAISE = frozenset({
-    "null", "const", "load_closure", "store_fast", "push_exc_info", "pop_except", "is",
+    "pop", "spill", "copy", "null", "const", "load_closure", "store_fast", "push_exc_info", "pop_except", "is",
     "copy_free_vars", "store_deref", "assertion_error",
 })
 
@@ -55,6 +55,12 @@ def op_lines(op: Op) -> list[str]:
     """The Cython statements for one op (without the rs_at line)."""
     a, r, p = op.args, op.results, op.params
     k = op.kind
+    if k == "pop":
+        return []   # the reference is dropped by the emitter's release logic
+    if k == "spill":
+        return phi_moves(a)
+    if k == "copy":
+        return [f"{r[0]} = {a[0]}"]
     simple = {
         "null": lambda: f"{r[0]} = rs_null()",
         "const": lambda: f"{r[0]} = rs_const(f, {p[0]})",
@@ -130,7 +136,7 @@ def op_lines(op: Op) -> list[str]:
     if k in ("unpack_sequence", "unpack_ex"):
         extra = ", ".join(str(x) for x in p)
         lines = [f"rs_t = rs_{k}({a[0]}, {extra})"]
-        return lines + [f"{name} = rs_t[{i}]" for i, name in enumerate(r)]
+        return lines + [f"{name} = rs_t[{i}]" for i, name in enumerate(r)] + ["rs_t = None"]
     raise NotImplementedError(f"no emitter for IR op {k}")
 
 
@@ -168,23 +174,49 @@ class ModuleEmitter:
         self.parallel_temps = 0
 
     # -- blocks -------------------------------------------------------------
+    # References: the interpreter drops a stack value the moment it is
+    # consumed or popped, and programs notice (a generator's `finally` runs,
+    # a file closes, `__del__` prints).  So a temporary is set to None right
+    # after its last use, and at each block exit every temporary and every
+    # stack slot the edge does not carry is dropped.
     def block_code(self, label: int) -> BlockCode:
         block = self.ir.blocks[label]
+        carried = {v for _, values in block.exit.edges for v in values}
+        if block.exit.value:
+            carried.add(block.exit.value)
+        last_use = {}
+        for i, op in enumerate(block.ops):
+            for name in op.args:
+                last_use[name] = i
+        live: dict[str, None] = {}      # temporaries of this block holding a value
         body: list[str] = []
         last_index = None
-        for op in block.ops:
+        for i, op in enumerate(block.ops):
             if op.kind not in CANNOT_RAISE and op.index != last_index:
                 body.append(f"rs_at(f, {op.index})")
                 last_index = op.index
             body.extend(op_lines(op))
-        return BlockCode(tuple(body) + tuple(self.exit_lines(block, last_index)), self.exit_of(block))
+            live.update(dict.fromkeys(op.results))
+            for name in dict.fromkeys(op.args):
+                if last_use[name] == i and name not in carried:
+                    body.append(f"{name} = None")
+                    live.pop(name, None)
+        exit_lines = self.exit_lines(block, last_index, list(live))
+        return BlockCode(tuple(body) + tuple(exit_lines), self.exit_of(block))
 
-    def exit_lines(self, block: IRBlock, last_index) -> list[str]:
+    def edge_lines(self, block: IRBlock, values: tuple[str, ...], live: list[str]) -> list[str]:
+        """Move the edge's stack into s0..; drop everything else."""
+        lines = phi_moves(values)
+        lines += [f"{t} = None" for t in live]
+        lines += [f"{phi_name(k)} = None" for k in range(len(values), len(block.stack_in))]
+        return lines
+
+    def exit_lines(self, block: IRBlock, last_index, live: list[str]) -> list[str]:
         ex = block.exit
         if ex.kind == "return":
             return [f"return {ex.value}"]
         if ex.kind == "goto":
-            return phi_moves(ex.edges[0][1])
+            return self.edge_lines(block, ex.edges[0][1], live)
         if ex.kind == "branch":
             lines = []
             if ex.test == "truth":
@@ -195,13 +227,13 @@ class ModuleEmitter:
                 lines.append(f"rs_c = {ex.value} is None")
             else:
                 lines.append(f"rs_c = rs_is_null({ex.value})")
-            true_moves = phi_moves(ex.edges[0][1])
-            false_moves = phi_moves(ex.edges[1][1])
-            if true_moves or false_moves:
+            true_lines = self.edge_lines(block, ex.edges[0][1], live)
+            false_lines = self.edge_lines(block, ex.edges[1][1], live)
+            if true_lines or false_lines:
                 lines.append("if rs_c:")
-                lines += [INDENT + m for m in true_moves or ["pass"]]
+                lines += [INDENT + m for m in true_lines or ["pass"]]
                 lines.append("else:")
-                lines += [INDENT + m for m in false_moves or ["pass"]]
+                lines += [INDENT + m for m in false_lines or ["pass"]]
             return lines
         return []
 
@@ -217,6 +249,8 @@ class ModuleEmitter:
     def dispatch_lines(self) -> list[str]:
         """The except clause: find the handler of the instruction that raised."""
         lines = ["rs_e2 = rs_catch(f, rs_e)", "rs_lasti_v = rs_lasti(f)"]
+        # the interpreter unwinds the value stack: drop what it held
+        lines += [f"{t} = None" for t in self.ir.temps] + ["rs_t = None"]
         keyword = "if"
         for entry in self.ir.handler_table():
             lines.append(f"{keyword} {entry.start // 2} <= rs_lasti_v < {entry.end // 2}:")
@@ -225,6 +259,7 @@ class ModuleEmitter:
                 lines.append(INDENT + f"{phi_name(slot)} = rs_lasti_obj(f)")
                 slot += 1
             lines.append(INDENT + f"{phi_name(slot)} = rs_e2")
+            lines += [INDENT + f"{phi_name(k)} = None" for k in range(slot + 1, self.ir.max_depth + 1)]
             lines.append(INDENT + f"label = {entry.target}")
             keyword = "elif"
         if keyword == "if":

@@ -223,6 +223,7 @@ class IRBuilder:
             if self.cur.exit is not None:
                 raise Unsupported(f"instruction after block end at offset {inst.offset}")
             self.dispatch(inst)
+            self.spill_protected(block)
             self.max_depth = max(self.max_depth, len(self.cur.stack))
         if self.cur.exit is None:
             (succ,) = block.successors
@@ -232,6 +233,31 @@ class IRBuilder:
         handler = block.handler.target if block.handler is not None else None
         return IRBlock(block.label, stack_in, tuple(self.cur.ops), self.cur.exit,
                        handler, block.is_handler_entry)
+
+    def spill_protected(self, block: Block) -> None:
+        """Keep the slots an exception handler needs in their s variables.
+
+        A handler covering this block expects slots 0..depth-1 in s0..; an
+        instruction inside the range may still replace one of them
+        (PUSH_EXC_INFO swaps the exception for the previous one), so the new
+        values are copied into place at once."""
+        if block.handler is None or self.cur.exit is not None:
+            return
+        stack = self.cur.stack
+        depth = min(block.handler.depth, len(stack))
+        overwritten = {phi_name(k) for k in range(depth) if stack[k] != phi_name(k)}
+        if not overwritten:
+            return
+        # values still needed from an s variable about to be overwritten
+        # (PUSH_EXC_INFO leaves the exception, s0, on top) move to a temporary
+        saved: dict[str, str] = {}
+        for i, name in enumerate(stack):
+            if name in overwritten and not (i < depth and name == phi_name(i)):
+                if name not in saved:
+                    (saved[name],) = self.emit("copy", 1, (name,))
+                stack[i] = saved[name]
+        self.emit("spill", 0, tuple(stack[:depth]))
+        self.cur.stack[:depth] = [phi_name(k) for k in range(depth)]
 
     def dispatch(self, inst: Instruction) -> None:
         if inst.opname in NO_OPS:
@@ -249,7 +275,10 @@ class IRBuilder:
         return self.cur.block.successors
 
     # -- stack manipulation ---------------------------------------------------
-    def op_POP_TOP(self, inst): self.pop1()
+    def op_POP_TOP(self, inst):
+        # An op of its own so the emitter can drop the reference here, as
+        # the interpreter does (a generator closes, a file is closed, ...).
+        self.effect("pop", 1)
     def op_PUSH_NULL(self, inst): self.simple("null", 0)
     def op_COPY(self, inst): self.push(self.peek(inst.arg))
 

@@ -162,6 +162,7 @@ def enable(threshold=None, sync=None) -> bool:
     hook.set_threshold(_state.config.threshold)
     hook.install(_on_hot)
     _state.enabled = True
+    _register_atexit()
     return True
 
 
@@ -173,8 +174,9 @@ def disable() -> None:
 
 
 def is_enabled() -> bool:
+    """Whether restrain is looking for hot code (enable() was called)."""
     hook = _hook()
-    return bool(hook is not None and hook.is_installed())
+    return bool(_state.enabled and hook is not None and hook.is_installed())
 
 
 # -- compiling ----------------------------------------------------------------------
@@ -273,6 +275,10 @@ def compile(func) -> CompileResult:  # noqa: A001 - the public name
         return CompileResult(False, "restrain's evaluator is not available on this Python", 0.0, None, "unsupported")
     hook.mark_queued(code)
     record = _compile_now(code)
+    if record.status == "compiled" and not hook.is_installed():
+        # compiled entries run through the evaluator: install it, without
+        # looking for hot code (that is what enable() adds)
+        hook.install(None)
     return CompileResult(record.status == "compiled", record.reason, record.seconds,
                          record.source_path, record.status)
 
@@ -335,6 +341,8 @@ def explain(func) -> str:
 
 def _at_exit() -> None:
     _state.shutting_down = True
+    from .build import compile_server
+    compile_server().close()   # the server exits at EOF; nobody waits for it
     if _state.config.stats:
         try:
             print(format_stats(), file=sys.stderr)

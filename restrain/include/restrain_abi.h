@@ -56,6 +56,11 @@ typedef struct RsFrame {
     /* The exception now propagating already has this frame's traceback
      * entry (bare `raise` and RERAISE do not add one in CPython). */
     int reraise;
+    /* Where the exception table is searched: the raising instruction.
+     * RERAISE moves prev_instr back to the original raise site (for the
+     * traceback) but, as in ceval.c, the handler is looked up at the
+     * RERAISE itself.  -1: use prev_instr. */
+    int unwind_index;
 } RsFrame;
 
 typedef PyObject *(*RsEntry)(RsFrame *);
@@ -367,7 +372,48 @@ static inline PyObject *rs_call_ex(PyObject *func, PyObject *args, PyObject *kwa
 }
 
 /* ---- operators ----------------------------------------------------------- */
+/* Fast paths for the operand types 3.11's interpreter specialises too
+ * (BINARY_OP_ADD_FLOAT, ..._INT): same results, no generic dispatch. */
+static inline int rs_small_int(PyObject *v, long *out) {
+    if (!PyLong_CheckExact(v)) return 0;
+    Py_ssize_t size = Py_SIZE(v);
+    if (size < -1 || size > 1) return 0;
+    *out = size * (long)((PyLongObject *)v)->ob_digit[0];
+    return 1;
+}
+
+static inline PyObject *rs_binary_fast(int op, PyObject *a, PyObject *b) {
+    if (op >= 13) op -= 13;   /* in-place on immutable numbers = plain */
+    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
+        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+        switch (op) {
+        case 0: return PyFloat_FromDouble(x + y);
+        case 5: return PyFloat_FromDouble(x * y);
+        case 10: return PyFloat_FromDouble(x - y);
+        case 11: if (y != 0.0) return PyFloat_FromDouble(x / y); break;
+        }
+        return NULL;
+    }
+    long x, y;
+    if (rs_small_int(a, &x) && rs_small_int(b, &y)) {
+        switch (op) {   /* |x|, |y| < 2**30: no overflow in a 64-bit long */
+        case 0: return PyLong_FromLong(x + y);
+        case 5: return PyLong_FromLong(x * y);
+        case 10: return PyLong_FromLong(x - y);
+        case 1: return PyLong_FromLong(x & y);
+        case 7: return PyLong_FromLong(x | y);
+        case 12: return PyLong_FromLong(x ^ y);
+        }
+    }
+    return NULL;
+}
+
 static inline PyObject *rs_binary_op(int op, PyObject *a, PyObject *b) {
+    if (op == 0 || op == 5 || op == 10 || op == 11 || op == 13 || op == 18 || op == 23 || op == 24 ||
+        op == 1 || op == 7 || op == 12 || op == 14 || op == 20 || op == 25) {
+        PyObject *r = rs_binary_fast(op, a, b);
+        if (r != NULL || PyErr_Occurred()) return r;
+    }
     switch (op) {   /* the NB_* numbering of 3.11's BINARY_OP */
     case 0:  return PyNumber_Add(a, b);
     case 1:  return PyNumber_And(a, b);
@@ -410,7 +456,31 @@ static inline PyObject *rs_unary_op(int op, PyObject *v) {
     return NULL;
 }
 
+static inline PyObject *rs_bool(int v);
+
 static inline PyObject *rs_compare(PyObject *a, PyObject *b, int op) {
+    if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
+        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+        switch (op) {   /* C comparisons give Python's answers, NaN included */
+        case Py_LT: return rs_bool(x < y);
+        case Py_LE: return rs_bool(x <= y);
+        case Py_EQ: return rs_bool(x == y);
+        case Py_NE: return rs_bool(x != y);
+        case Py_GT: return rs_bool(x > y);
+        case Py_GE: return rs_bool(x >= y);
+        }
+    }
+    long x, y;
+    if (rs_small_int(a, &x) && rs_small_int(b, &y)) {
+        switch (op) {
+        case Py_LT: return rs_bool(x < y);
+        case Py_LE: return rs_bool(x <= y);
+        case Py_EQ: return rs_bool(x == y);
+        case Py_NE: return rs_bool(x != y);
+        case Py_GT: return rs_bool(x > y);
+        case Py_GE: return rs_bool(x >= y);
+        }
+    }
     return PyObject_RichCompare(a, b, op);
 }
 
@@ -444,8 +514,35 @@ static inline PyObject *rs_not(PyObject *v) {
 }
 
 /* ---- subscripts ---------------------------------------------------------- */
-static inline PyObject *rs_getitem(PyObject *c, PyObject *k) { return PyObject_GetItem(c, k); }
-static inline int rs_setitem(PyObject *c, PyObject *k, PyObject *v) { return PyObject_SetItem(c, k, v); }
+/* list[int] and tuple[int] fast paths, as BINARY_SUBSCR_LIST_INT does */
+static inline PyObject *rs_getitem(PyObject *c, PyObject *k) {
+    long i;
+    if (rs_small_int(k, &i) && i >= 0) {
+        if (PyList_CheckExact(c) && i < PyList_GET_SIZE(c)) {
+            PyObject *v = PyList_GET_ITEM(c, i);
+            Py_INCREF(v);
+            return v;
+        }
+        if (PyTuple_CheckExact(c) && i < PyTuple_GET_SIZE(c)) {
+            PyObject *v = PyTuple_GET_ITEM(c, i);
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetItem(c, k);
+}
+
+static inline int rs_setitem(PyObject *c, PyObject *k, PyObject *v) {
+    long i;
+    if (PyList_CheckExact(c) && rs_small_int(k, &i) && i >= 0 && i < PyList_GET_SIZE(c)) {
+        PyObject *old = PyList_GET_ITEM(c, i);
+        Py_INCREF(v);
+        PyList_SET_ITEM(c, i, v);
+        Py_DECREF(old);
+        return 0;
+    }
+    return PyObject_SetItem(c, k, v);
+}
 static inline int rs_delitem(PyObject *c, PyObject *k) { return PyObject_DelItem(c, k); }
 static inline PyObject *rs_build_slice(PyObject *a, PyObject *b, PyObject *c) {
     return PySlice_New(a, b, c == RS_NULL ? NULL : c);
@@ -783,11 +880,16 @@ static inline int rs_propagate(RsFrame *f, PyObject *e) {
     return -1;
 }
 
-/* The instruction index that raised, as pushed for handlers with lasti */
+/* The instruction index to search the exception table with */
 static inline int rs_lasti(RsFrame *f) {
-    return (int)(f->frame->prev_instr - f->first_instr);
+    int i = f->unwind_index;
+    f->unwind_index = -1;
+    return i >= 0 ? i : (int)(f->frame->prev_instr - f->first_instr);
 }
-static inline PyObject *rs_lasti_obj(RsFrame *f) { return PyLong_FromLong(rs_lasti(f)); }
+/* The value pushed for handlers with lasti: prev_instr */
+static inline PyObject *rs_lasti_obj(RsFrame *f) {
+    return PyLong_FromLong((long)(f->frame->prev_instr - f->first_instr));
+}
 
 static inline void rs_set_exc_value(RsFrame *f, PyObject *v) {
     _PyErr_StackItem *info = f->tstate->exc_info;
@@ -905,6 +1007,7 @@ raise_error:
 
 /* RERAISE: lasti is RS_NULL, or the int pushed by the handler entry */
 static inline int rs_reraise(RsFrame *f, PyObject *exc, PyObject *lasti) {
+    f->unwind_index = (int)(f->frame->prev_instr - f->first_instr);
     if (lasti != RS_NULL) {
         long i = PyLong_AsLong(lasti);
         if (i < 0 && PyErr_Occurred()) return -1;

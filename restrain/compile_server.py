@@ -1,0 +1,51 @@
+"""The compile server: a child process that runs Cython and the C compiler.
+
+Why a process: Cython is pure Python, and importing it alone makes
+thousands of system calls.  In a thread of the program, every one of them
+waits up to the interpreter's switch interval (5 ms) for the GIL while the
+program's hot loop holds it; measured here, the first background compile
+did not finish within 5 s of an n-body loop.  In a child process the
+compile costs the program nothing but a blocking read.
+
+Protocol: one JSON object per line on stdin, one JSON answer per line on
+stdout.  Request: {"pyx": path, "c_command": [argv...]}; the C command is
+complete (the parent decides compiler and flags).  Answer: {"ok": true} or
+{"ok": false, "error": text}.  EOF on stdin ends the server, so it never
+outlives the program.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def handle(request: dict) -> dict:
+    from .build import run_c_command, run_cython
+    from .errors import BuildError
+    from pathlib import Path
+    try:
+        c_file = run_cython(Path(request["pyx"]))
+        run_c_command(request["c_command"] + [str(c_file)], float(request.get("timeout", 120)))
+    except BuildError as e:
+        return {"ok": False, "error": str(e)}
+    except Exception as e:  # noqa: BLE001 - report, keep serving
+        return {"ok": False, "error": f"compile server: {type(e).__name__}: {e}"}
+    return {"ok": True}
+
+
+def main() -> None:
+    # Import Cython now, while the parent is still preparing the first
+    # request: it is most of the first compile's latency.
+    from Cython.Compiler import Main  # noqa: F401
+    out = sys.stdout
+    sys.stdout = sys.stderr     # nothing but answers on the protocol stream
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        answer = handle(json.loads(line))
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
