@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 import os
 import shlex
 import shutil
@@ -74,12 +73,38 @@ def cython_version() -> str:
         return Cython.__version__
 
 
+def _const_fingerprint(value) -> str:
+    if isinstance(value, CodeType):
+        return "code:" + code_fingerprint(value)
+    if isinstance(value, tuple):
+        return "tuple(" + ",".join(_const_fingerprint(v) for v in value) + ")"
+    if isinstance(value, frozenset):   # iteration order depends on the hash seed
+        return "frozenset(" + ",".join(sorted(_const_fingerprint(v) for v in value)) + ")"
+    return f"{type(value).__name__}:{value!r}"
+
+
+def code_fingerprint(code: CodeType) -> str:
+    """A digest of everything in a code object.  Not marshal: its output
+    depends on reference counts, so it differs between processes."""
+    parts = [code.co_code, code.co_exceptiontable, code.co_linetable]
+    fields = (code.co_name, code.co_qualname, code.co_filename, code.co_firstlineno, code.co_flags,
+              code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_nlocals,
+              code.co_stacksize, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)
+    parts.append(repr(fields).encode())
+    parts.append(_const_fingerprint(code.co_consts).encode())
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
 def cache_key(code: CodeType, source: str, options: BuildOptions) -> str:
     """Everything the built module depends on: the code object's content,
     the generated source (which embeds the specialisation), the Python,
     Cython and restrain versions, the ABI and the compiler flags."""
     h = hashlib.sha256()
-    for part in (marshal.dumps(code), source.encode(), sys.version.encode(),
+    for part in (code_fingerprint(code).encode(), source.encode(), sys.version.encode(),
                  cython_version().encode(), RESTRAIN_BUILD_VERSION.encode(),
                  _abi_fingerprint(), " ".join(compiler_command()).encode(), options.opt_level.encode()):
         h.update(len(part).to_bytes(8, "little"))

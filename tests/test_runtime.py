@@ -225,3 +225,25 @@ def test_unsupported_python_warns_once(monkeypatch):
         warnings.simplefilter("error")
         assert restrain.enable() is False
     assert not restrain.is_enabled() or sys.version_info[:2] == (3, 11)
+
+
+KEY_SCRIPT = """
+from restrain.build import code_fingerprint
+def f(x, y=frozenset({'a', 'b', 'c'})):
+    return [i for i in x if i in {'q', 'r', 's'}], 1.5, -0.0, (1, (2, 'x'))
+print(code_fingerprint(f.__code__))
+"""
+
+
+def test_cache_key_is_the_same_in_every_process():
+    """A warm cache only works if another process computes the same key
+    (marshal, for one, does not: its output depends on reference counts)."""
+    import os
+    import subprocess
+    keys = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", KEY_SCRIPT], env=env, capture_output=True,
+                             text=True, check=True, cwd=os.path.dirname(restrain.__path__[0]))
+        keys.add(out.stdout.strip())
+    assert len(keys) == 1
