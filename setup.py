@@ -109,10 +109,12 @@ setup(
                 "compiled bytecode -> Cython -> C and run in place of the interpreter",
     long_description=read_readme(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.11",
     packages=find_packages(include=["restrain", "restrain.*"]),
     package_data={"restrain": ["include/*.h", "include/*.pxd"]},
-    ext_modules=[hook],
+    # The evaluator depends on CPython 3.11's frame layout: on other versions
+    # restrain installs without it, and enable() warns and does nothing.
+    ext_modules=[hook] if sys.version_info[:2] == (3, 11) else [],
     install_requires=["Cython>=3.1", "psutil"],
     extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={"console_scripts": ["restrain = restrain.__main__:main"]},

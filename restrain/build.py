@@ -108,10 +108,17 @@ def cache_key(code: CodeType, source: str, options: BuildOptions) -> str:
     h = hashlib.sha256()
     for part in (code_fingerprint(code).encode(), source.encode(), sys.version.encode(),
                  cython_version().encode(), RESTRAIN_BUILD_VERSION.encode(),
-                 _abi_fingerprint(), " ".join(compiler_command() + list(options.opt_flags)).encode()):
+                 _abi_fingerprint(), " ".join(compiler_identity() + list(options.opt_flags)).encode()):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.hexdigest()[:40]
+
+
+def compiler_identity() -> list[str]:
+    """The compiler part of the cache key: not the include paths, so that
+    installations of the same restrain (virtual environments) share
+    entries; the headers' content is in the key instead."""
+    return [arg for arg in compiler_command() if not arg.startswith("-I")]
 
 
 def compiler_command() -> list[str]:

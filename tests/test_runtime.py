@@ -159,7 +159,8 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path):
     import subprocess
     # fill the cache from another process: a module loaded here must never
     # be overwritten in place (that is what the atomic rename prevents)
-    subprocess.run([sys.executable, "-c", FILL_CACHE, str(tmp_path)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-c", FILL_CACHE, str(tmp_path)], check=True, timeout=300,
+                   cwd=tmp_path)
     so = next(tmp_path.rglob("rsjit_*.so"))
     so.write_bytes(b"\x7fELF truncated")
     restrain.configure(cache_dir=tmp_path)
@@ -247,3 +248,24 @@ def test_cache_key_is_the_same_in_every_process():
                              text=True, check=True, cwd=os.path.dirname(restrain.__path__[0]))
         keys.add(out.stdout.strip())
     assert len(keys) == 1
+
+
+def test_tracing_runs_compiled_functions_in_the_interpreter():
+    """With sys.settrace active, compiled code steps aside so that debuggers
+    and coverage see every line."""
+    f = make_function("traced", "    y = x + 1\n    return y * 2\n")
+    assert restrain.compile(f).ok
+    lines = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code is f.__code__ and event == "line":
+            lines.append(frame.f_lineno)
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        assert f(1) == 4
+    finally:
+        sys.settrace(None)
+    assert lines == [2, 3]
+    assert restrain._hook.info(f.__code__)[1] == "compiled"
