@@ -13,6 +13,7 @@ so a concurrent process never sees a half-written module.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -66,13 +67,10 @@ def _abi_fingerprint() -> bytes:
     return data
 
 
+@functools.lru_cache(maxsize=None)
 def cython_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("Cython")
-    except Exception:  # noqa: BLE001 - metadata missing: fall back to the module
-        import Cython
-        return Cython.__version__
+    import Cython    # the package's __init__ is tiny; the compiler is not imported
+    return Cython.__version__
 
 
 def _const_fingerprint(value) -> str:
@@ -152,8 +150,15 @@ def discard_cache_entry(built: BuiltModule) -> None:
             pass
 
 
-def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
-    """The module for this code and source: from the cache, or built now."""
+@dataclass(frozen=True)
+class BuildJob:
+    """One module to build: where it is built and where it ends up."""
+    module: BuiltModule
+    request: dict          # for the compile server
+
+
+def prepare(code: CodeType, source: str, options: BuildOptions) -> BuiltModule | BuildJob:
+    """A cache hit, or the job that builds the module."""
     key = cache_key(code, source, options)
     hit = cached_module(key, options)
     if hit is not None:
@@ -162,22 +167,38 @@ def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
     root = options.cache_dir if options.cache_dir is not None else Path(tempfile.gettempdir())
     ensure_private_dir(root)
     workdir = Path(tempfile.mkdtemp(prefix="build-", dir=root))
+    pyx = workdir / (name + ".pyx")
+    pyx.write_text(source)
+    so_tmp = workdir / (name + EXT_SUFFIX)
+    request = {"pyx": str(pyx), "c_command": c_command(so_tmp, options), "timeout": options.timeout}
+    if options.cache_dir is None:
+        return BuildJob(BuiltModule(name, so_tmp, pyx, False), request)
+    folder = ensure_private_dir(options.cache_dir / key[:2])
+    final = BuiltModule(name, folder / so_tmp.name, folder / pyx.name, False)
+    # the server moves the results into place (atomically) and removes the
+    # work directory, so that a build finishes even after the program exits
+    request["install"] = [[str(pyx), str(final.source_path)], [str(so_tmp), str(final.so_path)]]
+    request["cleanup"] = str(workdir)
+    return BuildJob(final, request)
+
+
+def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
+    """The module for this code and source: from the cache, or built now."""
+    job = prepare(code, source, options)
+    if isinstance(job, BuiltModule):
+        return job
+    compile_server().compile(job.request)
+    return job.module
+
+
+def install_results(request: dict) -> None:
+    """Server side: move built files into the cache, clean up the work dir."""
     try:
-        pyx = workdir / (name + ".pyx")
-        pyx.write_text(source)
-        so_tmp = workdir / (name + EXT_SUFFIX)
-        compile_server().compile(pyx, c_command(so_tmp, options), options.timeout)
-        if options.cache_dir is None:
-            return BuiltModule(name, so_tmp, pyx, False)
-        folder = ensure_private_dir(options.cache_dir / key[:2])
-        final_pyx = folder / pyx.name
-        os.replace(pyx, final_pyx)
-        final_so = folder / so_tmp.name
-        os.replace(so_tmp, final_so)   # atomic: readers see all or nothing
-        return BuiltModule(name, final_so, final_pyx, False)
+        for src, dst in request.get("install", ()):
+            os.replace(src, dst)      # the .so last: readers see all or nothing
     finally:
-        if options.cache_dir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if request.get("cleanup"):
+            shutil.rmtree(request["cleanup"], ignore_errors=True)
 
 
 def run_cython(pyx: Path) -> Path:
@@ -241,8 +262,24 @@ class CompileServerClient:
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 env=env, close_fds=True)
 
-    def compile(self, pyx: Path, cmd: list[str], timeout: float) -> None:
-        request = json.dumps({"pyx": str(pyx), "c_command": cmd, "timeout": timeout}) + "\n"
+    def submit(self, request: dict) -> None:
+        """Send a request without waiting for its answer (see detach)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self.start()
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+
+    def detach(self) -> None:
+        """Let the server finish what it was sent, on its own, and exit."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    def compile(self, request_data: dict) -> None:
+        request = json.dumps(request_data) + "\n"
         with self.lock:
             for attempt in (1, 2):
                 if self.proc is None or self.proc.poll() is not None:

@@ -8,10 +8,13 @@ did not finish within 5 s of an n-body loop.  In a child process the
 compile costs the program nothing but a blocking read.
 
 Protocol: one JSON object per line on stdin, one JSON answer per line on
-stdout.  Request: {"pyx": path, "c_command": [argv...]}; the C command is
-complete (the parent decides compiler and flags).  Answer: {"ok": true} or
-{"ok": false, "error": text}.  EOF on stdin ends the server, so it never
-outlives the program.
+stdout.  Request: {"pyx": path, "c_command": [argv...], "install":
+[[from, to], ...], "cleanup": dir}; the C command is complete (the parent
+decides compiler and flags); the server moves the results into the cache
+itself.  Answer: {"ok": true} or {"ok": false, "error": text}.  EOF on
+stdin ends the server once it has done what it was sent: at exit the
+program hands over the compiles still queued, so the next run finds them in
+the cache.
 """
 from __future__ import annotations
 
@@ -20,12 +23,16 @@ import sys
 
 
 def handle(request: dict) -> dict:
-    from .build import run_c_command, run_cython
+    from .build import install_results, run_c_command, run_cython
     from .errors import BuildError
     from pathlib import Path
     try:
-        c_file = run_cython(Path(request["pyx"]))
-        run_c_command(request["c_command"] + [str(c_file)], float(request.get("timeout", 120)))
+        try:
+            c_file = run_cython(Path(request["pyx"]))
+            run_c_command(request["c_command"] + [str(c_file)], float(request.get("timeout", 120)))
+            install_results({"install": request.get("install", ())})
+        finally:
+            install_results({"cleanup": request.get("cleanup")})
     except BuildError as e:
         return {"ok": False, "error": str(e)}
     except Exception as e:  # noqa: BLE001 - report, keep serving
@@ -43,8 +50,11 @@ def main() -> None:
         if not line.strip():
             continue
         answer = handle(json.loads(line))
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
+        try:
+            out.write(json.dumps(answer) + "\n")
+            out.flush()
+        except OSError:
+            pass   # the program has exited: keep building what it sent
 
 
 if __name__ == "__main__":

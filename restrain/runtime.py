@@ -230,6 +230,7 @@ def _on_hot(code: CodeType) -> None:
         if id(code) in _state.records or _state.shutting_down:
             return
         _state.records[id(code)] = FunctionRecord(code)
+        _import_pipeline()
         if _state.config.sync:
             _compile_now(code)
         else:
@@ -239,6 +240,15 @@ def _on_hot(code: CodeType) -> None:
             _state.queue.put(code)
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
+
+
+def _import_pipeline() -> None:
+    """Import the compiler's modules on the thread that runs the program.
+    In the worker thread every file system call of an import would wait up
+    to the switch interval (5 ms) for the GIL while the program's hot code
+    holds it; here it costs ~60 ms once, in programs that have hot code."""
+    from . import build, pipeline  # noqa: F401
+    build.cython_version()
 
 
 def _ensure_worker() -> None:
@@ -339,10 +349,48 @@ def explain(func) -> str:
     return explain_code(code)
 
 
+HANDOVER_SECONDS = 0.3
+
+
+def _hand_over_queue() -> None:
+    """At exit: generate the source of every compile still queued and send
+    it to a fresh compile server that finishes them after this process has
+    gone, so that the next run of the program finds them in the cache.
+    Bounded by HANDOVER_SECONDS; never waits for a compile."""
+    from .build import BuildJob, CompileServerClient, prepare
+    from .pipeline import run_front_end
+    options = _build_options()
+    if options.cache_dir is None:
+        return
+    deadline = time.monotonic() + HANDOVER_SECONDS
+    server = None
+    while time.monotonic() < deadline:
+        try:
+            code = _state.queue.get_nowait()
+        except queue.Empty:
+            break
+        try:
+            job = prepare(code, run_front_end(code)["emit"].source, options)
+        except Exception:  # noqa: BLE001 - unsupported or a bug: nothing to hand over
+            continue
+        if isinstance(job, BuildJob):
+            server = server or CompileServerClient()
+            server.submit(job.request)
+    if server is not None:
+        server.detach()
+
+
 def _at_exit() -> None:
     _state.shutting_down = True
+    hook = _hook()
+    if hook is not None:
+        hook.pause_thread()
+    try:
+        _hand_over_queue()
+    except Exception:  # noqa: BLE001
+        logger.debug("restrain: could not hand over queued compiles", exc_info=True)
     from .build import compile_server
-    compile_server().close()   # the server exits at EOF; nobody waits for it
+    compile_server().detach()   # it finishes its current compile, then exits
     if _state.config.stats:
         try:
             print(format_stats(), file=sys.stderr)
