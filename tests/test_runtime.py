@@ -269,3 +269,13 @@ def test_tracing_runs_compiled_functions_in_the_interpreter():
         sys.settrace(None)
     assert lines == [2, 3]
     assert restrain._hook.info(f.__code__)[1] == "compiled"
+
+
+def test_compile_alone_makes_calls_run_compiled_code():
+    """restrain.compile() without enable(): the evaluator is installed just to
+    run explicitly compiled entries (it does not look for hot code)."""
+    f = make_function("explicit")
+    assert restrain.compile(f).ok
+    before = restrain._hook.info(f.__code__)[0]
+    assert f(1) == 3
+    assert restrain._hook.info(f.__code__) == (before + 1, "compiled")

@@ -458,28 +458,27 @@ static inline PyObject *rs_unary_op(int op, PyObject *v) {
 
 static inline PyObject *rs_bool(int v);
 
+/* The result of comparison `op` given which of <, ==, > hold (none of them
+ * for a NaN: then only != is true, as in Python). */
+static inline PyObject *rs_compare_result(int op, int lt, int eq, int gt) {
+    switch (op) {
+    case Py_LT: return rs_bool(lt);
+    case Py_LE: return rs_bool(lt || eq);
+    case Py_EQ: return rs_bool(eq);
+    case Py_NE: return rs_bool(!eq);
+    case Py_GT: return rs_bool(gt);
+    default:    return rs_bool(gt || eq);   /* Py_GE */
+    }
+}
+
 static inline PyObject *rs_compare(PyObject *a, PyObject *b, int op) {
     if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
         double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
-        switch (op) {   /* C comparisons give Python's answers, NaN included */
-        case Py_LT: return rs_bool(x < y);
-        case Py_LE: return rs_bool(x <= y);
-        case Py_EQ: return rs_bool(x == y);
-        case Py_NE: return rs_bool(x != y);
-        case Py_GT: return rs_bool(x > y);
-        case Py_GE: return rs_bool(x >= y);
-        }
+        return rs_compare_result(op, x < y, x == y, x > y);
     }
     long x, y;
     if (rs_small_int(a, &x) && rs_small_int(b, &y)) {
-        switch (op) {
-        case Py_LT: return rs_bool(x < y);
-        case Py_LE: return rs_bool(x <= y);
-        case Py_EQ: return rs_bool(x == y);
-        case Py_NE: return rs_bool(x != y);
-        case Py_GT: return rs_bool(x > y);
-        case Py_GE: return rs_bool(x >= y);
-        }
+        return rs_compare_result(op, x < y, x == y, x > y);
     }
     return PyObject_RichCompare(a, b, op);
 }
