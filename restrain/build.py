@@ -299,20 +299,6 @@ class CompileServerClient:
         if not answer.get("ok"):
             raise BuildError(answer.get("error", "unknown compile server error"))
 
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        try:
-            proc.wait(timeout=0.2)   # an idle server exits at once on EOF
-        except subprocess.TimeoutExpired:
-            pass                     # busy: it exits when its compile ends
-
 
 _server = CompileServerClient()
 

@@ -171,7 +171,6 @@ class ModuleEmitter:
         self.shape = shape
         self.module_name = module_name
         self.title = title
-        self.parallel_temps = 0
 
     # -- blocks -------------------------------------------------------------
     # References: the interpreter drops a stack value the moment it is
@@ -278,7 +277,7 @@ class ModuleEmitter:
         lines.append(INDENT + "rs_restore_exc_info(f)")
         return lines
 
-    def declarations(self, body: list[str]) -> list[str]:
+    def declarations(self) -> list[str]:
         names = list(self.ir.temps) + [phi_name(i) for i in range(self.ir.max_depth + 1)]
         names += ["rs_t", "rs_e2"] + [f"rs_p{i}" for i in range(self.ir.max_depth + 1)]
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_lasti_v"]
@@ -298,7 +297,7 @@ class ModuleEmitter:
             "",
             "cdef object rs_entry(RsFrame *f):",
         ]
-        out += [INDENT + line for line in self.declarations(body)]
+        out += [INDENT + line for line in self.declarations()]
         out += [INDENT + line for line in body]
         out += ["", '__restrain_entry__ = PyCapsule_New(<void*>rs_entry, "restrain.entry", NULL)', ""]
         return "\n".join(out)
