@@ -273,6 +273,29 @@ def _explain_command(ns, opts):
     return 0
 
 
+@command("cache", usage="info|clear",
+         help="show (info) or empty (clear) the cache of compiled functions",
+         arguments=[(("action",), dict(choices=["info", "clear"]))])
+def _cache_command(ns, opts):
+    from restrain import cache
+    directory = (os.path.abspath(os.path.expanduser(opts.cache_dir)) if opts.cache_dir
+                 else os.environ.get("RESTRAIN_CACHE_DIR") or cache.default_cache_dir())
+    directory = cache.Path(directory)
+    if ns.action == "clear":
+        removed = cache.clear(directory)
+        print(f"removed {removed} compiled functions from {directory}")
+        return 0
+    i = cache.info(directory)
+    rate = "n/a" if i["hit_rate"] is None else f"{i['hit_rate']:.0%}"
+    print(f"location:  {i['location']}{'' if i['exists'] else ' (does not exist yet)'}")
+    if i["safe"] is False:
+        print(f"warning:   {cache.unsafe_reason(directory)}: restrain will not use it")
+    print(f"entries:   {i['entries']}")
+    print(f"size:      {i['bytes'] / 1e6:.1f} MB")
+    print(f"last runs: {i['runs']} (hits {i['hits']}, misses {i['misses']}, hit rate {rate})")
+    return 0
+
+
 # --------------------------------------------------------------------------
 # Running a program like python does
 
@@ -443,7 +466,17 @@ def _show_uncaught(exc):
 
 
 def run_program(run, opts):
-    """Enable the JIT and run the prepared program; return the exit status."""
+    """Enable the JIT and run the prepared program; return the exit status.
+    With `warm`, wait afterwards for every compile the program queued."""
+    try:
+        return _run_program(run, opts)
+    finally:
+        if getattr(opts, "warm", False):
+            import restrain
+            restrain.wait()
+
+
+def _run_program(run, opts):
     _enable(opts)
     try:
         run()
@@ -476,6 +509,16 @@ def main(argv=None):
               f"or one of the commands {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     first, args = rest[0], rest[1:]
+    opts.warm = False
+    if not forced and first == "warm":
+        # `warm PROGRAM...`: run it, then wait for every compile it queued,
+        # so that later runs (production processes) start from the cache
+        if not args:
+            print(f"{prog}: error: warm needs a program: a script, -m module or -c code",
+                  file=sys.stderr)
+            return 2
+        opts.warm = True
+        first, args = args[0], args[1:]
     try:
         if not forced and first in COMMANDS:
             cmd = COMMANDS[first]

@@ -6,10 +6,8 @@ why), so a compile never holds the program's GIL.  The C compiler is called dire
 flags sysconfig gives for this Python: setuptools' build_ext would add
 seconds per module.
 
-Cache layout: <cache_dir>/<key[:2]>/rsjit_<key>.<EXT_SUFFIX>, plus the .pyx
-beside it (for `explain` and debugging).  Files are written in a private
-temporary directory inside the cache and moved into place with os.replace,
-so a concurrent process never sees a half-written module.
+The cache's layout and rules (safety, integrity, one build per key, size
+limit) are in cache.py.
 """
 from __future__ import annotations
 
@@ -28,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
 
+from . import cache
 from .errors import BuildError
 
 INCLUDE_DIR = Path(__file__).parent / "include"
-EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+EXT_SUFFIX = cache.EXT_SUFFIX
 RESTRAIN_BUILD_VERSION = "0.1.0"
 
 # One Cython compile at a time: its compiler keeps global state.
@@ -40,7 +39,8 @@ _cython_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class BuildOptions:
-    cache_dir: Path | None          # None: build in a throw-away directory
+    cache_dir: Path | None          # a safe cache directory (cache.open_cache); None: no cache
+    limit_bytes: int = cache.DEFAULT_LIMIT_BYTES
     # -O1: measured on examples/nbody.py, -O2 ran 7% faster and compiled
     # far slower; first-compile latency matters more at this stage.
     opt_flags: tuple[str, ...] = ("-O1",)
@@ -53,11 +53,6 @@ class BuiltModule:
     so_path: Path
     source_path: Path
     from_cache: bool
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "restrain"
 
 
 def _abi_fingerprint() -> bytes:
@@ -99,17 +94,37 @@ def code_fingerprint(code: CodeType) -> str:
     return h.hexdigest()
 
 
-def cache_key(code: CodeType, source: str, options: BuildOptions) -> str:
+GENERATOR_MODULES = ("decode.py", "cfg.py", "ir.py", "structure.py", "emit.py", "pipeline.py")
+
+
+@functools.lru_cache(maxsize=None)
+def _generator_fingerprint() -> bytes:
+    """What the generated source depends on besides the code: restrain's
+    own front end and ABI.  (Keying on these instead of on the generated
+    source lets a warm start find a module without running the front end.)"""
+    package = Path(__file__).parent
+    data = b"".join((package / name).read_bytes() for name in GENERATOR_MODULES)
+    return hashlib.sha256(data + _abi_fingerprint()).digest()
+
+
+def cache_key(code: CodeType, options: BuildOptions) -> str:
     """Everything the built module depends on: the code object's content,
-    the generated source (which embeds the specialisation), the Python,
-    Cython and restrain versions, the ABI and the compiler flags."""
+    the generator, the Python, Cython and restrain versions, the ABI and
+    the compiler flags.  (Specialisations will add what they assume.)"""
     h = hashlib.sha256()
-    for part in (code_fingerprint(code).encode(), source.encode(), sys.version.encode(),
+    for part in (code_fingerprint(code).encode(), _generator_fingerprint(), sys.version.encode(),
                  cython_version().encode(), RESTRAIN_BUILD_VERSION.encode(),
-                 _abi_fingerprint(), " ".join(compiler_identity() + list(options.opt_flags)).encode()):
+                 " ".join(compiler_identity() + list(options.opt_flags)).encode()):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     return h.hexdigest()[:40]
+
+
+def lookup_cached(code: CodeType, options: BuildOptions) -> BuiltModule | None:
+    """The cached module for this code, if there is an intact one."""
+    if options.cache_dir is None:
+        return None
+    return cached_module(cache_key(code, options), options)
 
 
 def compiler_identity() -> list[str]:
@@ -120,34 +135,24 @@ def compiler_identity() -> list[str]:
 
 
 def compiler_command() -> list[str]:
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    # $CC overrides the compiler Python was built with, as in setuptools
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     include = sysconfig.get_paths()["include"]
     return cc + ["-shared", "-fPIC", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG", "-w",
                  f"-I{include}", f"-I{INCLUDE_DIR}"]
 
 
-def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
 def cached_module(key: str, options: BuildOptions) -> BuiltModule | None:
     if options.cache_dir is None:
         return None
-    name = f"rsjit_{key}"
-    folder = options.cache_dir / key[:2]
-    so_path = folder / (name + EXT_SUFFIX)
-    if so_path.exists():
-        return BuiltModule(name, so_path, folder / (name + ".pyx"), True)
+    entry = cache.entry_for(options.cache_dir, key)
+    if cache.lookup(entry):
+        return BuiltModule(entry.name, entry.so_path, entry.source_path, True)
     return None
 
 
 def discard_cache_entry(built: BuiltModule) -> None:
-    for path in (built.so_path, built.source_path):
-        try:
-            path.unlink()
-        except OSError:
-            pass
+    cache.discard(cache.Entry(built.module_name[len("rsjit_"):], built.so_path.parent))
 
 
 @dataclass(frozen=True)
@@ -159,27 +164,29 @@ class BuildJob:
 
 def prepare(code: CodeType, source: str, options: BuildOptions) -> BuiltModule | BuildJob:
     """A cache hit, or the job that builds the module."""
-    key = cache_key(code, source, options)
+    key = cache_key(code, options)
     hit = cached_module(key, options)
     if hit is not None:
         return hit
     name = f"rsjit_{key}"
-    root = options.cache_dir if options.cache_dir is not None else Path(tempfile.gettempdir())
-    ensure_private_dir(root)
-    workdir = Path(tempfile.mkdtemp(prefix="build-", dir=root))
+    if options.cache_dir is not None:
+        workdir = Path(tempfile.mkdtemp(prefix="build-", dir=options.cache_dir))
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="restrain-build-"))
     pyx = workdir / (name + ".pyx")
     pyx.write_text(source)
     so_tmp = workdir / (name + EXT_SUFFIX)
     request = {"pyx": str(pyx), "c_command": c_command(so_tmp, options), "timeout": options.timeout}
     if options.cache_dir is None:
         return BuildJob(BuiltModule(name, so_tmp, pyx, False), request)
-    folder = ensure_private_dir(options.cache_dir / key[:2])
-    final = BuiltModule(name, folder / so_tmp.name, folder / pyx.name, False)
-    # the server moves the results into place (atomically) and removes the
-    # work directory, so that a build finishes even after the program exits
-    request["install"] = [[str(pyx), str(final.source_path)], [str(so_tmp), str(final.so_path)]]
+    entry = cache.entry_for(options.cache_dir, key)
+    # the server takes the key's build lock, moves the results into place
+    # and removes the work directory, so that a build finishes even after
+    # the program exits, and processes started together build it once
+    request["install"] = {"cache_dir": str(options.cache_dir), "key": key,
+                          "limit_bytes": options.limit_bytes}
     request["cleanup"] = str(workdir)
-    return BuildJob(final, request)
+    return BuildJob(BuiltModule(name, entry.so_path, entry.source_path, False), request)
 
 
 def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
@@ -191,14 +198,31 @@ def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
     return job.module
 
 
-def install_results(request: dict) -> None:
-    """Server side: move built files into the cache, clean up the work dir."""
+def serve_request(request: dict) -> None:
+    """Server side: build one module, into the cache when it has one."""
+    target = request.get("install")
     try:
-        for src, dst in request.get("install", ()):
-            os.replace(src, dst)      # the .so last: readers see all or nothing
+        if not target:
+            compile_pyx(request)
+            return
+        cache_dir, key = Path(target["cache_dir"]), target["key"]
+        entry = cache.entry_for(cache_dir, key)
+        with cache.build_lock(cache_dir, key):
+            if cache.lookup(entry):
+                return            # another process built it meanwhile
+            so_tmp = compile_pyx(request)
+            cache.install(entry, so_tmp, Path(request["pyx"]))
+        cache.evict(cache_dir, int(target.get("limit_bytes", cache.DEFAULT_LIMIT_BYTES)))
     finally:
         if request.get("cleanup"):
             shutil.rmtree(request["cleanup"], ignore_errors=True)
+
+
+def compile_pyx(request: dict) -> Path:
+    """Cython then the C compiler; returns the built module's path."""
+    c_file = run_cython(Path(request["pyx"]))
+    run_c_command(request["c_command"] + [str(c_file)], float(request.get("timeout", 120)))
+    return Path(request["c_command"][request["c_command"].index("-o") + 1])
 
 
 def run_cython(pyx: Path) -> Path:

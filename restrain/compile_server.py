@@ -9,9 +9,9 @@ compile costs the program nothing but a blocking read.
 
 Protocol: one JSON object per line on stdin, one JSON answer per line on
 stdout.  Request: {"pyx": path, "c_command": [argv...], "install":
-[[from, to], ...], "cleanup": dir}; the C command is complete (the parent
-decides compiler and flags); the server moves the results into the cache
-itself.  Answer: {"ok": true} or {"ok": false, "error": text}.  EOF on
+{"cache_dir", "key", "limit_bytes"}, "cleanup": dir}; the C command is
+complete (the parent decides compiler and flags); the server builds under
+the key's lock and moves the results into the cache itself.  Answer: {"ok": true} or {"ok": false, "error": text}.  EOF on
 stdin ends the server once it has done what it was sent: at exit the
 program hands over the compiles still queued, so the next run finds them in
 the cache.
@@ -23,16 +23,10 @@ import sys
 
 
 def handle(request: dict) -> dict:
-    from .build import install_results, run_c_command, run_cython
+    from .build import serve_request
     from .errors import BuildError
-    from pathlib import Path
     try:
-        try:
-            c_file = run_cython(Path(request["pyx"]))
-            run_c_command(request["c_command"] + [str(c_file)], float(request.get("timeout", 120)))
-            install_results({"install": request.get("install", ())})
-        finally:
-            install_results({"cleanup": request.get("cleanup")})
+        serve_request(request)
     except BuildError as e:
         return {"ok": False, "error": str(e)}
     except Exception as e:  # noqa: BLE001 - report, keep serving

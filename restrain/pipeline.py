@@ -14,7 +14,7 @@ from types import CodeType
 from typing import Any, Callable, Optional
 
 from . import structure
-from .build import BuildOptions, build, discard_cache_entry
+from .build import BuildOptions, build, discard_cache_entry, lookup_cached
 from .cfg import build_cfg
 from .decode import decode, is_function_scope, is_generator_like
 from .emit import emit_module
@@ -73,22 +73,33 @@ def run_front_end(code: CodeType, timings: dict | None = None) -> dict:
 
 
 def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
-    """Run every stage. Never raises (an interruption such as
-    KeyboardInterrupt aside): a problem becomes the outcome's reason,
-    naming the stage where it happened."""
+    """Run every stage, or just `load` when the cache has the module. Never
+    raises (an interruption such as KeyboardInterrupt aside): a problem
+    becomes the outcome's reason, naming the stage where it happened."""
     start = time.perf_counter()
     timings: dict = {}
     products: dict = {"code": code}
-    stages = front_end_stages() + [
+    full = front_end_stages() + [
         ("build", lambda p: build(p["code"], p["emit"].source, options)),
-        ("load", lambda p: load_or_rebuild(p["build"], p, options)),
+        ("load", lambda p: load(p["build"])),
     ]
-    name = "start"
+    name = "cache"
     try:
+        hit = lookup_cached(code, options)
+        timings["cache"] = time.perf_counter() - start
+        stages = full
+        if hit is not None:
+            products["build"] = hit
+            stages = [("load", lambda p: load_or_discard(p["build"]))]
         for name, stage in stages:
             t = time.perf_counter()
             products[name] = stage(products)
             timings[name] = time.perf_counter() - t
+        if products["load"] is None:      # the cached module was broken
+            for name, stage in full:
+                t = time.perf_counter()
+                products[name] = stage(products)
+                timings[name] = time.perf_counter() - t
     except Unsupported as e:
         return CompileOutcome("unsupported", e.reason, time.perf_counter() - start, stage_seconds=timings)
     except BuildError as e:
@@ -101,18 +112,29 @@ def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
                           built.from_cache, products["load"], timings)
 
 
-def load_or_rebuild(built, products: dict, options: BuildOptions):
-    """A cached module that does not load (truncated, corrupt) is removed
-    and built again, once."""
+def load_from_cache(code: CodeType, options: BuildOptions) -> CompileOutcome | None:
+    """The compiled outcome if the cache has an intact module that loads,
+    else None.  About a millisecond: cheap enough to try on the thread
+    that found the function hot, before queueing a compile."""
+    start = time.perf_counter()
+    try:
+        hit = lookup_cached(code, options)
+        entry = load_or_discard(hit) if hit is not None else None
+    except Exception:  # noqa: BLE001 - fall back to a full compile
+        return None
+    if entry is None:
+        return None
+    return CompileOutcome("compiled", None, time.perf_counter() - start, hit.source_path, True, entry)
+
+
+def load_or_discard(built):
+    """Load a cached module; one that does not load (it passed the digest
+    check, but was built wrong) is removed, to be built again."""
     try:
         return load(built)
     except BuildError:
-        if not built.from_cache:
-            raise
-    discard_cache_entry(built)
-    rebuilt = build(products["code"], products["emit"].source, options)
-    products["build"] = rebuilt
-    return load(rebuilt)
+        discard_cache_entry(built)
+        return None
 
 
 def explain_code(code: CodeType) -> str:

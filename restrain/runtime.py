@@ -44,6 +44,7 @@ class Config:
     cache_dir: Optional[Path] = None
     stats: bool = False
     compile_timeout: float = 120.0
+    cache_limit_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_environment(cls) -> "Config":
@@ -59,6 +60,12 @@ class Config:
             c.cache = False
         if os.environ.get("RESTRAIN_CACHE_DIR"):
             c.cache_dir = Path(os.environ["RESTRAIN_CACHE_DIR"])
+        if os.environ.get("RESTRAIN_CACHE_LIMIT_MB"):
+            try:
+                c.cache_limit_bytes = int(float(os.environ["RESTRAIN_CACHE_LIMIT_MB"]) * 1024 * 1024)
+            except ValueError:
+                logger.warning("ignoring RESTRAIN_CACHE_LIMIT_MB=%r: not a number",
+                               os.environ["RESTRAIN_CACHE_LIMIT_MB"])
         return c
 
 
@@ -182,25 +189,32 @@ def is_enabled() -> bool:
 # -- compiling ----------------------------------------------------------------------
 
 def _build_options():
-    from .build import BuildOptions, default_cache_dir
+    from . import cache
+    from .build import BuildOptions
     c = _state.config
-    cache_dir = (c.cache_dir or default_cache_dir()) if c.cache else None
-    return BuildOptions(cache_dir=cache_dir, timeout=c.compile_timeout)
+    cache_dir = cache.open_cache(c.cache_dir or cache.default_cache_dir()) if c.cache else None
+    return BuildOptions(cache_dir=cache_dir, timeout=c.compile_timeout, limit_bytes=c.cache_limit_bytes)
 
 
-def _compile_now(code: CodeType) -> FunctionRecord:
+def _compile_now(code: CodeType, cache_only: bool = False) -> Optional[FunctionRecord]:
     """Compile on this thread with the evaluator paused for it, install the
-    entry, record and log the outcome."""
-    from .pipeline import compile_code
+    entry, record and log the outcome.  With cache_only, only a module
+    already in the cache is loaded; None if there is none."""
+    from .pipeline import compile_code, load_from_cache
     hook = _hook()
-    record = _state.records.setdefault(id(code), FunctionRecord(code))
     if hook is not None:
         hook.pause_thread()
     try:
-        outcome = compile_code(code, _build_options())
+        if cache_only:
+            outcome = load_from_cache(code, _build_options())
+            if outcome is None:
+                return None
+        else:
+            outcome = compile_code(code, _build_options())
     finally:
         if hook is not None:
             hook.resume_thread()
+    record = _state.records.setdefault(id(code), FunctionRecord(code))
     record.status, record.reason, record.seconds = outcome.status, outcome.reason, outcome.seconds
     record.source_path, record.from_cache = outcome.source_path, outcome.from_cache
     if outcome.ok and hook is not None:
@@ -233,7 +247,7 @@ def _on_hot(code: CodeType) -> None:
         _import_pipeline()
         if _state.config.sync:
             _compile_now(code)
-        else:
+        elif _compile_now(code, cache_only=True) is None:   # warm start: ~1 ms
             with _state.lock:
                 _state.pending += 1
             _ensure_worker()
@@ -389,8 +403,21 @@ def _at_exit() -> None:
         _hand_over_queue()
     except Exception:  # noqa: BLE001
         logger.debug("restrain: could not hand over queued compiles", exc_info=True)
+    _record_cache_use()
     from .build import compile_server
     compile_server().detach()   # it finishes its current compile, then exits
+
+
+def _record_cache_use() -> None:
+    """Hits and misses of this run, for `python -m restrain cache info`."""
+    compiled = [r for r in _state.records.values() if r.status == "compiled"]
+    if not compiled or not _state.config.cache:
+        return
+    from . import cache
+    cache_dir = cache.open_cache(_state.config.cache_dir or cache.default_cache_dir())
+    if cache_dir is not None:
+        hits = sum(1 for r in compiled if r.from_cache)
+        cache.record_run(cache_dir, hits, len(compiled) - hits)
     if _state.config.stats:
         try:
             print(format_stats(), file=sys.stderr)

@@ -9,6 +9,7 @@ import pytest
 
 import restrain
 from restrain import build as build_mod
+from restrain import cache as cache_mod
 from restrain import emit as emit_mod
 from restrain import runtime
 
@@ -174,7 +175,7 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path):
         assert g(4) == 9
         assert so.stat().st_size > 1000
     finally:
-        restrain.configure(cache_dir=build_mod.default_cache_dir())
+        restrain.configure(cache_dir=cache_mod.default_cache_dir())
 
 
 def test_cache_hit_on_same_content(tmp_path):
@@ -188,7 +189,7 @@ def test_cache_hit_on_same_content(tmp_path):
         assert oct(tmp_path.stat().st_mode & 0o777) in ("0o700", oct(tmp_path.stat().st_mode & 0o777))
         assert all((p.stat().st_mode & 0o777) == 0o700 for p in tmp_path.iterdir() if p.is_dir())
     finally:
-        restrain.configure(cache_dir=build_mod.default_cache_dir())
+        restrain.configure(cache_dir=cache_mod.default_cache_dir())
 
 
 def test_other_threads_see_compiled_code():
