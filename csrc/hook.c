@@ -37,6 +37,9 @@ typedef struct {
 
 static Py_ssize_t extra_index = -1;
 static PyObject *hot_callback = NULL;
+/* Called once per process when a first code object is halfway to the
+ * threshold: the compiler can start up before the first compile is due. */
+static PyObject *prewarm_callback = NULL;
 static Py_ssize_t threshold = 1000;
 static int installed = 0;
 /* >0 while this thread runs restrain's own machinery (compiler thread,
@@ -160,6 +163,19 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
     if (info == NULL) return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     info->calls++;
     if (info->entry != NULL) return run_compiled(tstate, frame, info->entry);
+    if (prewarm_callback != NULL && info->calls == threshold / 2 + 1) {
+        PyObject *cb = prewarm_callback;
+        prewarm_callback = NULL;             /* once */
+        paused++;
+        PyObject *r = PyObject_CallNoArgs(cb);
+        paused--;
+        Py_DECREF(cb);
+        if (r == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
+            PyErr_WriteUnraisable(NULL);
+        }
+        Py_XDECREF(r);
+    }
     if (info->state == RS_COUNTING && info->calls >= threshold) {
         if (report_hot(co, info) < 0) return NULL;
         if (info->entry != NULL) return run_compiled(tstate, frame, info->entry);
@@ -278,6 +294,16 @@ static PyObject *hook_info(PyObject *self, PyObject *arg) {
     return Py_BuildValue("(ns)", info->calls, names[info->state]);
 }
 
+static PyObject *hook_set_prewarm(PyObject *self, PyObject *callback) {
+    if (callback == Py_None) {
+        Py_CLEAR(prewarm_callback);
+    } else {
+        Py_INCREF(callback);
+        Py_XSETREF(prewarm_callback, callback);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *hook_pause_thread(PyObject *self, PyObject *unused) {
     paused++;
     Py_RETURN_NONE;
@@ -298,6 +324,7 @@ static PyMethodDef hook_methods[] = {
     {"mark_never", hook_mark_never, METH_O, "never queue this code object"},
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},
     {"info", hook_info, METH_O, "info(code) -> (calls, state)"},
+    {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): called once, when a first code object is halfway to hot"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},
     {"resume_thread", hook_resume_thread, METH_NOARGS, "undo pause_thread"},
     {NULL, NULL, 0, NULL},

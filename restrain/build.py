@@ -286,6 +286,11 @@ class CompileServerClient:
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 env=env, close_fds=True)
 
+    def ensure_started(self) -> None:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = self.start()
+
     def submit(self, request: dict) -> None:
         """Send a request without waiting for its answer (see detach)."""
         if self.proc is None or self.proc.poll() is not None:

@@ -167,6 +167,7 @@ def enable(threshold=None, sync=None) -> bool:
         return False
     configure(threshold=threshold, sync=sync)
     hook.set_threshold(_state.config.threshold)
+    hook.set_prewarm(_prewarm)
     hook.install(_on_hot)
     _state.enabled = True
     _register_atexit()
@@ -235,6 +236,18 @@ def _log_outcome(record: FunctionRecord) -> None:
     else:
         logger.debug("restrain: compiled %s in %.3f s%s", where, record.seconds,
                      " (cache)" if record.from_cache else "")
+
+
+def _prewarm() -> None:
+    """A function is halfway to hot: start the compile server now (it
+    imports Cython, the bulk of a first compile, in parallel with the
+    program) unless compiles run on the calling thread anyway."""
+    try:
+        if not _state.config.sync and not _state.shutting_down:
+            from .build import compile_server
+            compile_server().ensure_started()
+    except Exception:  # noqa: BLE001
+        logger.debug("restrain: could not start the compile server early", exc_info=True)
 
 
 def _on_hot(code: CodeType) -> None:

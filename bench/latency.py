@@ -1,0 +1,70 @@
+"""Compile latency: time from "function became hot" to "compiled code runs".
+
+    python bench/latency.py [--functions N]
+
+In a fresh process with restrain enabled (background compiles, the
+default), N distinct small functions become hot one after the other; for
+each, the time from its hot call to the moment its compiled entry is
+installed is measured while the program keeps running Python code (so the
+compiler thread competes for the GIL as it would in a real program).  Then a second process with the now-filled cache does
+the same (warm start).  Prints the first compile of a process, the median
+and worst of the others, and the warm-cache load time per function.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import json, sys, time, restrain
+from restrain import _hook
+n = int(sys.argv[1])
+restrain.enable(threshold=3)
+funcs = []
+for i in range(n):
+    ns = {}
+    exec(f"def f{i}(x):\n    s = 0\n    for k in range(x):\n        s += k * {i}\n    return s\n", ns)
+    funcs.append(ns[f"f{i}"])
+latencies = []
+for f in funcs:
+    for _ in range(2):
+        f(10)
+    start = time.perf_counter()
+    f(10)                                  # the hot call
+    while _hook.info(f.__code__)[1] != "compiled":   # the program keeps busy
+        if time.perf_counter() - start > 60:
+            break
+        sum(range(2000))
+    latencies.append(time.perf_counter() - start)
+print(json.dumps(latencies))
+"""
+
+
+def run(n: int, cache_dir: str) -> list[float]:
+    env_cmd = [sys.executable, "-c", CHILD, str(n)]
+    import os
+    env = dict(os.environ, RESTRAIN_CACHE_DIR=cache_dir)
+    out = subprocess.run(env_cmd, capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--functions", type=int, default=12)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache_dir:
+        cold = run(args.functions, cache_dir)
+        warm = run(args.functions, cache_dir)
+    rest = cold[1:]
+    print(f"functions: {args.functions}")
+    print(f"first compile of a process:   {cold[0]:.3f} s")
+    print(f"later compiles, median:       {statistics.median(rest):.3f} s  (worst {max(rest):.3f} s)")
+    print(f"warm cache, load, median:     {statistics.median(warm) * 1000:.1f} ms  (worst {max(warm) * 1000:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
