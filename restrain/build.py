@@ -53,6 +53,7 @@ class BuiltModule:
     so_path: Path
     source_path: Path
     from_cache: bool
+    scratch: Path | None = None     # a work directory to remove once loaded (no cache)
 
 
 def _abi_fingerprint() -> bytes:
@@ -178,7 +179,7 @@ def prepare(code: CodeType, source: str, options: BuildOptions) -> BuiltModule |
     so_tmp = workdir / (name + EXT_SUFFIX)
     request = {"pyx": str(pyx), "c_command": c_command(so_tmp, options), "timeout": options.timeout}
     if options.cache_dir is None:
-        return BuildJob(BuiltModule(name, so_tmp, pyx, False), request)
+        return BuildJob(BuiltModule(name, so_tmp, pyx, False, scratch=workdir), request)
     entry = cache.entry_for(options.cache_dir, key)
     # the server takes the key's build lock, moves the results into place
     # and removes the work directory, so that a build finishes even after
@@ -194,7 +195,12 @@ def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
     job = prepare(code, source, options)
     if isinstance(job, BuiltModule):
         return job
-    compile_server().compile(job.request)
+    try:
+        compile_server().compile(job.request)
+    except BuildError:
+        if job.module.scratch is not None:
+            shutil.rmtree(job.module.scratch, ignore_errors=True)
+        raise
     return job.module
 
 
@@ -212,7 +218,8 @@ def serve_request(request: dict) -> None:
                 return            # another process built it meanwhile
             so_tmp = compile_pyx(request)
             cache.install(entry, so_tmp, Path(request["pyx"]))
-        cache.evict(cache_dir, int(target.get("limit_bytes", cache.DEFAULT_LIMIT_BYTES)))
+        # never the entry just built: the program is about to load it
+        cache.evict(cache_dir, int(target.get("limit_bytes", cache.DEFAULT_LIMIT_BYTES)), keep={key})
     finally:
         if request.get("cleanup"):
             shutil.rmtree(request["cleanup"], ignore_errors=True)

@@ -196,7 +196,7 @@ def _entry_size(so: Path) -> int:
     return total
 
 
-def evict(cache_dir: Path, limit_bytes: int) -> int:
+def evict(cache_dir: Path, limit_bytes: int, keep: frozenset | set = frozenset()) -> int:
     """Remove least recently used entries until the cache fits; returns how
     many were removed.  Also removes work directories of builds that died."""
     now = time.time()
@@ -218,6 +218,8 @@ def evict(cache_dir: Path, limit_bytes: int) -> int:
         if total <= limit_bytes:
             break
         key = so.name[len("rsjit_"): -len(EXT_SUFFIX)]
+        if key in keep:
+            continue
         discard(entry_for(cache_dir, key))
         total -= size
         removed += 1
@@ -261,12 +263,14 @@ def info(cache_dir: Path) -> dict:
 
 
 def clear(cache_dir: Path) -> int:
-    """Remove every entry (and lock and work directory); returns the count."""
-    count = len(_entries(cache_dir)) if cache_dir.exists() else 0
-    if cache_dir.exists() and unsafe_reason(cache_dir) is None:
-        for child in cache_dir.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
+    """Remove every entry (and lock and work directory); returns how many
+    entries were removed (none from a directory that is not ours)."""
+    if not cache_dir.exists() or unsafe_reason(cache_dir) is not None:
+        return 0
+    count = len(_entries(cache_dir))
+    for child in cache_dir.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
     return count

@@ -6,6 +6,7 @@ on sys.path and never looked up by name, so nothing can stand in for it.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -30,6 +31,9 @@ def load(built: BuiltModule) -> LoadedEntry:
         raise
     except Exception as e:  # noqa: BLE001 - a broken .so is a build failure
         raise BuildError(f"loading {built.so_path.name} failed: {type(e).__name__}: {e}") from None
+    finally:
+        if built.scratch is not None:     # loaded (or not): the files can go
+            shutil.rmtree(built.scratch, ignore_errors=True)
     capsule = getattr(module, "__restrain_entry__", None)
     if capsule is None:
         raise BuildError(f"{built.so_path.name} has no entry point")

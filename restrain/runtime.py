@@ -121,6 +121,7 @@ class _State:
     warned_unsupported_python: bool = False
     atexit_registered: bool = False
     shutting_down: bool = False
+    current: Optional[CodeType] = None                    # being compiled by the worker
 
     def __post_init__(self):
         self.idle = threading.Condition(self.lock)
@@ -291,13 +292,15 @@ def _worker_loop() -> None:
         hook.pause_thread()   # the compiler's own frames are never counted
     while True:
         code = _state.queue.get()
+        with _state.lock:
+            _state.current = code   # the exit hand-over includes it
         try:
-            if not _state.shutting_down:
-                _compile_now(code)
+            _compile_now(code)
         except Exception:  # noqa: BLE001
             logger.exception("restrain: internal error in the compiler thread")
         finally:
             with _state.lock:
+                _state.current = None
                 _state.pending -= 1
                 _state.idle.notify_all()
 
@@ -390,11 +393,18 @@ def _hand_over_queue() -> None:
     if options.cache_dir is None:
         return
     deadline = time.monotonic() + HANDOVER_SECONDS
+    with _state.lock:
+        # the worker may have taken one and not yet sent it: send it again
+        # (the compile server's per-key lock makes the second build a no-op)
+        todo = [_state.current] if _state.current is not None else []
+        while True:
+            try:
+                todo.append(_state.queue.get_nowait())
+            except queue.Empty:
+                break
     server = None
-    while time.monotonic() < deadline:
-        try:
-            code = _state.queue.get_nowait()
-        except queue.Empty:
+    for code in todo:
+        if time.monotonic() > deadline:
             break
         try:
             job = prepare(code, run_front_end(code)["emit"].source, options)
@@ -408,7 +418,8 @@ def _hand_over_queue() -> None:
 
 
 def _at_exit() -> None:
-    _state.shutting_down = True
+    with _state.lock:
+        _state.shutting_down = True
     hook = _hook()
     if hook is not None:
         hook.pause_thread()
