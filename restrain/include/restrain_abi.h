@@ -65,6 +65,10 @@ typedef struct RsFrame {
 
 typedef PyObject *(*RsEntry)(RsFrame *);
 
+/* Modules are built at -O1 (compile latency), where gcc does not inline
+ * `static inline` helpers on its own; the small hot ones are forced. */
+#define RS_HOT static inline __attribute__((always_inline))
+
 /* ---- the NULL stack value ---------------------------------------------
  * The 3.11 value stack holds NULL below a callable (PUSH_NULL, LOAD_GLOBAL
  * with the low bit, LOAD_METHOD on a non-method).  Cython variables cannot
@@ -76,25 +80,25 @@ static PyObject rs_null_object = {
 };
 #define RS_NULL (&rs_null_object)
 
-static inline PyObject *rs_null(void) { Py_INCREF(RS_NULL); return RS_NULL; }
-static inline int rs_is_null(PyObject *v) { return v == RS_NULL; }
+RS_HOT PyObject *rs_null(void) { Py_INCREF(RS_NULL); return RS_NULL; }
+RS_HOT int rs_is_null(PyObject *v) { return v == RS_NULL; }
 
 /* ---- line numbers -------------------------------------------------------
  * CPython computes tracebacks, f_lineno and sys._getframe() from
  * frame->prev_instr; compiled code stores it before anything that can
  * raise or call out. */
-static inline void rs_at(RsFrame *f, int index) {
+RS_HOT void rs_at(RsFrame *f, int index) {
     f->frame->prev_instr = f->first_instr + index;
 }
 
 /* ---- constants and locals ------------------------------------------------ */
-static inline PyObject *rs_const(RsFrame *f, int i) {
+RS_HOT PyObject *rs_const(RsFrame *f, int i) {
     PyObject *v = PyTuple_GET_ITEM(f->consts, i);
     Py_INCREF(v);
     return v;
 }
 
-static inline PyObject *rs_name(RsFrame *f, int i) {
+RS_HOT PyObject *rs_name(RsFrame *f, int i) {
     return PyTuple_GET_ITEM(f->names, i);   /* borrowed */
 }
 
@@ -108,7 +112,7 @@ static void rs_unbound_local(RsFrame *f, int i) {
                  rs_local_name(f, i));
 }
 
-static inline PyObject *rs_load_fast(RsFrame *f, int i) {
+RS_HOT PyObject *rs_load_fast(RsFrame *f, int i) {
     PyObject *v = f->locals[i];
     if (v == NULL) {
         rs_unbound_local(f, i);
@@ -118,7 +122,7 @@ static inline PyObject *rs_load_fast(RsFrame *f, int i) {
     return v;
 }
 
-static inline void rs_store_fast(RsFrame *f, int i, PyObject *v) {
+RS_HOT void rs_store_fast(RsFrame *f, int i, PyObject *v) {
     PyObject *old = f->locals[i];
     Py_INCREF(v);
     f->locals[i] = v;
@@ -259,7 +263,7 @@ static inline int rs_delete_global(RsFrame *f, int i) {
 }
 
 /* ---- attributes and methods ---------------------------------------------- */
-static inline PyObject *rs_load_attr(RsFrame *f, PyObject *owner, int i) {
+RS_HOT PyObject *rs_load_attr(RsFrame *f, PyObject *owner, int i) {
     return PyObject_GetAttr(owner, rs_name(f, i));
 }
 
@@ -374,7 +378,7 @@ static inline PyObject *rs_call_ex(PyObject *func, PyObject *args, PyObject *kwa
 /* ---- operators ----------------------------------------------------------- */
 /* Fast paths for the operand types 3.11's interpreter specialises too
  * (BINARY_OP_ADD_FLOAT, ..._INT): same results, no generic dispatch. */
-static inline int rs_small_int(PyObject *v, long *out) {
+RS_HOT int rs_small_int(PyObject *v, long *out) {
     if (!PyLong_CheckExact(v)) return 0;
     Py_ssize_t size = Py_SIZE(v);
     if (size < -1 || size > 1) return 0;
@@ -382,7 +386,7 @@ static inline int rs_small_int(PyObject *v, long *out) {
     return 1;
 }
 
-static inline PyObject *rs_binary_fast(int op, PyObject *a, PyObject *b) {
+RS_HOT PyObject *rs_binary_fast(int op, PyObject *a, PyObject *b) {
     if (op >= 13) op -= 13;   /* in-place on immutable numbers = plain */
     if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
         double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
@@ -408,7 +412,7 @@ static inline PyObject *rs_binary_fast(int op, PyObject *a, PyObject *b) {
     return NULL;
 }
 
-static inline PyObject *rs_binary_op(int op, PyObject *a, PyObject *b) {
+RS_HOT PyObject *rs_binary_op(int op, PyObject *a, PyObject *b) {
     if (op == 0 || op == 5 || op == 10 || op == 11 || op == 13 || op == 18 || op == 23 || op == 24 ||
         op == 1 || op == 7 || op == 12 || op == 14 || op == 20 || op == 25) {
         PyObject *r = rs_binary_fast(op, a, b);
@@ -456,11 +460,11 @@ static inline PyObject *rs_unary_op(int op, PyObject *v) {
     return NULL;
 }
 
-static inline PyObject *rs_bool(int v);
+RS_HOT PyObject *rs_bool(int v);
 
 /* The result of comparison `op` given which of <, ==, > hold (none of them
  * for a NaN: then only != is true, as in Python). */
-static inline PyObject *rs_compare_result(int op, int lt, int eq, int gt) {
+RS_HOT PyObject *rs_compare_result(int op, int lt, int eq, int gt) {
     switch (op) {
     case Py_LT: return rs_bool(lt);
     case Py_LE: return rs_bool(lt || eq);
@@ -471,7 +475,7 @@ static inline PyObject *rs_compare_result(int op, int lt, int eq, int gt) {
     }
 }
 
-static inline PyObject *rs_compare(PyObject *a, PyObject *b, int op) {
+RS_HOT PyObject *rs_compare(PyObject *a, PyObject *b, int op) {
     if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
         double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
         return rs_compare_result(op, x < y, x == y, x > y);
@@ -483,13 +487,13 @@ static inline PyObject *rs_compare(PyObject *a, PyObject *b, int op) {
     return PyObject_RichCompare(a, b, op);
 }
 
-static inline PyObject *rs_bool(int v) {
+RS_HOT PyObject *rs_bool(int v) {
     PyObject *r = v ? Py_True : Py_False;
     Py_INCREF(r);
     return r;
 }
 
-static inline PyObject *rs_is(PyObject *a, PyObject *b, int invert) {
+RS_HOT PyObject *rs_is(PyObject *a, PyObject *b, int invert) {
     return rs_bool((a == b) ^ invert);
 }
 
@@ -500,13 +504,13 @@ static inline PyObject *rs_contains(PyObject *left, PyObject *right, int invert)
     return rs_bool(r ^ invert);
 }
 
-static inline int rs_truth(PyObject *v) {
+RS_HOT int rs_truth(PyObject *v) {
     if (v == Py_True) return 1;
     if (v == Py_False || v == Py_None) return 0;
     return PyObject_IsTrue(v);
 }
 
-static inline PyObject *rs_not(PyObject *v) {
+RS_HOT PyObject *rs_not(PyObject *v) {
     int r = rs_truth(v);
     if (r < 0) return NULL;
     return rs_bool(!r);
@@ -514,7 +518,7 @@ static inline PyObject *rs_not(PyObject *v) {
 
 /* ---- subscripts ---------------------------------------------------------- */
 /* list[int] and tuple[int] fast paths, as BINARY_SUBSCR_LIST_INT does */
-static inline PyObject *rs_getitem(PyObject *c, PyObject *k) {
+RS_HOT PyObject *rs_getitem(PyObject *c, PyObject *k) {
     long i;
     if (rs_small_int(k, &i) && i >= 0) {
         if (PyList_CheckExact(c) && i < PyList_GET_SIZE(c)) {
@@ -531,7 +535,7 @@ static inline PyObject *rs_getitem(PyObject *c, PyObject *k) {
     return PyObject_GetItem(c, k);
 }
 
-static inline int rs_setitem(PyObject *c, PyObject *k, PyObject *v) {
+RS_HOT int rs_setitem(PyObject *c, PyObject *k, PyObject *v) {
     long i;
     if (PyList_CheckExact(c) && rs_small_int(k, &i) && i >= 0 && i < PyList_GET_SIZE(c)) {
         PyObject *old = PyList_GET_ITEM(c, i);
@@ -746,7 +750,7 @@ static inline PyObject *rs_unpack_ex(PyObject *v, int before, int after) {
 static inline PyObject *rs_get_iter(PyObject *v) { return PyObject_GetIter(v); }
 
 /* FOR_ITER: the next item, or RS_NULL when the iterator is exhausted */
-static inline PyObject *rs_for_iter(PyObject *it) {
+RS_HOT PyObject *rs_for_iter(PyObject *it) {
     PyObject *next = (*Py_TYPE(it)->tp_iternext)(it);
     if (next != NULL) return next;
     if (PyErr_Occurred()) {
