@@ -167,7 +167,7 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
         PyObject *cb = prewarm_callback;
         prewarm_callback = NULL;             /* once */
         paused++;
-        PyObject *r = PyObject_CallNoArgs(cb);
+        PyObject *r = PyObject_CallOneArg(cb, (PyObject *)co);
         paused--;
         Py_DECREF(cb);
         if (r == NULL) {
@@ -324,7 +324,7 @@ static PyMethodDef hook_methods[] = {
     {"mark_never", hook_mark_never, METH_O, "never queue this code object"},
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},
     {"info", hook_info, METH_O, "info(code) -> (calls, state)"},
-    {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): called once, when a first code object is halfway to hot"},
+    {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): callable(code) is called once, when a first code object is halfway to hot"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},
     {"resume_thread", hook_resume_thread, METH_NOARGS, "undo pause_thread"},
     {NULL, NULL, 0, NULL},

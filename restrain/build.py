@@ -204,6 +204,9 @@ def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
     return job.module
 
 
+_sizes = cache.SizeTracker()
+
+
 def serve_request(request: dict) -> None:
     """Server side: build one module, into the cache when it has one."""
     target = request.get("install")
@@ -219,7 +222,8 @@ def serve_request(request: dict) -> None:
             so_tmp = compile_pyx(request)
             cache.install(entry, so_tmp, Path(request["pyx"]))
         # never the entry just built: the program is about to load it
-        cache.evict(cache_dir, int(target.get("limit_bytes", cache.DEFAULT_LIMIT_BYTES)), keep={key})
+        _sizes.added(cache_dir, entry.so_path, int(target.get("limit_bytes", cache.DEFAULT_LIMIT_BYTES)),
+                     keep={key})
     finally:
         if request.get("cleanup"):
             shutil.rmtree(request["cleanup"], ignore_errors=True)

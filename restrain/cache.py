@@ -226,6 +226,27 @@ def evict(cache_dir: Path, limit_bytes: int, keep: frozenset | set = frozenset()
     return removed
 
 
+class SizeTracker:
+    """The compile server's idea of the cache's size, so that it walks the
+    directory (evict) only when the limit may have been passed, not after
+    every build: other processes add entries too, so the estimate is
+    refreshed by every walk and a walk happens at least every `every` builds."""
+
+    def __init__(self, every: int = 32):
+        self.every = every
+        self.estimate: dict[Path, tuple[int, int]] = {}   # dir -> (bytes, builds since walk)
+
+    def added(self, cache_dir: Path, so: Path, limit_bytes: int, keep: frozenset | set) -> None:
+        size, since = self.estimate.get(cache_dir, (None, 0))
+        if size is not None:
+            size += _entry_size(so)
+            since += 1
+        if size is None or size > limit_bytes or since >= self.every:
+            evict(cache_dir, limit_bytes, keep)
+            size, since = sum(_entry_size(p) for p in _entries(cache_dir)), 0
+        self.estimate[cache_dir] = (size, since)
+
+
 def record_run(cache_dir: Path, hits: int, misses: int) -> None:
     """Append this process's hits and misses (for `cache info`), keeping the
     file short."""

@@ -8,34 +8,18 @@ Every stage's product has a readable form; `explain` prints them all.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import CodeType
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from . import structure
-from .build import BuildOptions, build, discard_cache_entry, lookup_cached
+from .build import BuildOptions, build, lookup_cached
 from .cfg import build_cfg
 from .decode import decode, is_function_scope, is_generator_like
 from .emit import emit_module
 from .errors import BuildError, Unsupported
 from .ir import build_ir
-from .load import load
-
-
-@dataclass
-class CompileOutcome:
-    status: str                      # "compiled" | "unsupported" | "failed"
-    reason: Optional[str] = None
-    seconds: float = 0.0
-    source_path: Optional[Path] = None
-    from_cache: bool = False
-    entry: Any = None                # LoadedEntry when compiled
-    stage_seconds: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "compiled"
+from .load import load, load_or_discard
+from .outcome import CompileOutcome
 
 
 def title_of(code: CodeType) -> str:
@@ -110,31 +94,6 @@ def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
     built = products["build"]
     return CompileOutcome("compiled", None, time.perf_counter() - start, built.source_path,
                           built.from_cache, products["load"], timings)
-
-
-def load_from_cache(code: CodeType, options: BuildOptions) -> CompileOutcome | None:
-    """The compiled outcome if the cache has an intact module that loads,
-    else None.  About a millisecond: cheap enough to try on the thread
-    that found the function hot, before queueing a compile."""
-    start = time.perf_counter()
-    try:
-        hit = lookup_cached(code, options)
-        entry = load_or_discard(hit) if hit is not None else None
-    except Exception:  # noqa: BLE001 - fall back to a full compile
-        return None
-    if entry is None:
-        return None
-    return CompileOutcome("compiled", None, time.perf_counter() - start, hit.source_path, True, entry)
-
-
-def load_or_discard(built):
-    """Load a cached module; one that does not load (it passed the digest
-    check, but was built wrong) is removed, to be built again."""
-    try:
-        return load(built)
-    except BuildError:
-        discard_cache_entry(built)
-        return None
 
 
 def explain_code(code: CodeType) -> str:

@@ -202,16 +202,22 @@ def _compile_now(code: CodeType, cache_only: bool = False) -> Optional[FunctionR
     """Compile on this thread with the evaluator paused for it, install the
     entry, record and log the outcome.  With cache_only, only a module
     already in the cache is loaded; None if there is none."""
-    from .pipeline import compile_code, load_from_cache
     hook = _hook()
     if hook is not None:
         hook.pause_thread()
     try:
         if cache_only:
-            outcome = load_from_cache(code, _build_options())
-            if outcome is None:
+            from .load import load_from_cache
+            start = time.perf_counter()
+            found = load_from_cache(code, _build_options())
+            if found is None:
                 return None
+            from .outcome import CompileOutcome
+            built, entry = found
+            outcome = CompileOutcome("compiled", None, time.perf_counter() - start,
+                                     built.source_path, True, entry)
         else:
+            from .pipeline import compile_code
             outcome = compile_code(code, _build_options())
     finally:
         if hook is not None:
@@ -239,14 +245,18 @@ def _log_outcome(record: FunctionRecord) -> None:
                      " (cache)" if record.from_cache else "")
 
 
-def _prewarm() -> None:
-    """A function is halfway to hot: start the compile server now (it
-    imports Cython, the bulk of a first compile, in parallel with the
-    program) unless compiles run on the calling thread anyway."""
+def _prewarm(code: CodeType) -> None:
+    """A first function is halfway to hot.  Import what loading from the
+    cache needs, and unless that function is already cached (a warm start:
+    probably no compile at all) start the compile server, which imports
+    Cython (the bulk of a first compile) in parallel with the program."""
     try:
-        if not _state.config.sync and not _state.shutting_down:
-            from .build import compile_server
-            compile_server().ensure_started()
+        if _state.shutting_down:
+            return
+        from . import build
+        options = _build_options()
+        if not _state.config.sync and build.lookup_cached(code, options) is None:
+            build.compile_server().ensure_started()
     except Exception:  # noqa: BLE001
         logger.debug("restrain: could not start the compile server early", exc_info=True)
 
@@ -258,10 +268,10 @@ def _on_hot(code: CodeType) -> None:
         if id(code) in _state.records or _state.shutting_down:
             return
         _state.records[id(code)] = FunctionRecord(code)
-        _import_pipeline()
         if _state.config.sync:
             _compile_now(code)
         elif _compile_now(code, cache_only=True) is None:   # warm start: ~1 ms
+            _import_pipeline()
             with _state.lock:
                 _state.pending += 1
             _ensure_worker()
