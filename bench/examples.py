@@ -1,6 +1,6 @@
 """Whole-process time of each example, plain CPython vs restrain, in one run.
 
-    python bench/examples.py [--repeat N]
+    python bench/examples.py [--repeat N] [--scale F]
 
 For every program in examples/ it runs, interleaved so that machine noise
 hits all variants alike:
@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+DEFAULT_SIZES = {"nbody.py": 150_000, "particles.py": 800, "wordfreq.py": 30_000}
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
@@ -49,12 +50,13 @@ def wait_for_detached_compiles(timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
-def measure(example: Path, repeat: int) -> dict[str, float]:
+def measure(example: Path, repeat: int, scale: float) -> dict[str, float]:
     times: dict[str, list[float]] = {"plain": [], "cold": [], "warm": []}
+    size = [str(int(DEFAULT_SIZES[example.name] * scale))] if example.name in DEFAULT_SIZES else []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as cache:
-            jit = [sys.executable, "-m", "restrain", "--cache-dir", cache, str(example)]
-            t, plain_out = timed([sys.executable, str(example)])
+            jit = [sys.executable, "-m", "restrain", "--cache-dir", cache, str(example), *size]
+            t, plain_out = timed([sys.executable, str(example), *size])
             times["plain"].append(t)
             t, cold_out = timed(jit)
             times["cold"].append(t)
@@ -69,11 +71,13 @@ def measure(example: Path, repeat: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply each example's default size (1.0: about 1 s each)")
     args = parser.parse_args()
     print(f"| example | plain (s) | cold cache (s) | ratio | warm cache (s) | ratio |")
     print(f"| --- | --- | --- | --- | --- | --- |")
     for example in EXAMPLES:
-        m = measure(example, args.repeat)
+        m = measure(example, args.repeat, args.scale)
         print(f"| {example.name} | {m['plain']:.2f} | {m['cold']:.2f} | {m['plain'] / m['cold']:.2f} "
               f"| {m['warm']:.2f} | {m['plain'] / m['warm']:.2f} |", flush=True)
 
