@@ -1,7 +1,7 @@
 """The compile pipeline: a list of named stages run by one loop that times
 each stage and names the one that failed (numba's pass manager, small).
 
-    decode -> cfg -> ir -> structure -> emit -> build -> load
+    (cache) -> decode -> cfg -> ir -> structure -> emit -> build -> load
 
 Every stage's product has a readable form; `explain` prints them all.
 """
@@ -12,13 +12,13 @@ from types import CodeType
 from typing import Any, Callable
 
 from . import structure
-from .build import BuildOptions, build, lookup_cached
+from .build import BuildOptions, build
 from .cfg import build_cfg
 from .decode import decode, is_function_scope, is_generator_like
 from .emit import emit_module
 from .errors import BuildError, Unsupported
 from .ir import build_ir
-from .load import load, load_or_discard
+from .load import load, load_from_cache
 from .outcome import CompileOutcome
 
 
@@ -57,33 +57,27 @@ def run_front_end(code: CodeType, timings: dict | None = None) -> dict:
 
 
 def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
-    """Run every stage, or just `load` when the cache has the module. Never
-    raises (an interruption such as KeyboardInterrupt aside): a problem
-    becomes the outcome's reason, naming the stage where it happened."""
+    """Load the module from the cache, or run every stage. Never raises (an
+    interruption such as KeyboardInterrupt aside): a problem becomes the
+    outcome's reason, naming the stage where it happened."""
     start = time.perf_counter()
     timings: dict = {}
     products: dict = {"code": code}
-    full = front_end_stages() + [
+    stages = [("cache", lambda p: load_from_cache(p["code"], options))]
+    stages += front_end_stages() + [
         ("build", lambda p: build(p["code"], p["emit"].source, options)),
         ("load", lambda p: load(p["build"])),
     ]
     name = "cache"
     try:
-        hit = lookup_cached(code, options)
-        timings["cache"] = time.perf_counter() - start
-        stages = full
-        if hit is not None:
-            products["build"] = hit
-            stages = [("load", lambda p: load_or_discard(p["build"]))]
         for name, stage in stages:
             t = time.perf_counter()
             products[name] = stage(products)
             timings[name] = time.perf_counter() - t
-        if products["load"] is None:      # the cached module was broken
-            for name, stage in full:
-                t = time.perf_counter()
-                products[name] = stage(products)
-                timings[name] = time.perf_counter() - t
+            if name == "cache" and products["cache"] is not None:
+                built, entry = products["cache"]
+                return CompileOutcome("compiled", None, time.perf_counter() - start,
+                                      built.source_path, True, entry, timings)
     except Unsupported as e:
         return CompileOutcome("unsupported", e.reason, time.perf_counter() - start, stage_seconds=timings)
     except BuildError as e:
