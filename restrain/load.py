@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import time
 from dataclasses import dataclass
 from types import ModuleType
 
 from .build import BuiltModule, discard_cache_entry, lookup_cached
 from .errors import BuildError
+from .outcome import CompileOutcome
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,16 @@ def load_or_discard(built: BuiltModule) -> LoadedEntry | None:
         return None
 
 
-def load_from_cache(code, options) -> tuple[BuiltModule, LoadedEntry] | None:
-    """The cached module for `code`, loaded, if the cache has an intact one.
-    About a millisecond, and it needs none of the compiler's modules: cheap
-    enough to try on the thread that found the function hot."""
+def load_from_cache(code, options) -> CompileOutcome | None:
+    """The compiled outcome for `code` if the cache has an intact module
+    that loads, else None.  About a millisecond, and it needs none of the
+    compiler's modules: cheap enough to try on the thread that found the
+    function hot."""
+    start = time.perf_counter()
     hit = lookup_cached(code, options)
     if hit is None:
         return None
     entry = load_or_discard(hit)
-    return (hit, entry) if entry is not None else None
+    if entry is None:
+        return None
+    return CompileOutcome("compiled", None, time.perf_counter() - start, hit.source_path, True, entry)

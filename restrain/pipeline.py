@@ -75,9 +75,8 @@ def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
             products[name] = stage(products)
             timings[name] = time.perf_counter() - t
             if name == "cache" and products["cache"] is not None:
-                built, entry = products["cache"]
-                return CompileOutcome("compiled", None, time.perf_counter() - start,
-                                      built.source_path, True, entry, timings)
+                products["cache"].stage_seconds = timings
+                return products["cache"]
     except Unsupported as e:
         return CompileOutcome("unsupported", e.reason, time.perf_counter() - start, stage_seconds=timings)
     except BuildError as e:

@@ -208,14 +208,9 @@ def _compile_now(code: CodeType, cache_only: bool = False) -> Optional[FunctionR
     try:
         if cache_only:
             from .load import load_from_cache
-            start = time.perf_counter()
-            found = load_from_cache(code, _build_options())
-            if found is None:
+            outcome = load_from_cache(code, _build_options())
+            if outcome is None:
                 return None
-            from .outcome import CompileOutcome
-            built, entry = found
-            outcome = CompileOutcome("compiled", None, time.perf_counter() - start,
-                                     built.source_path, True, entry)
         else:
             from .pipeline import compile_code
             outcome = compile_code(code, _build_options())
@@ -448,7 +443,7 @@ def _record_cache_use() -> None:
     if not compiled or not _state.config.cache:
         return
     from . import cache
-    cache_dir = cache.open_cache(_state.config.cache_dir or cache.default_cache_dir())
+    cache_dir = _build_options().cache_dir
     if cache_dir is not None:
         hits = sum(1 for r in compiled if r.from_cache)
         cache.record_run(cache_dir, hits, len(compiled) - hits)
