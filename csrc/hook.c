@@ -27,12 +27,18 @@ enum {
     RS_NEVER = 3,      /* cannot or must not be compiled: never queued again */
 };
 
+#define RS_DEOPT_SITES 8
+
 /* Per code object, in a co_extra slot (freed with the code object). */
 typedef struct {
     Py_ssize_t calls;
     int state;
     RsEntry entry;
     PyObject *owner;   /* keeps the compiled entry's capsule alive */
+    /* deoptimisations of the current compiled version, and where */
+    Py_ssize_t deopts;
+    int nsites;
+    int sites[RS_DEOPT_SITES];
 } RsCodeInfo;
 
 static Py_ssize_t extra_index = -1;
@@ -41,6 +47,11 @@ static PyObject *hot_callback = NULL;
  * threshold: the compiler can start up before the first compile is due. */
 static PyObject *prewarm_callback = NULL;
 static Py_ssize_t threshold = 1000;
+/* Called as deopt_callback(code, sites) when a compiled version has handed
+ * frames back to the interpreter deopt_limit times: its guesses were wrong
+ * and it is dropped, to be recompiled for what the code sees now. */
+static PyObject *deopt_callback = NULL;
+static Py_ssize_t deopt_limit = 20;
 static int installed = 0;
 /* >0 while this thread runs restrain's own machinery (compiler thread,
  * synchronous compiles): its frames are neither counted nor compiled. */
@@ -72,7 +83,13 @@ static RsCodeInfo *get_info(PyCodeObject *co, int create) {
 
 /* Run a compiled entry point for `frame`, linked into the frame chain the
  * way _PyEval_EvalFrameDefault links an entry frame (ceval.c, 3.11). */
-static PyObject *run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsEntry entry) {
+static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index);
+
+static PyCodeObject *co_of(_PyInterpreterFrame *frame) { return frame->f_code; }
+
+static PyObject *run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsCodeInfo *info) {
+    RsEntry entry = info->entry;
+    int deopt_index = -1;
     _PyCFrame cframe;
     _PyCFrame *prev_cframe = tstate->cframe;
     cframe.use_tracing = prev_cframe->use_tracing;
@@ -102,10 +119,18 @@ static PyObject *run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame,
     f.second = NULL;
     f.reraise = 0;
     f.unwind_index = -1;
+    f.deopt = 0;
+    f.deopt_depth = 0;
+    f.deopt_index = -1;
 
     result = entry(&f);
 
-    if (result == NULL) {
+    if (f.deopt) {
+        /* the frame now holds the interpreter's state at deopt_index */
+        Py_XDECREF(result);
+        result = NULL;
+        deopt_index = f.deopt_index;
+    } else if (result == NULL) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
         rs_fix_traceback(&f, &tb);
@@ -126,18 +151,69 @@ static PyObject *run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame,
 unlink:
     tstate->cframe = cframe.previous;
     tstate->cframe->use_tracing = cframe.use_tracing;
+    if (deopt_index >= 0) {
+        /* Resume the interpreter where the compiled code stopped: it links
+         * the frame again itself (design.md, fact 4). */
+        note_deopt(co_of(frame), info, deopt_index);
+        return _PyEval_EvalFrameDefault(tstate, frame, 0);
+    }
     return result;
+}
+
+static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
+    info->deopts++;
+    int known = 0;
+    for (int i = 0; i < info->nsites; i++) known |= info->sites[i] == index;
+    if (!known && info->nsites < RS_DEOPT_SITES) info->sites[info->nsites++] = index;
+    if (info->deopts < deopt_limit || info->entry == NULL || deopt_callback == NULL) return;
+    /* Drop this version (the module stays loaded: frames further up may
+     * still run it) and let the Python side compile another. */
+    info->entry = NULL;
+    info->state = RS_QUEUED;
+    PyObject *sites = PyTuple_New(info->nsites);
+    if (sites == NULL) { PyErr_Clear(); return; }
+    for (int i = 0; i < info->nsites; i++) PyTuple_SET_ITEM(sites, i, PyLong_FromLong(info->sites[i]));
+    info->deopts = 0;
+    info->nsites = 0;
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    paused++;
+    PyObject *r = PyObject_CallFunctionObjArgs(deopt_callback, (PyObject *)co, sites, NULL);
+    paused--;
+    if (r == NULL) PyErr_WriteUnraisable(deopt_callback);
+    Py_XDECREF(r);
+    Py_DECREF(sites);
+    PyErr_Restore(exc_type, exc_value, exc_tb);
 }
 
 /* Hand a hot code object to the Python side. Returns -1 only when the
  * callback was interrupted by something the program must see
  * (KeyboardInterrupt and other non-Exception BaseExceptions). */
-static int report_hot(PyCodeObject *co, RsCodeInfo *info) {
+/* The types of the call's arguments (positional and keyword-only): the
+ * type feedback the compiled version is specialised for. */
+static PyObject *argument_types(_PyInterpreterFrame *frame) {
+    PyCodeObject *co = frame->f_code;
+    int n = co->co_argcount + co->co_kwonlyargcount;
+    PyObject *types = PyTuple_New(n);
+    if (types == NULL) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *v = frame->localsplus[i];
+        PyObject *t = v ? (PyObject *)Py_TYPE(v) : Py_None;
+        Py_INCREF(t);
+        PyTuple_SET_ITEM(types, i, t);
+    }
+    return types;
+}
+
+static int report_hot(PyCodeObject *co, RsCodeInfo *info, _PyInterpreterFrame *frame) {
     info->state = RS_QUEUED;
     if (hot_callback == NULL) return 0;
+    PyObject *types = argument_types(frame);
+    if (types == NULL) return -1;
     paused++;
-    PyObject *r = PyObject_CallOneArg(hot_callback, (PyObject *)co);
+    PyObject *r = PyObject_CallFunctionObjArgs(hot_callback, (PyObject *)co, types, NULL);
     paused--;
+    Py_DECREF(types);
     if (r != NULL) {
         Py_DECREF(r);
         return 0;
@@ -162,13 +238,15 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
     RsCodeInfo *info = get_info(co, 1);
     if (info == NULL) return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     info->calls++;
-    if (info->entry != NULL) return run_compiled(tstate, frame, info->entry);
+    if (info->entry != NULL) return run_compiled(tstate, frame, info);
     if (prewarm_callback != NULL && info->calls == threshold / 2 + 1) {
         PyObject *cb = prewarm_callback;
         prewarm_callback = NULL;             /* once */
+        PyObject *types = argument_types(frame);
         paused++;
-        PyObject *r = PyObject_CallOneArg(cb, (PyObject *)co);
+        PyObject *r = types ? PyObject_CallFunctionObjArgs(cb, (PyObject *)co, types, NULL) : NULL;
         paused--;
+        Py_XDECREF(types);
         Py_DECREF(cb);
         if (r == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
@@ -177,8 +255,8 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
         Py_XDECREF(r);
     }
     if (info->state == RS_COUNTING && info->calls >= threshold) {
-        if (report_hot(co, info) < 0) return NULL;
-        if (info->entry != NULL) return run_compiled(tstate, frame, info->entry);
+        if (report_hot(co, info, frame) < 0) return NULL;
+        if (info->entry != NULL) return run_compiled(tstate, frame, info);
     }
     return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
 }
@@ -250,6 +328,8 @@ static PyObject *hook_set_entry(PyObject *self, PyObject *args) {
     Py_XSETREF(info->owner, capsule);
     info->entry = (RsEntry)p;
     info->state = RS_COMPILED;
+    info->deopts = 0;
+    info->nsites = 0;
     Py_RETURN_NONE;
 }
 
@@ -304,6 +384,34 @@ static PyObject *hook_set_prewarm(PyObject *self, PyObject *callback) {
     Py_RETURN_NONE;
 }
 
+/* set_deopt(callable, limit): callable(code, sites) after `limit`
+ * deoptimisations of one compiled version */
+static PyObject *hook_set_deopt(PyObject *self, PyObject *args) {
+    PyObject *callback;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "On", &callback, &limit)) return NULL;
+    if (callback == Py_None) {
+        Py_CLEAR(deopt_callback);
+    } else {
+        Py_INCREF(callback);
+        Py_XSETREF(deopt_callback, callback);
+    }
+    deopt_limit = limit < 1 ? 1 : limit;
+    Py_RETURN_NONE;
+}
+
+/* deopts(code) -> (deoptimisations of the current version, sites) */
+static PyObject *hook_deopts(PyObject *self, PyObject *arg) {
+    PyCodeObject *co;
+    if (!code_arg(arg, &co)) return NULL;
+    RsCodeInfo *info = get_info(co, 0);
+    if (info == NULL) return Py_BuildValue("(n())", (Py_ssize_t)0);
+    PyObject *sites = PyTuple_New(info->nsites);
+    if (sites == NULL) return NULL;
+    for (int i = 0; i < info->nsites; i++) PyTuple_SET_ITEM(sites, i, PyLong_FromLong(info->sites[i]));
+    return Py_BuildValue("(nN)", info->deopts, sites);
+}
+
 static PyObject *hook_pause_thread(PyObject *self, PyObject *unused) {
     paused++;
     Py_RETURN_NONE;
@@ -325,6 +433,8 @@ static PyMethodDef hook_methods[] = {
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},
     {"info", hook_info, METH_O, "info(code) -> (calls, state)"},
     {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): callable(code) is called once, when a first code object is halfway to hot"},
+    {"set_deopt", hook_set_deopt, METH_VARARGS, "set_deopt(callable, limit): callable(code, sites) once a compiled version deoptimised limit times"},
+    {"deopts", hook_deopts, METH_O, "deopts(code) -> (count, sites) for the current compiled version"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},
     {"resume_thread", hook_resume_thread, METH_NOARGS, "undo pause_thread"},
     {NULL, NULL, 0, NULL},
@@ -344,7 +454,7 @@ PyMODINIT_FUNC PyInit__hook(void) {
     }
     PyObject *m = PyModule_Create(&hook_module);
     if (m == NULL) return NULL;
-    if (PyModule_AddIntConstant(m, "ABI_VERSION", 1) < 0) {
+    if (PyModule_AddIntConstant(m, "ABI_VERSION", 2) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -95,7 +95,8 @@ def code_fingerprint(code: CodeType) -> str:
     return h.hexdigest()
 
 
-GENERATOR_MODULES = ("decode.py", "cfg.py", "ir.py", "structure.py", "emit.py", "pipeline.py")
+GENERATOR_MODULES = ("decode.py", "cfg.py", "ir.py", "feedback.py", "types.py", "structure.py", "emit.py",
+                     "pipeline.py")
 
 
 @functools.lru_cache(maxsize=None)
@@ -108,12 +109,13 @@ def _generator_fingerprint() -> bytes:
     return hashlib.sha256(data + _abi_fingerprint()).digest()
 
 
-def cache_key(code: CodeType, options: BuildOptions) -> str:
+def cache_key(code: CodeType, options: BuildOptions, feedback=None) -> str:
     """Everything the built module depends on: the code object's content,
-    the generator, the Python, Cython and restrain versions, the ABI and
-    the compiler flags.  (Specialisations will add what they assume.)"""
+    the type feedback it is specialised for, the generator, the Python,
+    Cython and restrain versions, the ABI and the compiler flags."""
     h = hashlib.sha256()
-    for part in (code_fingerprint(code).encode(), _generator_fingerprint(), sys.version.encode(),
+    fb = feedback.key() if feedback is not None else "none"
+    for part in (code_fingerprint(code).encode(), fb.encode(), _generator_fingerprint(), sys.version.encode(),
                  cython_version().encode(), RESTRAIN_BUILD_VERSION.encode(),
                  " ".join(compiler_identity() + list(options.opt_flags)).encode()):
         h.update(len(part).to_bytes(8, "little"))
@@ -121,11 +123,11 @@ def cache_key(code: CodeType, options: BuildOptions) -> str:
     return h.hexdigest()[:40]
 
 
-def lookup_cached(code: CodeType, options: BuildOptions) -> BuiltModule | None:
+def lookup_cached(code: CodeType, options: BuildOptions, feedback=None) -> BuiltModule | None:
     """The cached module for this code, if there is an intact one."""
     if options.cache_dir is None:
         return None
-    return cached_module(cache_key(code, options), options)
+    return cached_module(cache_key(code, options, feedback), options)
 
 
 def compiler_identity() -> list[str]:
@@ -163,9 +165,9 @@ class BuildJob:
     request: dict          # for the compile server
 
 
-def prepare(code: CodeType, source: str, options: BuildOptions) -> BuiltModule | BuildJob:
+def prepare(code: CodeType, source: str, options: BuildOptions, feedback=None) -> BuiltModule | BuildJob:
     """A cache hit, or the job that builds the module."""
-    key = cache_key(code, options)
+    key = cache_key(code, options, feedback)
     hit = cached_module(key, options)
     if hit is not None:
         return hit
@@ -190,9 +192,9 @@ def prepare(code: CodeType, source: str, options: BuildOptions) -> BuiltModule |
     return BuildJob(BuiltModule(name, entry.so_path, entry.source_path, False), request)
 
 
-def build(code: CodeType, source: str, options: BuildOptions) -> BuiltModule:
+def build(code: CodeType, source: str, options: BuildOptions, feedback=None) -> BuiltModule:
     """The module for this code and source: from the cache, or built now."""
-    job = prepare(code, source, options)
+    job = prepare(code, source, options, feedback)
     if isinstance(job, BuiltModule):
         return job
     try:

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dataclasses import replace
+
 from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Branch, Goto, Shape, Stop, render
+from .types import BOOL, FLOAT, INT, OBJ, OpPlan, TypePlan
 
 INDENT = "    "
 
@@ -32,6 +35,15 @@ CANNOT_RAISE = frozenset({
 })
 
 CALL_HELPER_MAX_ARGS = 4
+
+C_TYPES = {INT: "long long", FLOAT: "double", BOOL: "bint"}
+# COMPARE_OP's oparg (Py_LT ...) as a C operator
+C_COMPARE = ("<", "<=", "==", "!=", ">", ">=")
+C_INT_TOTAL = {"and": "&", "or": "|", "xor": "^"}
+C_FLOAT_TOTAL = {"add": "+", "sub": "-", "mul": "*"}
+# typed plans that can raise (the others deoptimise instead): they need
+# prev_instr stored first, like any generic op
+PLANS_THAT_RAISE = ("getitem:int", "setitem:int", "call:builtins.len")
 
 
 @dataclass(frozen=True)
@@ -151,33 +163,49 @@ def _call_line(op: Op) -> str:
     return f"{result} = rs_call_n({first}, {second}, {_tuple(args)}, {kw})"
 
 
-def phi_moves(values: tuple[str, ...]) -> list[str]:
-    """Assign an edge's stack values to the target's s0..s{n-1}, as a
-    parallel copy (a source may itself be an s variable being overwritten)."""
-    moves = [(phi_name(i), v) for i, v in enumerate(values) if v != phi_name(i)]
+def phi_moves(values: tuple[str, ...], dests: tuple[str, ...] | None = None) -> list[str]:
+    """Assign an edge's stack values to the target's s0..s{n-1} (or the
+    given variables), as a parallel copy (a source may itself be an s
+    variable being overwritten)."""
+    if dests is None:
+        dests = tuple(phi_name(i) for i in range(len(values)))
+    moves = [(d, v) for d, v in zip(dests, values) if v != d]
     dests = {d for d, _ in moves}
     lines, renamed = [], {}
     for _, src in moves:
         if src in dests and src not in renamed:
-            renamed[src] = f"rs_p{len(renamed)}"
+            typed = src.rpartition("_")[2] if src[0] == "s" and "_" in src else ""
+            renamed[src] = f"rs_p{len(renamed)}" + (f"_{typed}" if typed else "")
             lines.append(f"{renamed[src]} = {src}")
     lines += [f"{d} = {renamed.get(s, s)}" for d, s in moves]
     return lines
 
 
 class ModuleEmitter:
-    def __init__(self, ir: IRFunction, shape: Shape, module_name: str, title: str):
+    def __init__(self, ir: IRFunction, shape: Shape, module_name: str, title: str,
+                 plan: TypePlan | None = None):
         self.ir = ir
         self.shape = shape
         self.module_name = module_name
         self.title = title
+        self.plan = plan if plan is not None else TypePlan()
+        self.typed_decls: dict[str, str] = {}     # extra C variables: name -> rep
+        self.guard_caches: list[str] = []
+
+    def nm(self, label: int, name: str) -> str:
+        """The variable holding IR value `name` in block `label`."""
+        return self.plan.slot_name(label, name)
+
+    def rep(self, label: int, name: str) -> str:
+        return self.plan.value_rep(label, name)
 
     # -- blocks -------------------------------------------------------------
     # References: the interpreter drops a stack value the moment it is
     # consumed or popped, and programs notice (a generator's `finally` runs,
     # a file closes, `__del__` prints).  So a temporary is set to None right
     # after its last use, and at each block exit every temporary and every
-    # stack slot the edge does not carry is dropped.
+    # stack slot the edge does not carry is dropped.  (C-typed values hold
+    # no reference.)
     def block_code(self, label: int) -> BlockCode:
         block = self.ir.blocks[label]
         carried = {v for _, values in block.exit.edges for v in values}
@@ -187,47 +215,215 @@ class ModuleEmitter:
         for i, op in enumerate(block.ops):
             for name in op.args:
                 last_use[name] = i
-        live: dict[str, None] = {}      # temporaries of this block holding a value
+        live: dict[str, None] = {}      # temporaries of this block holding a reference
         body: list[str] = []
         last_index = None
+        self.assigned = set(self.plan.assigned_in.get(label, ()))
         for i, op in enumerate(block.ops):
-            if op.kind not in CANNOT_RAISE and op.index != last_index:
+            plan = self.plan.ops.get((label, i))
+            raises = op.kind not in CANNOT_RAISE and (plan is None or plan.how in PLANS_THAT_RAISE
+                                                      or plan.how.startswith("guard:"))
+            if (op.kind == "load_fast" and op.params[0] in self.plan.local_reps
+                    and op.params[0] in self.assigned):
+                raises = False
+            if raises and op.index != last_index:
                 body.append(f"rs_at(f, {op.index})")
                 last_index = op.index
-            body.extend(op_lines(op))
-            live.update(dict.fromkeys(op.results))
+            body.extend(self.op_code(block, op, plan))
+            live.update(dict.fromkeys(r for r in op.results if self.rep(label, r) == OBJ))
             for name in dict.fromkeys(op.args):
-                if last_use[name] == i and name not in carried:
+                if last_use[name] == i and name not in carried and self.rep(label, name) == OBJ:
                     body.append(f"{name} = None")
                     live.pop(name, None)
         exit_lines = self.exit_lines(block, last_index, list(live))
         return BlockCode(tuple(body) + tuple(exit_lines), self.exit_of(block))
 
-    def edge_lines(self, block: IRBlock, values: tuple[str, ...], live: list[str]) -> list[str]:
-        """Move the edge's stack into s0..; drop everything else."""
-        lines = phi_moves(values)
+    # -- ops ----------------------------------------------------------------
+    def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
+        label = block.label
+        renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args))
+        if op.kind == "const" and op.results[0] in self.plan.reps:
+            return [f"{op.results[0]} = {self.c_literal(op.params[0])}"]
+        if op.kind in ("load_fast", "store_fast") and op.params[0] in self.plan.local_reps:
+            return self.typed_local(renamed)
+        if plan is None:
+            return op_lines(renamed)
+        if plan.how.startswith("guard:"):
+            return op_lines(renamed) + self.guard_lines(block, op, plan)
+        lines: list[str] = []
+        operands = list(renamed.args)
+        for name, rep in plan.unbox:
+            shadow = f"u_{name}_{rep}"
+            self.typed_decls[shadow] = rep
+            lines.append(f"if rs_unbox_{rep}({self.nm(label, name)}, &{shadow}):")
+            lines += [INDENT + x for x in self.deopt_lines(block, op)]
+            operands = [shadow if a == self.nm(label, name) else a for a in operands]
+        return lines + self.typed_op(block, op, plan, operands)
+
+    def c_literal(self, index: int) -> str:
+        value = self.ir.cfg.decoded.code.co_consts[index]
+        if type(value) is int:
+            return "(-9223372036854775807 - 1)" if value == -(1 << 63) else str(value)
+        return repr(float(value))     # finite (types.const_rep)
+
+    def typed_local(self, op: Op) -> list[str]:
+        i = op.params[0]
+        if op.kind == "store_fast":
+            self.assigned.add(i)
+            return [f"L{i} = {op.args[0]}", f"L{i}_set = 1"]
+        if i in self.assigned:
+            return [f"{op.results[0]} = L{i}"]
+        return [f"if not L{i}_set:", INDENT + f"rs_unbound_local_error(f, {i})",
+                f"{op.results[0]} = L{i}"]
+
+    def typed_op(self, block: IRBlock, op: Op, plan: OpPlan, a: list[str]) -> list[str]:
+        kind, _, sub = plan.how.partition(":")
+        r = op.results[0] if op.results else None
+        deopt = [INDENT + x for x in self.deopt_lines(block, op)] if plan.deopt else []
+        if kind == "int":
+            if sub in C_INT_TOTAL:
+                return [f"{r} = {a[0]} {C_INT_TOTAL[sub]} {a[1]}"]
+            return [f"if rs_i_{sub}({a[0]}, {a[1]}, &{r}):"] + deopt
+        if kind == "float":
+            x, y = (f"<double>{v}" if rep == INT else v for v, rep in zip(a, plan.operands))
+            if sub in C_FLOAT_TOTAL:
+                return [f"{r} = {x} {C_FLOAT_TOTAL[sub]} {y}"]
+            return [f"if rs_f_{sub}({x}, {y}, &{r}):"] + deopt
+        if kind == "cmp":
+            lines, vals = [], []
+            for n, (v, rep) in enumerate(zip(a, plan.operands)):
+                if kind == "cmp" and sub == "float" and rep == INT:
+                    d = f"rs_d{n}"
+                    self.typed_decls[d] = FLOAT
+                    lines += [f"if rs_i_exact({v}, &{d}):"] + deopt
+                    v = d
+                vals.append(v)
+            return lines + [f"{r} = {vals[0]} {C_COMPARE[op.params[0]]} {vals[1]}"]
+        if kind == "neg":
+            if sub == "int":
+                return [f"if rs_i_neg({a[0]}, &{r}):"] + deopt
+            return [f"{r} = -{a[0]}"]
+        if kind == "pos":
+            return [f"{r} = {a[0]}"]
+        if kind == "invert":
+            return [f"{r} = ~{a[0]}"]
+        if kind == "not":
+            return [f"{r} = not {a[0]}"]
+        if kind == "getitem":
+            return [f"{r} = rs_getitem_i({a[0]}, {a[1]})"]
+        if kind == "setitem":
+            return [f"rs_setitem_i({a[0]}, {a[1]}, {a[2]})"]
+        if kind == "range":
+            return [f"rs_fi = rs_for_iter_range({a[0]}, &{r})", "if rs_fi < 0:"] + deopt
+        if kind == "call":
+            return self.known_call(sub, r, a[2:], plan.operands, deopt)
+        raise NotImplementedError(f"no emitter for plan {plan.how}")
+
+    def known_call(self, target: str, r: str, args: list[str], reps: tuple, deopt: list[str]) -> list[str]:
+        module, name = target.split(".")
+        if module == "builtins":
+            if name == "len":
+                return [f"{r} = rs_len({args[0]})"]
+            if name == "abs":
+                if reps[0] == INT:
+                    return [f"if rs_i_abs({args[0]}, &{r}):"] + deopt
+                return [f"{r} = -{args[0]} if {args[0]} < 0 else ({args[0]} + 0.0)"]
+            if name in ("min", "max"):
+                op = "<" if name == "min" else ">"
+                return [f"{r} = {args[1]} if {args[1]} {op} {args[0]} else {args[0]}"]
+            if name == "int":
+                if reps[0] == INT:
+                    return [f"{r} = {args[0]}"]
+                return [f"if rs_f_to_i({args[0]}, &{r}):"] + deopt
+            if name == "float":
+                return [f"{r} = <double>{args[0]}"]
+        cargs = ", ".join(f"<double>{v}" if rep == INT else v for v, rep in zip(args, reps))
+        if name in ("floor", "ceil") and reps[0] == INT:
+            return [f"{r} = {args[0]}"]
+        return [f"if rs_m_{name}({cargs}, &{r}):"] + deopt
+
+    def guard_lines(self, block: IRBlock, op: Op, plan: OpPlan) -> list[str]:
+        module, name = plan.how.split(":", 1)[1].split(".")
+        cache = f"rs_g{len(self.guard_caches)}"
+        self.guard_caches.append(cache)
+        value = op.results[1] if op.kind == "load_method" else op.results[0]
+        test = f"rs_guard_function({value}, &{cache}, b\"{module}\", b\"{name}\")"
+        if op.kind == "load_method":
+            test = f"not rs_is_null({op.results[0]}) or " + test
+        return [f"if {test}:"] + [INDENT + x for x in self.deopt_lines(block, op)]
+
+    # -- deoptimisation ------------------------------------------------------------
+    def writeback_lines(self) -> list[str]:
+        """Typed locals back into the frame, boxed."""
+        lines = []
+        for i in sorted(self.plan.local_reps):
+            if i in self.plan.typed_args:
+                lines.append(f"rs_store_fast(f, {i}, L{i})")
+            else:
+                lines += [f"if L{i}_set:", INDENT + f"rs_store_fast(f, {i}, L{i})"]
+        return lines
+
+    def deopt_lines(self, block: IRBlock, op: Op) -> list[str]:
+        """Hand the frame to the interpreter at op's instruction: its value
+        stack (as it was before the instruction) and typed locals go back
+        into the frame."""
+        resume = self.plan.resume_index.get(op.index, op.index)
+        stack = op.stack_before
+        lines = [f"rs_deopt_begin(f, {resume})"]
+        lines += [f"rs_deopt_push(f, {self.nm(block.label, v)})" for v in stack]
+        lines += self.writeback_lines()
+        return lines + ["return rs_deopted(f)"]
+
+    def entry_lines(self) -> list[str]:
+        """Arguments the code is specialised for are checked and unboxed
+        first; a mismatch runs the whole call in the interpreter."""
+        lines = []
+        for i in self.plan.typed_args:
+            rep = self.plan.local_reps[i]
+            lines += [f"if rs_unbox_{rep}(rs_local(f, {i}), &L{i}):",
+                      INDENT + "rs_deopt_begin(f, 0)", INDENT + "return rs_deopted(f)",
+                      f"L{i}_set = 1"]
+        return lines
+
+    # -- block exits -----------------------------------------------------------------
+    def edge_lines(self, block: IRBlock, target: int, values: tuple[str, ...], live: list[str]) -> list[str]:
+        """Move the edge's stack into the target's slots; drop everything else."""
+        label = block.label
+        dests = tuple(self.nm(target, phi_name(k)) for k in range(len(values)))
+        lines = phi_moves(tuple(self.nm(label, v) for v in values), dests)
         lines += [f"{t} = None" for t in live]
-        lines += [f"{phi_name(k)} = None" for k in range(len(values), len(block.stack_in))]
+        for k in range(len(block.stack_in)):
+            if self.rep(label, phi_name(k)) != OBJ:
+                continue      # a C variable here; the object variable is unused
+            if k >= len(values) or dests[k] != phi_name(k):
+                lines.append(f"{phi_name(k)} = None")
         return lines
 
     def exit_lines(self, block: IRBlock, last_index, live: list[str]) -> list[str]:
         ex = block.exit
+        label = block.label
         if ex.kind == "return":
-            return [f"return {ex.value}"]
+            return [f"return {self.nm(label, ex.value)}"]
         if ex.kind == "goto":
-            return self.edge_lines(block, ex.edges[0][1], live)
+            return self.edge_lines(block, ex.edges[0][0], ex.edges[0][1], live)
         if ex.kind == "branch":
             lines = []
+            value, rep = self.nm(label, ex.value), self.rep(label, ex.value)
             if ex.test == "truth":
-                if ex.index != last_index:
-                    lines.append(f"rs_at(f, {ex.index})")
-                lines.append(f"rs_c = rs_truth({ex.value})")
+                if rep == OBJ:
+                    if ex.index != last_index:
+                        lines.append(f"rs_at(f, {ex.index})")
+                    lines.append(f"rs_c = rs_truth({value})")
+                else:
+                    lines.append(f"rs_c = {value} != 0")
             elif ex.test == "none":
-                lines.append(f"rs_c = {ex.value} is None")
+                lines.append(f"rs_c = {value} is None" if rep == OBJ else "rs_c = 0")
+            elif rep != OBJ:   # a typed for_iter: its status says exhausted
+                lines.append("rs_c = rs_fi == 0")
             else:
-                lines.append(f"rs_c = rs_is_null({ex.value})")
-            true_lines = self.edge_lines(block, ex.edges[0][1], live)
-            false_lines = self.edge_lines(block, ex.edges[1][1], live)
+                lines.append(f"rs_c = rs_is_null({value})")
+            true_lines = self.edge_lines(block, ex.edges[0][0], ex.edges[0][1], live)
+            false_lines = self.edge_lines(block, ex.edges[1][0], ex.edges[1][1], live)
             if true_lines or false_lines:
                 lines.append("if rs_c:")
                 lines += [INDENT + m for m in true_lines or ["pass"]]
@@ -249,7 +445,7 @@ class ModuleEmitter:
         """The except clause: find the handler of the instruction that raised."""
         lines = ["rs_e2 = rs_catch(f, rs_e)", "rs_lasti_v = rs_lasti(f)"]
         # the interpreter unwinds the value stack: drop what it held
-        lines += [f"{t} = None" for t in self.ir.temps] + ["rs_t = None"]
+        lines += [f"{t} = None" for t in self.ir.temps if t not in self.plan.reps] + ["rs_t = None"]
         keyword = "if"
         for entry in self.ir.handler_table():
             lines.append(f"{keyword} {entry.start // 2} <= rs_lasti_v < {entry.end // 2}:")
@@ -261,16 +457,19 @@ class ModuleEmitter:
             lines += [INDENT + f"{phi_name(k)} = None" for k in range(slot + 1, self.ir.max_depth + 1)]
             lines.append(INDENT + f"label = {entry.target}")
             keyword = "elif"
+        # leaving the function: its typed locals go back into the frame
+        # (tracebacks and debuggers read them there)
+        propagate = self.writeback_lines() + ["rs_propagate(f, rs_e2)"]
         if keyword == "if":
-            return lines + ["rs_propagate(f, rs_e2)"]
-        return lines + ["else:", INDENT + "rs_propagate(f, rs_e2)"]
+            return lines + propagate
+        return lines + ["else:"] + [INDENT + x for x in propagate]
 
     def body_lines(self) -> list[str]:
         structured = render(self.shape, self.block_code, label_var="label", indent=INDENT)
         fell_off = 'raise SystemError("restrain: control left the compiled body")'
-        if not self.ir.handler_table():
-            return structured + [fell_off]
-        lines = ["while True:", INDENT + "try:"]
+        if not self.ir.handler_table() and not self.plan.local_reps:
+            return self.entry_lines() + structured + [fell_off]
+        lines = self.entry_lines() + ["while True:", INDENT + "try:"]
         lines += [2 * INDENT + line for line in structured + [fell_off]]
         lines.append(INDENT + "except BaseException as rs_e:")
         lines += [2 * INDENT + line for line in self.dispatch_lines()]
@@ -278,11 +477,25 @@ class ModuleEmitter:
         return lines
 
     def declarations(self) -> list[str]:
-        names = list(self.ir.temps) + [phi_name(i) for i in range(self.ir.max_depth + 1)]
+        plan = self.plan
+        names = [t for t in self.ir.temps if t not in plan.reps]
+        names += [phi_name(i) for i in range(self.ir.max_depth + 1)]
         names += ["rs_t", "rs_e2"] + [f"rs_p{i}" for i in range(self.ir.max_depth + 1)]
-        decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_lasti_v"]
+        decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_fi", "cdef int rs_lasti_v"]
         for i in range(0, len(names), 16):
             decls.append("cdef object " + ", ".join(names[i:i + 16]))
+        typed = dict(plan.reps)
+        typed.update({f"s{k}_{rep}": rep for (_, k), rep in plan.slot_reps.items()})
+        typed.update(self.typed_decls)
+        typed.update({f"L{i}": rep for i, rep in plan.local_reps.items()})
+        typed.update({f"L{i}_set": BOOL for i in plan.local_reps})
+        # the parallel-copy temporaries of typed slots
+        typed.update({f"rs_p{k}_{rep}": rep for rep in set(plan.slot_reps.values())
+                      for k in range(self.ir.max_depth + 1)})
+        for rep in (INT, FLOAT, BOOL):
+            group = sorted(n for n, r in typed.items() if r == rep)
+            for i in range(0, len(group), 16):
+                decls.append(f"cdef {C_TYPES[rep]} " + ", ".join(f"{n} = 0" for n in group[i:i + 16]))
         return decls
 
     def source(self) -> str:
@@ -292,16 +505,19 @@ class ModuleEmitter:
             "# cython: binding=False, embedsignature=False, annotation_typing=False",
             f"# Generated by restrain for {self.title}",
             "from restrain_abi cimport *",
+            "from cpython.object cimport PyObject",
             "",
             "__restrain_compiled__ = True",
             "",
             "cdef object rs_entry(RsFrame *f):",
         ]
+        out[-1:-1] = [f"cdef PyObject *{c} = NULL" for c in self.guard_caches] + [""]
         out += [INDENT + line for line in self.declarations()]
         out += [INDENT + line for line in body]
         out += ["", '__restrain_entry__ = PyCapsule_New(<void*>rs_entry, "restrain.entry", NULL)', ""]
         return "\n".join(out)
 
 
-def emit_module(ir: IRFunction, shape: Shape, module_name: str, title: str) -> EmittedModule:
-    return EmittedModule(module_name, ModuleEmitter(ir, shape, module_name, title).source())
+def emit_module(ir: IRFunction, shape: Shape, module_name: str, title: str,
+                plan: TypePlan | None = None) -> EmittedModule:
+    return EmittedModule(module_name, ModuleEmitter(ir, shape, module_name, title, plan).source())

@@ -40,7 +40,7 @@ class Op:
     offset: int = 0
     index: int = 0
     line: Optional[int] = None
-    stack_before: tuple[str, ...] = ()
+    stack_before: tuple[str, ...] = ()   # the value stack when its instruction starts
 
     def __str__(self) -> str:
         lhs = ", ".join(self.results)
@@ -175,7 +175,7 @@ class IRBuilder:
         b = self.cur
         self.max_depth = max(self.max_depth, len(b.stack))
         b.ops.append(Op(kind, results, tuple(args), tuple(params), self.inst.offset,
-                        self.inst.index, self.inst.line, tuple(b.stack)))
+                        self.inst.index, self.inst.line, self.stack_at_instruction))
         return results
 
     def push(self, *names: str) -> None:
@@ -220,6 +220,9 @@ class IRBuilder:
         self.cur = _BlockBuilder(block, list(stack_in))
         for inst in block.instructions:
             self.inst = inst
+            # the interpreter's value stack when this instruction starts:
+            # what a deoptimisation at it writes back into the frame
+            self.stack_at_instruction = tuple(self.cur.stack)
             if self.cur.exit is not None:
                 raise Unsupported(f"instruction after block end at offset {inst.offset}")
             self.dispatch(inst)

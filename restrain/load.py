@@ -52,13 +52,13 @@ def load_or_discard(built: BuiltModule) -> LoadedEntry | None:
         return None
 
 
-def load_from_cache(code, options) -> CompileOutcome | None:
+def load_from_cache(code, options, feedback=None) -> CompileOutcome | None:
     """The compiled outcome for `code` if the cache has an intact module
     that loads, else None.  About a millisecond, and it needs none of the
     compiler's modules: cheap enough to try on the thread that found the
     function hot."""
     start = time.perf_counter()
-    hit = lookup_cached(code, options)
+    hit = lookup_cached(code, options, feedback)
     if hit is None:
         return None
     entry = load_or_discard(hit)

@@ -17,9 +17,11 @@ from .cfg import build_cfg
 from .decode import decode, is_function_scope, is_generator_like
 from .emit import emit_module
 from .errors import BuildError, Unsupported
+from .feedback import NO_FEEDBACK, Feedback
 from .ir import build_ir
 from .load import load, load_from_cache
 from .outcome import CompileOutcome
+from .types import infer_types
 
 
 def title_of(code: CodeType) -> str:
@@ -41,13 +43,15 @@ def front_end_stages() -> list[tuple[str, Callable[[dict], Any]]]:
         ("decode", lambda p: decode(p["code"])),
         ("cfg", lambda p: build_cfg(p["decode"])),
         ("ir", lambda p: build_ir(p["cfg"])),
+        ("types", lambda p: infer_types(p["ir"], p["feedback"])),
         ("structure", lambda p: structure.build_shape(p["ir"].entry_labels(), p["ir"].successor_map())),
-        ("emit", lambda p: emit_module(p["ir"], p["structure"], "rsjit", title_of(p["code"]))),
+        ("emit", lambda p: emit_module(p["ir"], p["structure"], "rsjit", title_of(p["code"]), p["types"])),
     ]
 
 
-def run_front_end(code: CodeType, timings: dict | None = None) -> dict:
-    products: dict = {"code": code}
+def run_front_end(code: CodeType, timings: dict | None = None,
+                  feedback: Feedback = NO_FEEDBACK) -> dict:
+    products: dict = {"code": code, "feedback": feedback}
     for name, stage in front_end_stages():
         start = time.perf_counter()
         products[name] = stage(products)
@@ -56,16 +60,16 @@ def run_front_end(code: CodeType, timings: dict | None = None) -> dict:
     return products
 
 
-def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
+def compile_code(code: CodeType, options: BuildOptions, feedback: Feedback = NO_FEEDBACK) -> CompileOutcome:
     """Load the module from the cache, or run every stage. Never raises (an
     interruption such as KeyboardInterrupt aside): a problem becomes the
     outcome's reason, naming the stage where it happened."""
     start = time.perf_counter()
     timings: dict = {}
-    products: dict = {"code": code}
-    stages = [("cache", lambda p: load_from_cache(p["code"], options))]
+    products: dict = {"code": code, "feedback": feedback}
+    stages = [("cache", lambda p: load_from_cache(p["code"], options, feedback))]
     stages += front_end_stages() + [
-        ("build", lambda p: build(p["code"], p["emit"].source, options)),
+        ("build", lambda p: build(p["code"], p["emit"].source, options, feedback)),
         ("load", lambda p: load(p["build"])),
     ]
     name = "cache"
@@ -89,10 +93,15 @@ def compile_code(code: CodeType, options: BuildOptions) -> CompileOutcome:
                           built.from_cache, products["load"], timings)
 
 
-def explain_code(code: CodeType) -> str:
-    """Every stage's product for one code object, as text."""
-    out = [f"=== restrain explain: {title_of(code)}"]
-    products: dict = {"code": code}
+def explain_code(code: CodeType, feedback: Feedback | None = None) -> str:
+    """Every stage's product for one code object, as text.  Without
+    feedback, what the interpreter has specialised so far is used (and no
+    argument types)."""
+    from .feedback import observe
+    if feedback is None:
+        feedback = observe(code)
+    out = [f"=== restrain explain: {title_of(code)}", "\n--- feedback", feedback.dump()]
+    products: dict = {"code": code, "feedback": feedback}
     for name, stage in front_end_stages():
         try:
             products[name] = stage(products)

@@ -1,8 +1,11 @@
 """The runtime: configuration, the compile queue and worker thread, the
 record of every hot function, and the public API behind `restrain.*`.
 
-The evaluator (csrc/hook.c) calls `_on_hot(code)` once per code object that
-reaches the threshold.  With `sync` the compile happens right there, on the
+The evaluator (csrc/hook.c) calls `_on_hot(code, arg_types)` once per code
+object that reaches the threshold, and `_on_deopt(code, sites)` when a
+compiled version keeps handing frames back to the interpreter (its type
+guesses failed): the code is then compiled again without the guesses that
+failed, at most MAX_VERSIONS times, the last one generic.  With `sync` the compile happens right there, on the
 calling thread; otherwise the code object is queued and a daemon worker
 thread compiles it while the program goes on.  Either way the outcome is
 recorded in `_records`, logged once on the `restrain` logger when it is not
@@ -26,6 +29,16 @@ from typing import Optional
 logger = logging.getLogger("restrain")
 
 SUPPORTED = (3, 11)
+# Deoptimisations of one compiled version before it is replaced, and how
+# many specialised versions a code object gets before a generic one.
+DEOPT_LIMIT = 20
+MAX_VERSIONS = 3
+# Loop-heavy functions are found by sampling the running threads' stacks:
+# a function on top (or one or two frames below) in HOT_SAMPLES samples
+# taken SAMPLE_SECONDS apart counts as hot even when it is called rarely.
+SAMPLE_SECONDS = 0.01
+HOT_SAMPLES = 3
+SAMPLE_DEPTH = 3
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -45,6 +58,7 @@ class Config:
     stats: bool = False
     compile_timeout: float = 120.0
     cache_limit_bytes: int = 256 * 1024 * 1024
+    sample: bool = True              # also find hot loops by sampling the stacks
 
     @classmethod
     def from_environment(cls) -> "Config":
@@ -56,6 +70,8 @@ class Config:
                 logger.warning("ignoring RESTRAIN_THRESHOLD=%r: not an integer", os.environ["RESTRAIN_THRESHOLD"])
         c.sync = bool(_env_flag("RESTRAIN_SYNC"))
         c.stats = bool(_env_flag("RESTRAIN_STATS"))
+        if _env_flag("RESTRAIN_SAMPLE") is False:
+            c.sample = False
         if _env_flag("RESTRAIN_NO_CACHE"):
             c.cache = False
         if os.environ.get("RESTRAIN_CACHE_DIR"):
@@ -78,6 +94,10 @@ class FunctionRecord:
     source_path: Optional[Path] = None
     from_cache: bool = False
     entry: object = None             # keeps the loaded module alive
+    feedback: object = None          # the Feedback the current version is specialised for
+    arg_types: tuple = ()
+    versions: int = 0                # compiled versions so far
+    no_speculate: frozenset = frozenset()
 
     def as_dict(self) -> dict:
         from . import _hook_or_none
@@ -91,6 +111,8 @@ class FunctionRecord:
             "reason": self.reason,
             "calls": calls,
             "compile_seconds": round(self.seconds, 4),
+            "versions": self.versions,
+            "deopt_sites": sorted(self.no_speculate),
             "from_cache": self.from_cache,
             "source_path": str(self.source_path) if self.source_path else None,
         }
@@ -121,7 +143,8 @@ class _State:
     warned_unsupported_python: bool = False
     atexit_registered: bool = False
     shutting_down: bool = False
-    current: Optional[CodeType] = None                    # being compiled by the worker
+    current: Optional[tuple] = None                       # (code, feedback) being compiled by the worker
+    sampler: Optional[threading.Thread] = None
 
     def __post_init__(self):
         self.idle = threading.Condition(self.lock)
@@ -132,8 +155,10 @@ _state = _State()
 
 # -- configuration and switching on/off ------------------------------------------
 
-def configure(threshold=None, sync=None, cache=None, cache_dir=None, stats=None) -> None:
+def configure(threshold=None, sync=None, cache=None, cache_dir=None, stats=None, sample=None) -> None:
     c = _state.config
+    if sample is not None:
+        c.sample = bool(sample)
     if threshold is not None:
         c.threshold = max(1, int(threshold))
         hook = _hook()
@@ -155,7 +180,7 @@ def _hook():
     return _hook_or_none()
 
 
-def enable(threshold=None, sync=None) -> bool:
+def enable(threshold=None, sync=None, sample=None) -> bool:
     """Install the evaluator. Returns False (after one warning) on a Python
     restrain does not support; raises RuntimeError if another PEP 523
     evaluator is installed."""
@@ -166,11 +191,18 @@ def enable(threshold=None, sync=None) -> bool:
             warnings.warn(f"restrain supports CPython {SUPPORTED[0]}.{SUPPORTED[1]} only; "
                           f"this program runs on the interpreter unchanged", RuntimeWarning, stacklevel=2)
         return False
-    configure(threshold=threshold, sync=sync)
+    configure(threshold=threshold, sync=sync, sample=sample)
+    if _state.config.sync:
+        # compiles will run inside whatever the program is doing, an import
+        # of json or subprocess included: import the compiler's modules first
+        _import_pipeline()
     hook.set_threshold(_state.config.threshold)
     hook.set_prewarm(_prewarm)
+    hook.set_deopt(_on_deopt, DEOPT_LIMIT)
     hook.install(_on_hot)
     _state.enabled = True
+    if _state.config.sample:
+        _ensure_sampler()
     _register_atexit()
     return True
 
@@ -198,7 +230,14 @@ def _build_options():
     return BuildOptions(cache_dir=cache_dir, timeout=c.compile_timeout, limit_bytes=c.cache_limit_bytes)
 
 
-def _compile_now(code: CodeType, cache_only: bool = False) -> Optional[FunctionRecord]:
+def _feedback(code: CodeType, record: Optional[FunctionRecord]):
+    from .feedback import observe
+    if record is None:
+        return observe(code)
+    return observe(code, record.arg_types, record.no_speculate, speculate=record.versions < MAX_VERSIONS - 1)
+
+
+def _compile_now(code: CodeType, cache_only: bool = False, feedback=None) -> Optional[FunctionRecord]:
     """Compile on this thread with the evaluator paused for it, install the
     entry, record and log the outcome.  With cache_only, only a module
     already in the cache is loaded; None if there is none."""
@@ -208,18 +247,21 @@ def _compile_now(code: CodeType, cache_only: bool = False) -> Optional[FunctionR
     try:
         if cache_only:
             from .load import load_from_cache
-            outcome = load_from_cache(code, _build_options())
+            outcome = load_from_cache(code, _build_options(), feedback)
             if outcome is None:
                 return None
         else:
             from .pipeline import compile_code
-            outcome = compile_code(code, _build_options())
+            outcome = compile_code(code, _build_options(), feedback)
     finally:
         if hook is not None:
             hook.resume_thread()
     record = _state.records.setdefault(id(code), FunctionRecord(code))
     record.status, record.reason, record.seconds = outcome.status, outcome.reason, outcome.seconds
     record.source_path, record.from_cache = outcome.source_path, outcome.from_cache
+    record.feedback = feedback
+    if outcome.ok:
+        record.versions += 1
     if outcome.ok and hook is not None:
         record.entry = outcome.entry
         hook.set_entry(code, outcome.entry.capsule)
@@ -240,7 +282,7 @@ def _log_outcome(record: FunctionRecord) -> None:
                      " (cache)" if record.from_cache else "")
 
 
-def _prewarm(code: CodeType) -> None:
+def _prewarm(code: CodeType, arg_types: tuple = ()) -> None:
     """A first function is halfway to hot.  Import what loading from the
     cache needs, and unless that function is already cached (a warm start:
     probably no compile at all) start the compile server, which imports
@@ -250,29 +292,119 @@ def _prewarm(code: CodeType) -> None:
             return
         from . import build
         options = _build_options()
-        if not _state.config.sync and build.lookup_cached(code, options) is None:
+        from .feedback import observe
+        if not _state.config.sync and build.lookup_cached(code, options, observe(code, arg_types)) is None:
             build.compile_server().ensure_started()
     except Exception:  # noqa: BLE001
         logger.debug("restrain: could not start the compile server early", exc_info=True)
 
 
-def _on_hot(code: CodeType) -> None:
-    """Called by the evaluator, once per hot code object. Never raises an
-    Exception (the C side would treat it as a restrain bug)."""
+def _on_hot(code: CodeType, arg_types: tuple = ()) -> None:
+    """Called by the evaluator, once per hot code object, with the types of
+    the arguments of the call that made it hot. Never raises an Exception
+    (the C side would treat it as a restrain bug)."""
     try:
         if id(code) in _state.records or _state.shutting_down:
             return
-        _state.records[id(code)] = FunctionRecord(code)
-        if _state.config.sync:
-            _compile_now(code)
-        elif _compile_now(code, cache_only=True) is None:   # warm start: ~1 ms
-            _import_pipeline()
-            with _state.lock:
-                _state.pending += 1
-            _ensure_worker()
-            _state.queue.put(code)
+        record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
+        _schedule(code, _feedback(code, record))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
+
+
+def _schedule(code: CodeType, feedback) -> None:
+    """Compile now (sync), load from the cache, or queue for the worker."""
+    if _state.config.sync:
+        _compile_now(code, feedback=feedback)
+    elif _compile_now(code, cache_only=True, feedback=feedback) is None:   # warm start: ~1 ms
+        _import_pipeline()
+        with _state.lock:
+            _state.pending += 1
+        _ensure_worker()
+        _state.queue.put((code, feedback))
+
+
+def _on_deopt(code: CodeType, sites: tuple) -> None:
+    """Called by the evaluator when a compiled version deoptimised
+    DEOPT_LIMIT times (it has already been dropped): compile the next
+    version without the guesses that failed."""
+    try:
+        record = _state.records.get(id(code))
+        if record is None or _state.shutting_down:
+            return
+        record.no_speculate = record.no_speculate | frozenset(sites)
+        record.status = "queued"
+        logger.debug("restrain: %s deoptimised at %s; compiling version %d", code.co_qualname,
+                     sorted(sites), record.versions + 1)
+        _schedule(code, _feedback(code, record))
+    except Exception:  # noqa: BLE001
+        logger.exception("restrain: internal error while recompiling after deoptimisation")
+
+
+# -- finding loop-heavy functions -------------------------------------------------------
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _ensure_sampler() -> None:
+    if _state.sampler is not None and _state.sampler.is_alive():
+        return
+    _state.sampler = threading.Thread(target=_sample_loop, name="restrain-sampler", daemon=True)
+    _state.sampler.start()
+
+
+def _sample_loop() -> None:
+    """Count, per code object, the samples in which it is running; report
+    one that reaches HOT_SAMPLES as hot (the evaluator only sees calls, and
+    a function with a long loop may be called a handful of times)."""
+    hook = _hook()
+    if hook is None:
+        return
+    hook.pause_thread()
+    me = threading.get_ident()
+    counts: dict[CodeType, int] = {}
+    while _state.enabled and _state.config.sample and not _state.shutting_down:
+        time.sleep(SAMPLE_SECONDS)
+        try:
+            own = {me, _state.worker.ident if _state.worker is not None else None}
+            for ident, frame in sys._current_frames().items():
+                if ident in own:
+                    continue
+                if _in_restrain(frame):
+                    continue      # restrain's own work (a synchronous compile)
+                for _ in range(SAMPLE_DEPTH):
+                    if frame is None:
+                        break
+                    code = frame.f_code
+                    n = counts[code] = counts.get(code, 0) + 1
+                    if n == HOT_SAMPLES:
+                        _report_sampled(hook, code, frame)
+                    frame = frame.f_back
+            del frame
+        except Exception:  # noqa: BLE001 - sampling must never disturb the program
+            logger.debug("restrain: sampling failed", exc_info=True)
+        if len(counts) > 10000:
+            counts.clear()
+
+
+def _in_restrain(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _report_sampled(hook, code: CodeType, frame) -> None:
+    calls, state = hook.info(code)
+    if state != "counting":
+        return
+    nargs = code.co_argcount + code.co_kwonlyargcount
+    values = frame.f_locals
+    arg_types = tuple(type(values[name]) if name in values else type(None)
+                      for name in code.co_varnames[:nargs])
+    hook.mark_queued(code)
+    _on_hot(code, arg_types)
 
 
 def _import_pipeline() -> None:
@@ -296,11 +428,11 @@ def _worker_loop() -> None:
     if hook is not None:
         hook.pause_thread()   # the compiler's own frames are never counted
     while True:
-        code = _state.queue.get()
+        code, feedback = _state.queue.get()
         with _state.lock:
-            _state.current = code   # the exit hand-over includes it
+            _state.current = (code, feedback)   # the exit hand-over includes it
         try:
-            _compile_now(code)
+            _compile_now(code, feedback=feedback)
         except Exception:  # noqa: BLE001
             logger.exception("restrain: internal error in the compiler thread")
         finally:
@@ -310,8 +442,11 @@ def _worker_loop() -> None:
                 _state.idle.notify_all()
 
 
-def compile(func) -> CompileResult:  # noqa: A001 - the public name
-    """Compile `func` now, on this thread; its later calls run compiled code."""
+def compile(func, arg_types=None) -> CompileResult:  # noqa: A001 - the public name
+    """Compile `func` now, on this thread; its later calls run compiled code.
+    `arg_types` (a tuple of types, one per argument) specialises it for
+    those argument types, as the evaluator does with the types of the call
+    that made a function hot; calls with other types run interpreted."""
     code = func.__code__ if isinstance(func, FunctionType) else getattr(func, "__code__", func)
     if not isinstance(code, CodeType):
         return CompileResult(False, f"not a Python function: {type(func).__name__}", 0.0, None, "unsupported")
@@ -319,11 +454,16 @@ def compile(func) -> CompileResult:  # noqa: A001 - the public name
     if hook is None:
         return CompileResult(False, "restrain's evaluator is not available on this Python", 0.0, None, "unsupported")
     hook.mark_queued(code)
-    record = _compile_now(code)
+    record = _state.records.get(id(code))
+    if record is None or record.code is not code:
+        record = _state.records[id(code)] = FunctionRecord(code)
+    record.arg_types = tuple(arg_types or ())
+    record = _compile_now(code, feedback=_feedback(code, record))
     if record.status == "compiled" and not hook.is_installed():
         # compiled entries run through the evaluator: install it, without
         # looking for hot code (that is what enable() adds)
         hook.install(None)
+    hook.set_deopt(_on_deopt, DEOPT_LIMIT)
     return CompileResult(record.status == "compiled", record.reason, record.seconds,
                          record.source_path, record.status)
 
@@ -408,11 +548,11 @@ def _hand_over_queue() -> None:
             except queue.Empty:
                 break
     server = None
-    for code in todo:
+    for code, feedback in todo:
         if time.monotonic() > deadline:
             break
         try:
-            job = prepare(code, run_front_end(code)["emit"].source, options)
+            job = prepare(code, run_front_end(code, feedback=feedback)["emit"].source, options, feedback)
         except Exception:  # noqa: BLE001 - unsupported or a bug: nothing to hand over
             continue
         if isinstance(job, BuildJob):
@@ -461,12 +601,19 @@ def _register_atexit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """The worker thread does not survive fork; queued work is the parent's."""
+    """The worker thread does not survive fork; queued work is the parent's.
+    The sampler is started again: forked workers find their own hot loops."""
     _state.worker = None
+    _state.sampler = None
     _state.queue = queue.Queue()
     _state.pending = 0
     _state.lock = threading.RLock()
     _state.idle = threading.Condition(_state.lock)
+    if _state.enabled and _state.config.sample:
+        try:
+            _ensure_sampler()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 if hasattr(os, "register_at_fork"):

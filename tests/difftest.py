@@ -636,13 +636,14 @@ def _restrain_active():
         yield
         return
     old_threshold = restrain.stats().get("threshold")
-    restrain.enable(threshold=_NEVER_HOT)
+    old_sample = restrain.runtime._state.config.sample
+    restrain.enable(threshold=_NEVER_HOT, sample=False)
     try:
         yield
     finally:
         restrain.disable()
         if old_threshold is not None:
-            restrain.configure(threshold=old_threshold)
+            restrain.configure(threshold=old_threshold, sample=old_sample)
 
 
 _NEVER_HOT = 1 << 40
@@ -950,6 +951,29 @@ def compiled_pair(func: types.FunctionType, *, expect_unsupported: bool = False,
         pair = CompiledPair(func, expect_unsupported=expect_unsupported,
                             rebind=rb, reset_cells=reset_cells)
         _pair_cache[key] = pair
+    return pair
+
+
+def specialised_pair(func: types.FunctionType, arg_types: tuple,
+                     warmup: Iterable[tuple] = ()) -> CompiledPair:
+    """A pair whose compiled side is specialised, as a hot function is:
+    the clone first runs interpreted on each ``warmup`` argument tuple (so
+    that the interpreter specialises its instructions: restrain's type
+    feedback), then is compiled for ``arg_types``.  Not cached: each call
+    compiles (from restrain's cache when nothing changed)."""
+    import restrain
+    clone = make_clone(func)
+    with contextlib.redirect_stdout(io.StringIO()):
+        for args in warmup:
+            try:
+                clone(*copy.deepcopy(args))
+            except Exception:  # noqa: BLE001 - warm-up only
+                pass
+    r = restrain.compile(clone, arg_types=tuple(arg_types))
+    if not r.ok:
+        raise AssertionError(f"restrain could not compile {func.__qualname__} for {arg_types}: {r.reason}")
+    pair = CompiledPair(func, _substitute=clone)
+    pair.info = CompileInfo(True, None, r.seconds, r.source_path, r)
     return pair
 
 

@@ -61,6 +61,11 @@ typedef struct RsFrame {
      * traceback) but, as in ceval.c, the handler is looked up at the
      * RERAISE itself.  -1: use prev_instr. */
     int unwind_index;
+    /* Deoptimisation (rs_deopt_*): set when the compiled code handed the
+     * frame back to the interpreter; the evaluator then resumes it. */
+    int deopt;          /* 1: resume the interpreter at prev_instr + 1 */
+    int deopt_depth;    /* value-stack entries written into the frame */
+    int deopt_index;    /* where (instruction index), for the statistics */
 } RsFrame;
 
 typedef PyObject *(*RsEntry)(RsFrame *);
@@ -1080,6 +1085,298 @@ static inline PyObject *rs_with_except_start(PyObject *exit_func, PyObject *val)
 }
 
 /* ---- signals on loop back-edges ------------------------------------------ */
+
+/* ==== typed code (restrain/types.py) ======================================
+ * Values the type pass proved or guessed to be int or float live in C
+ * variables (long long, double).  Every helper below that can leave the C
+ * type returns 1 instead ("deoptimise"): the generated code then writes
+ * the live state back into the frame and the interpreter re-runs the
+ * instruction, raising exactly what CPython raises (ZeroDivisionError,
+ * OverflowError, ValueError) or computing the big-int / complex result.
+ * So these only need to be exact where they return 0. */
+
+/* ---- deoptimisation ------------------------------------------------------
+ * Resume the interpreter at instruction `resume`: 3.11 runs the
+ * instruction after prev_instr, with the value stack in localsplus above
+ * the locals (design.md, fact 4). */
+RS_HOT void rs_deopt_begin(RsFrame *f, int resume) {
+    f->frame->prev_instr = f->first_instr + resume - 1;
+    f->deopt_depth = 0;
+    f->deopt_index = resume;
+}
+static inline void rs_deopt_push(RsFrame *f, PyObject *v) {
+    PyObject **slot = &f->frame->localsplus[f->frame->f_code->co_nlocalsplus + f->deopt_depth++];
+    *slot = v == RS_NULL ? NULL : Py_NewRef(v);
+}
+/* The compiled entry returns this; the evaluator sees f->deopt. */
+static inline PyObject *rs_deopted(RsFrame *f) {
+    f->frame->stacktop = f->frame->f_code->co_nlocalsplus + f->deopt_depth;
+    f->deopt = 1;
+    return Py_NewRef(RS_NULL);
+}
+static int rs_unbound_local_error(RsFrame *f, int i) {
+    rs_unbound_local(f, i);
+    return -1;
+}
+/* A local's current value (arguments, at entry); new reference. */
+RS_HOT PyObject *rs_local(RsFrame *f, int i) {
+    PyObject *v = f->locals[i];
+    return Py_NewRef(v ? v : Py_None);
+}
+
+/* ---- unboxing a guessed object -------------------------------------------- */
+RS_HOT int rs_unbox_float(PyObject *o, double *r) {
+    if (!PyFloat_CheckExact(o)) return 1;
+    *r = PyFloat_AS_DOUBLE(o);
+    return 0;
+}
+/* 3.11 ints: ob_size is the signed digit count (30-bit digits). */
+RS_HOT int rs_unbox_int(PyObject *o, long long *r) {
+    if (!PyLong_CheckExact(o)) return 1;
+    Py_ssize_t size = Py_SIZE(o);
+    if (size == 0) { *r = 0; return 0; }
+    if (size == 1) { *r = ((PyLongObject *)o)->ob_digit[0]; return 0; }
+    if (size == -1) { *r = -(long long)((PyLongObject *)o)->ob_digit[0]; return 0; }
+    int overflow;
+    *r = PyLong_AsLongLongAndOverflow(o, &overflow);
+    return overflow != 0;
+}
+
+/* ---- int (C long long) ------------------------------------------------------ */
+RS_HOT int rs_i_add(long long a, long long b, long long *r) { return __builtin_add_overflow(a, b, r); }
+RS_HOT int rs_i_sub(long long a, long long b, long long *r) { return __builtin_sub_overflow(a, b, r); }
+RS_HOT int rs_i_mul(long long a, long long b, long long *r) { return __builtin_mul_overflow(a, b, r); }
+RS_HOT int rs_i_and(long long a, long long b, long long *r) { *r = a & b; return 0; }
+RS_HOT int rs_i_or(long long a, long long b, long long *r) { *r = a | b; return 0; }
+RS_HOT int rs_i_xor(long long a, long long b, long long *r) { *r = a ^ b; return 0; }
+/* Python's // and % round toward minus infinity (long_divmod) */
+RS_HOT int rs_i_floordiv(long long a, long long b, long long *r) {
+    if (b == 0 || (a == LLONG_MIN && b == -1)) return 1;
+    long long q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    *r = q;
+    return 0;
+}
+RS_HOT int rs_i_mod(long long a, long long b, long long *r) {
+    if (b == 0) return 1;
+    if (b == -1) { *r = 0; return 0; }      /* LLONG_MIN % -1 is undefined in C */
+    long long m = a % b;
+    if (m != 0 && ((m < 0) != (b < 0))) m += b;
+    *r = m;
+    return 0;
+}
+RS_HOT int rs_i_lshift(long long a, long long b, long long *r) {
+    if (b < 0) return 1;                     /* ValueError: negative shift count */
+    if (a == 0) { *r = 0; return 0; }
+    if (b >= 63) return 1;
+    return __builtin_mul_overflow(a, 1LL << b, r);
+}
+RS_HOT int rs_i_rshift(long long a, long long b, long long *r) {
+    if (b < 0) return 1;
+    *r = b >= 64 ? (a < 0 ? -1 : 0) : a >> b;   /* gcc: arithmetic shift = floor */
+    return 0;
+}
+static inline int rs_i_pow(long long a, long long b, long long *r) {
+    if (b < 0) return 1;                     /* float result */
+    long long result = 1, base = a;
+    while (b) {
+        if ((b & 1) && __builtin_mul_overflow(result, base, &result)) return 1;
+        b >>= 1;
+        if (b && __builtin_mul_overflow(base, base, &base)) return 1;
+    }
+    *r = result;
+    return 0;
+}
+#define RS_EXACT_DOUBLE_LIMIT (1LL << 53)
+/* int -> double where Python's int/float mixing is exact: |a| <= 2**53 */
+RS_HOT int rs_i_exact(long long a, double *r) {
+    if (a > RS_EXACT_DOUBLE_LIMIT || a < -RS_EXACT_DOUBLE_LIMIT) return 1;
+    *r = (double)a;
+    return 0;
+}
+/* int / int is correctly rounded in Python (long_true_divide); for
+ * operands that are exact doubles one IEEE division is too. */
+RS_HOT int rs_i_truediv(long long a, long long b, double *r) {
+    double x, y;
+    if (b == 0 || rs_i_exact(a, &x) || rs_i_exact(b, &y)) return 1;
+    *r = x / y;
+    return 0;
+}
+RS_HOT int rs_i_neg(long long a, long long *r) {
+    if (a == LLONG_MIN) return 1;
+    *r = -a;
+    return 0;
+}
+RS_HOT int rs_i_abs(long long a, long long *r) {
+    if (a == LLONG_MIN) return 1;
+    *r = a < 0 ? -a : a;
+    return 0;
+}
+
+/* ---- float (C double), as Objects/floatobject.c --------------------------------- */
+RS_HOT int rs_f_truediv(double a, double b, double *r) {
+    if (b == 0.0) return 1;
+    *r = a / b;
+    return 0;
+}
+/* float_rem */
+RS_HOT int rs_f_mod(double a, double b, double *r) {
+    if (b == 0.0) return 1;
+    double mod = fmod(a, b);
+    if (mod) {
+        if ((b < 0) != (mod < 0)) mod += b;
+    } else {
+        mod = copysign(0.0, b);
+    }
+    *r = mod;
+    return 0;
+}
+/* float_floor_div (float_divmod's quotient) */
+RS_HOT int rs_f_floordiv(double a, double b, double *r) {
+    if (b == 0.0) return 1;
+    double mod = fmod(a, b);
+    double div = (a - mod) / b;
+    if (mod && ((b < 0) != (mod < 0))) div -= 1.0;
+    double floordiv;
+    if (div) {
+        floordiv = floor(div);
+        if (div - floordiv > 0.5) floordiv += 1.0;
+    } else {
+        floordiv = copysign(0.0, a / b);
+    }
+    *r = floordiv;
+    return 0;
+}
+/* float_pow for finite operands with a real, finite result; the special
+ * cases (inf, nan, 0 ** negative, negative ** fraction) go to the interpreter */
+static inline int rs_f_pow(double a, double b, double *r) {
+    if (!isfinite(a) || !isfinite(b)) return 1;
+    if (a == 0.0 && b < 0.0) return 1;
+    if (a < 0.0 && b != floor(b)) return 1;
+    double x = pow(a, b);
+    if (!isfinite(x)) return 1;
+    *r = x;
+    return 0;
+}
+/* int(x) for a float: truncation, when the result fits */
+RS_HOT int rs_f_to_i(double a, long long *r) {
+    if (!(a > -9223372036854775808.0 && a < 9223372036854775808.0)) return 1;   /* also nan */
+    *r = (long long)a;
+    return 0;
+}
+
+/* ---- math functions (Modules/mathmodule.c): finite arguments and results
+ * only; everything else (domain errors, overflow, inf, nan) goes back to
+ * the interpreter so the exception or special value is CPython's own. */
+#define RS_MATH1(name, expr, domain)                                 \
+    RS_HOT int rs_m_##name(double x, double *r) {                  \
+        if (!isfinite(x) || !(domain)) return 1;                   \
+        double y = (expr);                                          \
+        if (!isfinite(y)) return 1;                                 \
+        *r = y;                                                     \
+        return 0;                                                   \
+    }
+RS_MATH1(sqrt, sqrt(x), x >= 0.0)
+RS_MATH1(sin, sin(x), 1)
+RS_MATH1(cos, cos(x), 1)
+RS_MATH1(tan, tan(x), 1)
+RS_MATH1(exp, exp(x), 1)
+RS_MATH1(log, log(x), x > 0.0)
+RS_MATH1(fabs, fabs(x), 1)
+RS_MATH1(atan, atan(x), 1)
+RS_HOT int rs_m_atan2(double y, double x, double *r) {
+    if (!isfinite(x) || !isfinite(y)) return 1;
+    *r = atan2(y, x);
+    return 0;
+}
+RS_HOT int rs_m_floor(double x, long long *r) { return rs_f_to_i(floor(x), r); }
+RS_HOT int rs_m_ceil(double x, long long *r) { return rs_f_to_i(ceil(x), r); }
+
+/* ---- guards on known functions ------------------------------------------------
+ * `o` must be the function `module.name` as the module defines it (a C
+ * function bound to that module, or the type for int/float), not just an
+ * object of that name: programs may rebind globals, builtins or module
+ * attributes at any time.  The last object that passed is cached. */
+static int rs_is_known_function(PyObject *o, const char *module, const char *name) {
+    if (strcmp(module, "builtins") == 0) {
+        if (strcmp(name, "int") == 0) return o == (PyObject *)&PyLong_Type;
+        if (strcmp(name, "float") == 0) return o == (PyObject *)&PyFloat_Type;
+    }
+    if (!PyCFunction_Check(o)) return 0;
+    PyCFunctionObject *fn = (PyCFunctionObject *)o;
+    if (strcmp(fn->m_ml->ml_name, name) != 0) return 0;
+    PyObject *self = fn->m_self;
+    if (self == NULL || !PyModule_Check(self)) return 0;
+    const char *modname = PyModule_GetName(self);
+    if (modname == NULL) { PyErr_Clear(); return 0; }
+    return strcmp(modname, module) == 0;
+}
+RS_HOT int rs_guard_function(PyObject *o, PyObject **cache, const char *module, const char *name) {
+    if (o == *cache) return 0;
+    if (!rs_is_known_function(o, module, name)) return 1;
+    Py_INCREF(o);
+    Py_XSETREF(*cache, o);
+    return 0;
+}
+static inline Py_ssize_t rs_len(PyObject *o) { return PyObject_Size(o); }
+
+/* ---- containers indexed by a C integer ------------------------------------------ */
+RS_HOT PyObject *rs_getitem_i(PyObject *c, long long i) {
+    if (PyList_CheckExact(c)) {
+        Py_ssize_t n = PyList_GET_SIZE(c);
+        if (i < 0) i += n;
+        if (i >= 0 && i < n) return Py_NewRef(PyList_GET_ITEM(c, i));
+    } else if (PyTuple_CheckExact(c)) {
+        Py_ssize_t n = PyTuple_GET_SIZE(c);
+        if (i < 0) i += n;
+        if (i >= 0 && i < n) return Py_NewRef(PyTuple_GET_ITEM(c, i));
+    }
+    PyObject *k = PyLong_FromLongLong(i);
+    if (k == NULL) return NULL;
+    PyObject *v = PyObject_GetItem(c, k);   /* index as written: errors say so */
+    Py_DECREF(k);
+    return v;
+}
+RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v) {
+    if (PyList_CheckExact(c)) {
+        Py_ssize_t n = PyList_GET_SIZE(c);
+        long long j = i < 0 ? i + n : i;
+        if (j >= 0 && j < n) {
+            PyObject *old = PyList_GET_ITEM(c, j);
+            PyList_SET_ITEM(c, j, Py_NewRef(v));
+            Py_DECREF(old);
+            return 0;
+        }
+    }
+    PyObject *k = PyLong_FromLongLong(i);
+    if (k == NULL) return -1;
+    int r = PyObject_SetItem(c, k, v);
+    Py_DECREF(k);
+    return r;
+}
+
+/* ---- for i in range(...) ----------------------------------------------------------
+ * 3.11's range iterator (Objects/rangeobject.c, not in any header); ranges
+ * beyond C long use another type (longrangeiter), which deoptimises.
+ * Returns 1 with the next item, 0 when exhausted, -1: not a range iterator. */
+typedef struct {
+    PyObject_HEAD
+    long index;
+    long start;
+    long step;
+    long len;
+} rs_rangeiterobject_311;
+
+RS_HOT int rs_for_iter_range(PyObject *it, long long *item) {
+    if (Py_TYPE(it) != &PyRangeIter_Type) return -1;
+    rs_rangeiterobject_311 *r = (rs_rangeiterobject_311 *)it;
+    if (r->index < r->len) {
+        *item = (long)(r->start + (unsigned long)(r->index++) * r->step);
+        return 1;
+    }
+    return 0;
+}
+
 static inline int rs_check_signals(void) { return PyErr_CheckSignals(); }
 
 #endif /* RESTRAIN_ABI_H */

@@ -2,6 +2,8 @@
 # Helpers returning `object` return NULL with an exception set on error
 # (Cython checks that); helpers returning int return -1 on error.
 
+from cpython.object cimport PyObject
+
 cdef extern from "restrain_abi.h":
     ctypedef struct RsFrame:
         pass
@@ -93,6 +95,51 @@ cdef extern from "restrain_abi.h":
     object rs_before_with(RsFrame *f, object mgr)
     object rs_with_except_start(object exit_func, object val)
     int rs_check_signals() except -1
+
+    # typed code (types.py): 1 = deoptimise, 0 = done
+    void rs_deopt_begin(RsFrame *f, int resume)
+    void rs_deopt_push(RsFrame *f, object v)
+    object rs_deopted(RsFrame *f)
+    object rs_local(RsFrame *f, int i)
+    int rs_unbound_local_error(RsFrame *f, int i) except -1
+    int rs_unbox_float(object o, double *r)
+    int rs_unbox_int(object o, long long *r)
+    int rs_i_add(long long a, long long b, long long *r)
+    int rs_i_sub(long long a, long long b, long long *r)
+    int rs_i_mul(long long a, long long b, long long *r)
+    int rs_i_and(long long a, long long b, long long *r)
+    int rs_i_or(long long a, long long b, long long *r)
+    int rs_i_xor(long long a, long long b, long long *r)
+    int rs_i_floordiv(long long a, long long b, long long *r)
+    int rs_i_mod(long long a, long long b, long long *r)
+    int rs_i_lshift(long long a, long long b, long long *r)
+    int rs_i_rshift(long long a, long long b, long long *r)
+    int rs_i_pow(long long a, long long b, long long *r)
+    int rs_i_truediv(long long a, long long b, double *r)
+    int rs_i_exact(long long a, double *r)
+    int rs_i_neg(long long a, long long *r)
+    int rs_i_abs(long long a, long long *r)
+    int rs_f_truediv(double a, double b, double *r)
+    int rs_f_mod(double a, double b, double *r)
+    int rs_f_floordiv(double a, double b, double *r)
+    int rs_f_pow(double a, double b, double *r)
+    int rs_f_to_i(double a, long long *r)
+    int rs_m_sqrt(double x, double *r)
+    int rs_m_sin(double x, double *r)
+    int rs_m_cos(double x, double *r)
+    int rs_m_tan(double x, double *r)
+    int rs_m_exp(double x, double *r)
+    int rs_m_log(double x, double *r)
+    int rs_m_fabs(double x, double *r)
+    int rs_m_atan(double x, double *r)
+    int rs_m_atan2(double y, double x, double *r)
+    int rs_m_floor(double x, long long *r)
+    int rs_m_ceil(double x, long long *r)
+    int rs_guard_function(object o, PyObject **cache, const char *module, const char *name)
+    Py_ssize_t rs_len(object o) except -1
+    object rs_getitem_i(object c, long long i)
+    int rs_setitem_i(object c, long long i, object v) except -1
+    int rs_for_iter_range(object it, long long *item)
 
 cdef extern from "Python.h":
     object PyCapsule_New(void *pointer, const char *name, void *destructor)

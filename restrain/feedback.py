@@ -1,0 +1,101 @@
+"""Type feedback: what a code object has seen, gathered before compiling.
+
+Two sources, both free at run time:
+
+* the argument types of a call, sampled by the evaluator (csrc/hook.c) on
+  the call that made the function hot;
+* the interpreter's own specialisations.  3.11's adaptive interpreter
+  rewrites an instruction it has run a few times into a specialised form
+  (BINARY_OP_ADD_FLOAT, COMPARE_OP_INT_JUMP, BINARY_SUBSCR_LIST_INT, ...)
+  in the code object's live bytecode (`_co_code_adaptive`).  Each of those
+  names says which operand types that instruction has met; a guard checks
+  the guess in compiled code.
+
+`no_speculate` lists instruction indices where a guess failed in an
+earlier compiled version (a deoptimisation); they get generic code.
+
+The feedback is part of the cache key: it decides the generated code.
+Version-specific: the specialised opcode names are 3.11's (opcode and dis
+expose them as `_specialized_instructions` / `_all_opname`).
+"""
+from __future__ import annotations
+
+import dis
+import hashlib
+from dataclasses import dataclass, field
+from types import CodeType
+
+from .decode import decode
+
+# Argument types worth a C representation; anything else is "object".
+TYPED_ARGS = {int: "int", float: "float"}
+
+# Specialised instruction name -> the operand types it proves.
+OPERAND_FEEDBACK = {
+    "BINARY_OP_ADD_FLOAT": "float", "BINARY_OP_SUBTRACT_FLOAT": "float",
+    "BINARY_OP_MULTIPLY_FLOAT": "float",
+    "BINARY_OP_ADD_INT": "int", "BINARY_OP_SUBTRACT_INT": "int", "BINARY_OP_MULTIPLY_INT": "int",
+    "COMPARE_OP_FLOAT_JUMP": "float", "COMPARE_OP_INT_JUMP": "int",
+    "BINARY_SUBSCR_LIST_INT": "list", "BINARY_SUBSCR_TUPLE_INT": "tuple",
+    "STORE_SUBSCR_LIST_INT": "list",
+}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    arg_types: tuple[str, ...] = ()                 # per argument: "int", "float" or "object"
+    op_types: tuple[tuple[int, str], ...] = ()      # (instruction index, OPERAND_FEEDBACK value)
+    no_speculate: frozenset[int] = field(default_factory=frozenset)
+    speculate: bool = True                          # False: a generic version, no guesses at all
+
+    def op_type(self, index: int) -> str | None:
+        if not self.speculate or index in self.no_speculate:
+            return None
+        return dict(self.op_types).get(index)
+
+    def arg_type(self, i: int) -> str:
+        if not self.speculate or 0 in self.no_speculate or i >= len(self.arg_types):
+            return "object"
+        return self.arg_types[i]
+
+    def key(self) -> str:
+        """A stable digest for the cache key."""
+        text = repr((self.arg_types, self.op_types, sorted(self.no_speculate), self.speculate))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def dump(self) -> str:
+        lines = [f"arguments: {', '.join(self.arg_types) or '(none)'}"]
+        lines += [f"  @{index}: {kind}" for index, kind in self.op_types]
+        if self.no_speculate:
+            lines.append(f"no guesses at: {sorted(self.no_speculate)}")
+        if not self.speculate:
+            lines.append("generic version (no guesses)")
+        return "\n".join(lines)
+
+
+NO_FEEDBACK = Feedback(speculate=False)
+
+
+def arg_type_names(types: tuple) -> tuple[str, ...]:
+    return tuple(TYPED_ARGS.get(t, "object") for t in types)
+
+
+def observe(code: CodeType, arg_types: tuple = (), no_speculate=frozenset(),
+            speculate: bool = True) -> Feedback:
+    """Feedback for `code` now: `arg_types` are Python types (or names)."""
+    names = tuple(t if isinstance(t, str) else TYPED_ARGS.get(t, "object") for t in arg_types)
+    return Feedback(names, interpreter_specialisations(code), frozenset(no_speculate), speculate)
+
+
+def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:
+    try:
+        live = code._co_code_adaptive
+    except AttributeError:      # not 3.11's layout
+        return ()
+    found = []
+    for inst in decode(code).instructions:
+        if inst.offset < len(live):
+            name = dis._all_opname[live[inst.offset]]
+            if name in OPERAND_FEEDBACK:
+                found.append((inst.index, OPERAND_FEEDBACK[name]))
+    return tuple(found)

@@ -1,0 +1,616 @@
+"""Type specialisation: which IR values can live in C variables.
+
+Input: the IR and the feedback (feedback.py).  Output: a `TypePlan`, side
+tables the emitter reads:
+
+* a representation for every temporary and for some locals:
+  "int" (C long long), "float" (C double), "bool" (C bint) or "object";
+* for each specialised op, how it is done (`OpPlan`), including which
+  object operands are *guessed* ("unboxed") to be int or float;
+* which ops may hand the frame back to the interpreter (deoptimise).
+
+Where the types come from:
+  constants; argument types seen on the hot call (guarded at entry);
+  the interpreter's own specialisations at an instruction (guarded where
+  the operand is unboxed); `range` loops (the iterator's type is checked
+  on every step); a few builtins and `math` functions whose identity is
+  checked where they are loaded; and the rules of Python arithmetic.
+
+Every typed operation that can leave the C type (integer overflow, a
+zero divisor, a float that is really an int, ...) deoptimises: the live
+state is written back into the frame and the interpreter re-runs that
+very instruction.  So the rules here only decide what is fast, never what
+is computed.
+
+Deoptimisation is only allowed outside exception handlers (the
+interpreter's exception-info stack is not the compiled code's there) and
+in functions whose locals no one can read by name (`locals()` etc.).
+
+Value numbering is the IR's: temporaries are SSA within a block; the
+per-depth stack variables (s0, s1, ...) always hold objects, so a typed
+value is boxed when it travels between blocks on the stack (by Cython).
+Locals are fixed-type for the whole function: a local is typed only when
+every value stored into it has the same C type.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .feedback import Feedback
+from .ir import IRFunction, Op, phi_name
+
+OBJ, INT, FLOAT, BOOL = "object", "int", "float", "bool"
+BOTTOM = None  # not known yet (optimistic start of the fixpoint)
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+# BINARY_OP's oparg (Include/opcode.h NB_*); in-place forms are +13.
+ADD, AND, FLOORDIV, LSHIFT, MATMUL, MUL, MOD, OR, POW, RSHIFT, SUB, TRUEDIV, XOR = range(13)
+INT_OPS = {ADD: "add", SUB: "sub", MUL: "mul", FLOORDIV: "floordiv", MOD: "mod", AND: "and",
+           OR: "or", XOR: "xor", LSHIFT: "lshift", RSHIFT: "rshift", POW: "pow", TRUEDIV: "truediv"}
+FLOAT_OPS = {ADD: "add", SUB: "sub", MUL: "mul", TRUEDIV: "truediv", FLOORDIV: "floordiv",
+             MOD: "mod", POW: "pow"}
+# int ops whose C form can never leave int64
+INT_TOTAL = {"and", "or", "xor"}
+FLOAT_TOTAL = {"add", "sub", "mul"}
+
+# Names that let other code read a frame's locals by name: typed locals
+# would be stale there, so such functions keep all locals as objects.
+FRAME_READERS = frozenset({"locals", "vars", "exec", "eval", "_getframe", "currentframe",
+                           "settrace", "breakpoint", "set_trace", "f_locals"})
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A builtin or math function computed in C when its arguments are typed."""
+    module: str
+    name: str
+    arity: int
+
+
+BUILTINS = {
+    ("builtins", n): Builtin("builtins", n, a)
+    for n, a in (("len", 1), ("abs", 1), ("min", 2), ("max", 2), ("int", 1), ("float", 1))
+}
+MATH_FUNCS1 = ("sqrt", "sin", "cos", "tan", "exp", "log", "fabs", "atan", "floor", "ceil")
+BUILTINS.update({("math", n): Builtin("math", n, 1) for n in MATH_FUNCS1})
+BUILTINS.update({("math", n): Builtin("math", n, 2) for n in ("atan2", "hypot")})
+
+
+@dataclass(frozen=True)
+class OpPlan:
+    """How one op is specialised.
+
+    how:
+      "int:<op>", "float:<op>"   arithmetic in C on (converted) operands
+      "cmp:int" / "cmp:float"    comparison in C
+      "neg:int", "neg:float", "pos:…", "invert:int", "not"
+      "getitem:int"             container[C integer]
+      "setitem:int"
+      "range"                    for_iter over a range iterator
+      "guard:<module>.<name>"    the loaded object must be that function
+      "call:<module>.<name>"     a guarded function computed in C
+      "unbound"                  (never used)
+    operands: per arg, the representation it is used in ("int"/"float"/...)
+    unbox: arg names guessed to be of the given type (checked, deopt)
+    """
+    how: str
+    operands: tuple[str, ...] = ()
+    unbox: tuple[tuple[str, str], ...] = ()
+    deopt: bool = False
+
+
+@dataclass
+class TypePlan:
+    reps: dict[str, str] = field(default_factory=dict)          # temp -> rep (typed only)
+    local_reps: dict[int, str] = field(default_factory=dict)    # local index -> rep (typed only)
+    ops: dict[tuple[int, int], OpPlan] = field(default_factory=dict)  # (label, position) -> plan
+    deopt_blocks: frozenset[int] = frozenset()
+    typed_args: tuple[int, ...] = ()                           # typed locals that are arguments
+    resume_index: dict[int, int] = field(default_factory=dict)  # instruction index -> where to resume
+    slot_reps: dict[tuple[int, int], str] = field(default_factory=dict)  # (label, depth) -> rep (typed only)
+    assigned_in: dict[int, frozenset[int]] = field(default_factory=dict)  # label -> locals surely bound on entry
+
+    def slot_name(self, label: int, name: str) -> str:
+        """The variable holding stack value `name` in block `label`: a
+        typed slot has its own C variable (s1_int)."""
+        if name[0] == "s":
+            rep = self.slot_reps.get((label, int(name[1:])))
+            if rep is not None:
+                return f"{name}_{rep}"
+        return name
+
+    def value_rep(self, label: int, name: str) -> str:
+        if name[0] == "s":
+            return self.slot_reps.get((label, int(name[1:])), OBJ)
+        return self.reps.get(name, OBJ)
+
+    def rep(self, name: str) -> str:
+        return self.reps.get(name, OBJ)
+
+    @property
+    def can_deopt(self) -> bool:
+        return bool(self.typed_args) or any(p.deopt for p in self.ops.values())
+
+    def dump(self) -> str:
+        lines = []
+        if self.slot_reps:
+            lines.append("stack slots: " + ", ".join(f"{l}/s{k}:{r}" for (l, k), r in sorted(self.slot_reps.items())))
+        if self.local_reps:
+            lines.append("locals: " + ", ".join(f"{i}:{r}" for i, r in sorted(self.local_reps.items())))
+        if self.typed_args:
+            lines.append(f"arguments checked at entry: {list(self.typed_args)}")
+        typed = {n: r for n, r in self.reps.items()}
+        if typed:
+            lines.append("values: " + ", ".join(f"{n}:{r}" for n, r in typed.items()))
+        for (label, pos), plan in sorted(self.ops.items()):
+            extra = f" unbox {dict(plan.unbox)}" if plan.unbox else ""
+            lines.append(f"  block {label} op {pos}: {plan.how}{' (may deopt)' if plan.deopt else ''}{extra}")
+        if not lines:
+            lines.append("(nothing specialised: generic code)")
+        return "\n".join(lines)
+
+
+def join(a, b):
+    if a is BOTTOM:
+        return b
+    if b is BOTTOM or a == b:
+        return a
+    return OBJ
+
+
+def const_rep(value) -> str:
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+        return INT
+    if type(value) is float and value - value == 0.0:   # finite: a C literal
+        return FLOAT
+    return OBJ
+
+
+class TypeInference:
+    def __init__(self, ir: IRFunction, feedback: Feedback):
+        self.ir = ir
+        self.fb = feedback
+        self.code = ir.cfg.decoded.code
+        self.deopt_blocks = self.blocks_that_may_deopt()
+        self.resume = self.resume_indices()
+        self.range_slots = self.range_iterator_slots()
+        self.excluded_locals = self.untypable_locals()
+        self.vars: dict[tuple, Optional[str]] = {}
+        self.label = ir.entry
+        self.reps: dict[str, Optional[str]] = {}
+        self.ops: dict[tuple[int, int], OpPlan] = {}
+        self.defs: dict[str, Op] = {r: op for b in ir.blocks.values() for op in b.ops for r in op.results}
+
+    # -- where deoptimising is allowed -----------------------------------------
+    def blocks_that_may_deopt(self) -> frozenset[int]:
+        if FRAME_READERS & set(self.code.co_names):
+            return frozenset()
+        ir = self.ir
+        # active exception-info entries on entry to each block (PUSH_EXC_INFO
+        # .. POP_EXCEPT): the largest count on any path
+        active: dict[int, int] = {ir.entry: 0}
+        work = [ir.entry]
+        while work:
+            label = work.pop()
+            block = ir.blocks[label]
+            n = active[label]
+            peak = n
+            for op in block.ops:
+                if op.kind == "push_exc_info":
+                    n += 1
+                elif op.kind == "pop_except":
+                    n -= 1
+                peak = max(peak, n)
+            # bounded, so that a loop the compiler left unbalanced cannot
+            # make this climb for ever
+            n, peak = min(n, 8), min(peak, 8)
+            for target, _ in block.exit.edges:
+                if active.get(target, -1) < n:
+                    active[target] = n
+                    work.append(target)
+            # an exception leaves with the count it had where it was raised
+            if block.handler_label is not None and active.get(block.handler_label, -1) < peak:
+                active[block.handler_label] = peak
+                work.append(block.handler_label)
+        ok = set()
+        for label, block in ir.blocks.items():
+            if active.get(label, 1) == 0 and not block.is_handler_entry and not any(
+                    op.kind in ("push_exc_info", "pop_except") for op in block.ops):
+                ok.add(label)
+        return frozenset(ok)
+
+    def untypable_locals(self) -> set[int]:
+        out = set()
+        for block in self.ir.blocks.values():
+            for op in block.ops:
+                if op.kind in ("delete_fast", "make_cell"):
+                    out.add(op.params[0])
+        if FRAME_READERS & set(self.code.co_names):
+            out.update(range(len(self.code.co_varnames)))
+        return out
+
+    # -- range loops --------------------------------------------------------------
+    def range_iterator_slots(self) -> set[tuple[int, int]]:
+        """(block, depth) whose stack slot holds `iter(range(...))` on entry,
+        by a greatest fixpoint over the edges (a guess: checked at run time)."""
+        ir = self.ir
+        defs = {r: (op, b.label) for b in ir.blocks.values() for op in b.ops for r in op.results}
+
+        def is_range_iter(value: str) -> bool:
+            d = defs.get(value)
+            if d is None or d[0].kind != "get_iter":
+                return False
+            call = defs.get(d[0].args[0])
+            if call is None or call[0].kind != "call" or call[0].params[0] is not None:
+                return False
+            callee = defs.get(call[0].args[1])
+            return (callee is not None and callee[0].kind == "load_global"
+                    and self.code.co_names[callee[0].params[0]] == "range")
+
+        incoming: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        for b in ir.blocks.values():
+            for target, values in b.exit.edges:
+                for k, v in enumerate(values):
+                    incoming.setdefault((target, k), []).append((b.label, v))
+        # a handler finds the protected blocks' slots below its depth as they were
+        for b in ir.blocks.values():
+            entry = ir.cfg.blocks[b.label].handler
+            if entry is not None and b.handler_label is not None:
+                for k in range(min(entry.depth, len(b.stack_in))):
+                    incoming.setdefault((b.handler_label, k), []).append((b.label, phi_name(k)))
+        slots = {key for key, vals in incoming.items()
+                 if all(is_range_iter(v) or v == phi_name(key[1]) for _, v in vals)}
+        changed = True
+        while changed:
+            changed = False
+            for key in list(slots):
+                for src, v in incoming[key]:
+                    if v == phi_name(key[1]) and (src, key[1]) not in slots:
+                        slots.discard(key)
+                        changed = True
+                        break
+        return slots
+
+    # -- the fixpoint ----------------------------------------------------------------
+    # Variables that carry a type across ops: locals ("L", index) and the
+    # stack slots a block starts with ("S", label, depth).  Both start
+    # unknown and rise to int, float or object as assignments are seen
+    # (stores for locals, incoming edges for slots); then the unknowns left
+    # are objects and the typed ones are re-checked until consistent.
+    def base_types(self) -> dict[tuple, Optional[str]]:
+        code, ir = self.code, self.ir
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        base: dict[tuple, Optional[str]] = {}
+        for i in range(code.co_nlocals):
+            if i in self.excluded_locals:
+                base[("L", i)] = OBJ
+            elif i < nargs:
+                r = self.fb.arg_type(i)
+                base[("L", i)] = r if r in (INT, FLOAT) and ir.entry in self.deopt_blocks else OBJ
+            else:
+                base[("L", i)] = BOTTOM
+        for label, block in ir.blocks.items():
+            # exception handlers find their slots as objects
+            plain = block.handler_label is None and not block.is_handler_entry
+            for k in range(len(block.stack_in)):
+                base[("S", label, k)] = BOTTOM if plain else OBJ
+        return base
+
+    def run(self) -> TypePlan:
+        base = self.base_types()
+        self.vars = dict(base)
+        for _ in range(50):
+            assigned = self.one_pass()
+            new = {key: join(base[key], assigned.get(key, BOTTOM)) for key in base}
+            new = {key: (OBJ if (r == BOOL and key[0] == "L") else r) for key, r in new.items()}
+            if new == self.vars:
+                break
+            self.vars = new
+        typed = {key: r for key, r in self.vars.items() if r in (INT, FLOAT, BOOL)}
+        self.finalising = True
+        while True:
+            self.vars = {key: typed.get(key, OBJ) for key in base}
+            assigned = self.one_pass()
+            bad = {key for key, r in typed.items() if assigned.get(key, r) != r}
+            if not bad:
+                break
+            for key in bad:
+                del typed[key]
+        code = self.code
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        local_reps = {key[1]: r for key, r in typed.items() if key[0] == "L"}
+        slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
+        return TypePlan({n: r for n, r in self.reps.items() if r in (INT, FLOAT, BOOL)},
+                        local_reps, self.ops, self.deopt_blocks,
+                        tuple(i for i in range(nargs) if i in local_reps), self.resume,
+                        slot_reps, self.definitely_assigned())
+
+    def definitely_assigned(self) -> dict[int, frozenset[int]]:
+        """Locals bound on entry to each block on every path (a must
+        analysis), so that loads of typed locals skip the unbound check."""
+        ir, code = self.ir, self.code
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        everything = frozenset(range(code.co_nlocals))
+        stores = {label: frozenset(op.params[0] for op in b.ops if op.kind == "store_fast")
+                  for label, b in ir.blocks.items()}
+        deletes = {label: frozenset(op.params[0] for op in b.ops if op.kind == "delete_fast")
+                   for label, b in ir.blocks.items()}
+        into: dict[int, frozenset[int]] = {label: everything for label in ir.blocks}
+        into[ir.entry] = frozenset(range(nargs))
+        preds: dict[int, list[tuple[int, bool]]] = {label: [] for label in ir.blocks}
+        for label, b in ir.blocks.items():
+            for target, _ in b.exit.edges:
+                preds[target].append((label, False))
+            if b.handler_label is not None:
+                preds[b.handler_label].append((label, True))
+        changed = True
+        while changed:
+            changed = False
+            for label in ir.blocks:
+                if label == ir.entry:
+                    continue
+                sets = []
+                for p, exceptional in preds[label]:
+                    # an exception may leave p before any of its stores
+                    out = into[p] - deletes[p] if exceptional else (into[p] | stores[p]) - deletes[p]
+                    sets.append(out)
+                new = frozenset.intersection(*sets) if sets else frozenset()
+                if new != into[label]:
+                    into[label] = new
+                    changed = True
+        return into
+
+    finalising = False
+
+    def one_pass(self) -> dict[tuple, Optional[str]]:
+        """Type every op once with the current variable types; returns the
+        join of what is assigned to each variable."""
+        assigned: dict[tuple, Optional[str]] = {}
+        self.reps, self.ops = {}, {}
+        for block in self.ir.blocks.values():
+            self.block(block, assigned)
+        return assigned
+
+    def resume_indices(self) -> dict[int, int]:
+        """Deoptimising at an instruction resumes at its first EXTENDED_ARG."""
+        out, start = {}, None
+        for inst in self.ir.cfg.decoded.instructions:
+            if start is None:
+                start = inst.index
+            if inst.opname == "EXTENDED_ARG":
+                continue
+            out[inst.index] = start
+            start = None
+        return out
+
+    def rep_of(self, name: str):
+        if name[0] == "s":
+            r = self.vars.get(("S", self.label, int(name[1:])), OBJ)
+            return OBJ if (r is BOTTOM and self.finalising) else r
+        if name in self.reps:
+            r = self.reps[name]
+            return OBJ if (r is BOTTOM and self.finalising) else r
+        return OBJ   # stack variables and anything unknown
+
+    def block(self, block, assigned) -> None:
+        self.label = block.label
+        for pos, op in enumerate(block.ops):
+            result = self.op(block, pos, op)
+            if result is BOTTOM and self.finalising:
+                result = OBJ
+            for name in op.results:
+                self.reps[name] = OBJ
+            if op.results:
+                self.reps[op.results[0]] = result
+            if op.kind == "store_fast":
+                key = ("L", op.params[0])
+                assigned[key] = join(assigned.get(key, BOTTOM), self.rep_of(op.args[0]))
+        for target, values in block.exit.edges:
+            for k, v in enumerate(values):
+                key = ("S", target, k)
+                assigned[key] = join(assigned.get(key, BOTTOM), self.rep_of(v))
+
+    def plan(self, block, pos, plan: OpPlan) -> None:
+        self.ops[(block.label, pos)] = plan
+
+    def op(self, block, pos, op: Op):
+        """The representation of op's result (OBJ for the generic path);
+        BOTTOM while an operand is still unknown.  Records the plan."""
+        k = op.kind
+        # an instruction that deoptimised in an earlier version gets generic code
+        may_deopt = (block.label in self.deopt_blocks
+                     and self.resume.get(op.index, op.index) not in self.fb.no_speculate
+                     and op.index not in self.fb.no_speculate)
+        if k == "const":
+            return const_rep(self.code.co_consts[op.params[0]])
+        if k == "load_fast":
+            i = op.params[0]
+            r = self.vars.get(("L", i), OBJ)
+            return OBJ if (r is BOTTOM and self.finalising) else r
+        if k == "copy":
+            return self.rep_of(op.args[0])
+        if k == "binary_op":
+            return self.binary(block, pos, op, may_deopt)
+        if k == "compare":
+            return self.compare(block, pos, op, may_deopt)
+        if k == "unary":
+            r = self.rep_of(op.args[0])
+            if r is BOTTOM:
+                return BOTTOM
+            how = {0: "neg", 1: "pos", 2: "invert"}[op.params[0]]
+            if r == FLOAT and how != "invert":
+                self.plan(block, pos, OpPlan(f"{how}:float", (FLOAT,)))
+                return FLOAT
+            if r == INT and (how != "neg" or may_deopt):
+                self.plan(block, pos, OpPlan(f"{how}:int", (INT,), deopt=how == "neg"))
+                return INT
+            return OBJ
+        if k == "not":
+            r = self.rep_of(op.args[0])
+            if r is BOTTOM:
+                return BOTTOM
+            if r in (INT, FLOAT, BOOL):
+                self.plan(block, pos, OpPlan("not", (r,)))
+                return BOOL
+            return OBJ
+        if k in ("getitem", "setitem", "delitem"):
+            if k != "delitem" and self.rep_of(op.args[1]) == INT:
+                self.plan(block, pos, OpPlan(f"{k}:int"))
+            return OBJ
+        if k == "for_iter":
+            return self.for_iter(block, pos, op, may_deopt)
+        if k == "call":
+            return self.call(block, pos, op, may_deopt)
+        if k in ("load_global", "load_method"):
+            return OBJ   # guards are planned by the call that uses them
+        return OBJ
+
+    # -- arithmetic ---------------------------------------------------------------------
+    def guessed(self, op: Op, may_deopt: bool) -> tuple:
+        """Operand representations, with object operands guessed from the
+        interpreter's feedback at this instruction (int or float)."""
+        reps = [self.rep_of(a) for a in op.args]
+        if BOTTOM in reps:
+            return None, ()
+        unbox = []
+        guess = self.fb.op_type(op.index) if may_deopt else None
+        if guess in (INT, FLOAT):
+            for i, (a, r) in enumerate(zip(op.args, reps)):
+                if r == OBJ:
+                    reps[i] = guess
+                    unbox.append((a, guess))
+        return tuple(reps), tuple(unbox)
+
+    def binary(self, block, pos, op, may_deopt):
+        reps, unbox = self.guessed(op, may_deopt)
+        if reps is None:
+            return BOTTOM
+        base = op.params[0] % 13
+        a, b = reps
+        if a == BOOL or b == BOOL:
+            return OBJ
+        if a == INT and b == INT and base in INT_OPS:
+            name = INT_OPS[base]
+            deopt = bool(unbox) or name not in INT_TOTAL
+            if deopt and not may_deopt:
+                return OBJ
+            self.plan(block, pos, OpPlan(f"int:{name}", (INT, INT), unbox, deopt))
+            return FLOAT if name == "truediv" else INT
+        if {a, b} <= {INT, FLOAT} and FLOAT in (a, b) and base in FLOAT_OPS:
+            name = FLOAT_OPS[base]
+            deopt = bool(unbox) or name not in FLOAT_TOTAL
+            if deopt and not may_deopt:
+                return OBJ
+            self.plan(block, pos, OpPlan(f"float:{name}", (a, b), unbox, deopt))
+            return FLOAT
+        return OBJ
+
+    def compare(self, block, pos, op, may_deopt):
+        reps, unbox = self.guessed(op, may_deopt)
+        if reps is None:
+            return BOTTOM
+        a, b = reps
+        if a == INT and b == INT:
+            if unbox and not may_deopt:
+                return OBJ
+            self.plan(block, pos, OpPlan("cmp:int", (INT, INT), unbox, bool(unbox)))
+            return BOOL
+        if {a, b} <= {INT, FLOAT} and FLOAT in (a, b):
+            mixed = a != b
+            if (unbox or mixed) and not may_deopt:
+                return OBJ
+            self.plan(block, pos, OpPlan("cmp:float", (a, b), unbox, bool(unbox) or mixed))
+            return BOOL
+        return OBJ
+
+    # -- loops ----------------------------------------------------------------------------
+    def for_iter(self, block, pos, op, may_deopt):
+        it = op.args[0]
+        if not may_deopt or not it.startswith("s"):
+            return OBJ
+        depth = int(it[1:])
+        if ((block.label, depth) in self.range_slots and self.fb.speculate
+                and op.index not in self.fb.no_speculate):
+            self.plan(block, pos, OpPlan("range", deopt=True))
+            return INT
+        return OBJ
+
+    # -- calls of known functions ---------------------------------------------------------
+    def callee(self, op: Op):
+        """(module, name, load op) when op calls a global or module attribute."""
+        first, second = op.args[0], op.args[1]
+        d2 = self.defs.get(second)
+        if d2 is None:
+            return None
+        load = d2
+        if load.kind in ("load_global", "load_attr"):
+            d1 = self.defs.get(first)
+            if d1 is None or d1.kind != "null":
+                return None
+            if load.kind == "load_global":
+                return "builtins", self.code.co_names[load.params[0]], load
+            mod = self.defs.get(load.args[0])
+            if mod is None or mod.kind != "load_global":
+                return None
+            return self.code.co_names[mod.params[0]], self.code.co_names[load.params[0]], load
+        if load.kind == "load_method" and first == load.results[0] and second == load.results[1]:
+            mod = self.defs.get(load.args[0])
+            if mod is None or mod.kind != "load_global":
+                return None
+            return self.code.co_names[mod.params[0]], self.code.co_names[load.params[0]], load
+        return None
+
+    def call(self, block, pos, op, may_deopt):
+        if op.params[0] is not None or not may_deopt or not self.fb.speculate:
+            return OBJ
+        found = self.callee(op)
+        if found is None:
+            return OBJ
+        module, name, load = found
+        spec = BUILTINS.get((module, name))
+        args = op.args[2:]
+        if spec is None or len(args) != spec.arity or load.index in self.fb.no_speculate:
+            return OBJ
+        reps = tuple(self.rep_of(a) for a in args)
+        if BOTTOM in reps:
+            return BOTTOM
+        result = builtin_result(spec, reps)
+        if result is None:
+            return OBJ
+        load_pos = next(i for i, o in enumerate(self.ir.blocks[block.label].ops) if o is load) \
+            if load in self.ir.blocks[block.label].ops else None
+        if load_pos is None:
+            return OBJ
+        self.plan(block, load_pos, OpPlan(f"guard:{module}.{name}", deopt=True))
+        self.plan(block, pos, OpPlan(f"call:{module}.{name}", reps, deopt=True))
+        return result
+
+
+def builtin_result(spec: Builtin, reps: tuple[str, ...]) -> Optional[str]:
+    """The result representation of a known function on these operand
+    representations, or None when it is not done in C."""
+    n = spec.name
+    numeric = all(r in (INT, FLOAT) for r in reps)
+    if spec.module == "builtins":
+        if n == "len":
+            return INT
+        if n == "abs" and numeric:
+            return reps[0]
+        if n in ("min", "max") and numeric and reps[0] == reps[1]:
+            return reps[0]
+        if n == "int" and numeric:
+            return INT
+        if n == "float" and numeric:
+            return FLOAT
+        return None
+    if not numeric:
+        return None
+    if n in ("floor", "ceil"):
+        return INT
+    return FLOAT
+
+
+def infer_types(ir: IRFunction, feedback: Feedback) -> TypePlan:
+    return TypeInference(ir, feedback).run()
