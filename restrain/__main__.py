@@ -69,6 +69,9 @@ OPTIONS = [
     (("--stats",), dict(action="store_true",
                         help="print a report of compiled, failed and unsupported "
                              "functions on stderr when the program exits")),
+    (("--no-sample",), dict(action="store_true",
+                            help="find hot functions by counting calls only, not also by "
+                                 "sampling where the program spends its time")),
     (("--no-cache",), dict(action="store_true",
                            help="neither read nor write the on-disk cache of "
                                 "compiled functions")),
@@ -194,6 +197,8 @@ def _configure(restrain, opts):
         kwargs["sync"] = True
     if opts.no_cache:
         kwargs["cache"] = False
+    if opts.no_sample:
+        kwargs["sample"] = False
     if opts.cache_dir is not None:
         kwargs["cache_dir"] = os.path.abspath(os.path.expanduser(opts.cache_dir))
     if kwargs:

@@ -145,6 +145,12 @@ def op_lines(op: Op) -> list[str]:
     if k == "build_map":
         return [f"{r[0]} = rs_new_dict()"] + [
             f"rs_map_add({r[0]}, {a[i]}, {a[i + 1]})" for i in range(0, len(a), 2)]
+    if k == "unpack_sequence":
+        fast = [f"{name} = rs_seq_item({a[0]}, {i})" for i, name in enumerate(r)]
+        slow = [f"rs_t = rs_unpack_sequence({a[0]}, {p[0]})"] + [
+            f"{name} = rs_t[{i}]" for i, name in enumerate(r)] + ["rs_t = None"]
+        return [f"if rs_is_exact_seq({a[0]}, {p[0]}):"] + [INDENT + x for x in fast] + ["else:"] + [
+            INDENT + x for x in slow]
     if k in ("unpack_sequence", "unpack_ex"):
         extra = ", ".join(str(x) for x in p)
         lines = [f"rs_t = rs_{k}({a[0]}, {extra})"]
@@ -191,13 +197,45 @@ class ModuleEmitter:
         self.plan = plan if plan is not None else TypePlan()
         self.typed_decls: dict[str, str] = {}     # extra C variables: name -> rep
         self.guard_caches: list[str] = []
+        self.global_caches: list[str] = []
+        self.attr_caches: list[str] = []
+        self.borrowed: set[str] = set()           # temporaries held as borrowed PyObject*
 
     def nm(self, label: int, name: str) -> str:
-        """The variable holding IR value `name` in block `label`."""
+        """The expression for IR value `name` in block `label`."""
+        if name in self.borrowed:
+            return f"<object>{name}"
         return self.plan.slot_name(label, name)
 
     def rep(self, label: int, name: str) -> str:
+        if name in self.borrowed:
+            return "borrowed"
         return self.plan.value_rep(label, name)
+
+    def borrowable(self, block: IRBlock) -> set[str]:
+        """Temporaries that need no reference of their own: constants (the
+        code object holds them) and object locals read for uses that come
+        before the next store to that local (the frame holds them)."""
+        ops = block.ops
+        out_names = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
+        last_use = {}
+        for i, op in enumerate(ops):
+            for name in op.args:
+                last_use[name] = i
+        found = set()
+        for pos, op in enumerate(ops):
+            r = op.results[0] if op.results else None
+            if r is None or r in self.plan.reps or r in self.plan.fused:
+                continue
+            if op.kind == "const":
+                found.add(r)
+            elif op.kind == "load_fast" and op.params[0] not in self.plan.local_reps:
+                end = len(ops) if r in out_names else last_use.get(r, pos)
+                i = op.params[0]
+                if not any(o.kind in ("store_fast", "delete_fast") and o.params[0] == i
+                           for o in ops[pos + 1:end]):
+                    found.add(r)
+        return found
 
     # -- blocks -------------------------------------------------------------
     # References: the interpreter drops a stack value the moment it is
@@ -219,17 +257,19 @@ class ModuleEmitter:
         body: list[str] = []
         last_index = None
         self.assigned = set(self.plan.assigned_in.get(label, ()))
+        self.borrowed |= self.borrowable(block)
         for i, op in enumerate(block.ops):
             plan = self.plan.ops.get((label, i))
             raises = op.kind not in CANNOT_RAISE and (plan is None or plan.how in PLANS_THAT_RAISE
                                                       or plan.how.startswith("guard:"))
-            if (op.kind == "load_fast" and op.params[0] in self.plan.local_reps
-                    and op.params[0] in self.assigned):
+            if op.kind == "load_fast" and op.params[0] in self.assigned:
                 raises = False
             if raises and op.index != last_index:
                 body.append(f"rs_at(f, {op.index})")
                 last_index = op.index
             body.extend(self.op_code(block, op, plan))
+            if op.kind == "store_fast":
+                self.assigned.add(op.params[0])
             live.update(dict.fromkeys(r for r in op.results if self.rep(label, r) == OBJ))
             for name in dict.fromkeys(op.args):
                 if last_use[name] == i and name not in carried and self.rep(label, name) == OBJ:
@@ -244,12 +284,39 @@ class ModuleEmitter:
         renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args))
         if op.kind == "const" and op.results[0] in self.plan.reps:
             return [f"{op.results[0]} = {self.c_literal(op.params[0])}"]
+        if op.kind == "const" and op.results[0] in self.borrowed:
+            return [f"{op.results[0]} = rs_const_b(f, {op.params[0]})"]
+        if op.kind == "load_fast" and op.results[0] in self.borrowed:
+            r, i = op.results[0], op.params[0]
+            if i in self.assigned:
+                return [f"{r} = rs_local_b(f, {i})"]
+            return [f"{r} = rs_local_b(f, {i})", f"if {r} == NULL:", INDENT + f"rs_unbound_local_error(f, {i})"]
         if op.kind in ("load_fast", "store_fast") and op.params[0] in self.plan.local_reps:
             return self.typed_local(renamed)
+        if op.kind in ("load_attr", "store_attr"):
+            cache = f"rs_ac{len(self.attr_caches)}"
+            self.attr_caches.append(cache)
+            a = renamed.args
+            if op.kind == "load_attr":
+                line = f"{op.results[0]} = rs_load_attr_cached(f, {a[0]}, {op.params[0]}, &{cache})"
+            else:
+                line = f"rs_store_attr_cached(f, {a[0]}, {op.params[0]}, {a[1]}, &{cache})"
+            return [line] + (self.guard_lines(block, op, plan) if plan is not None else [])
+        if op.kind == "load_global":
+            cache = f"rs_gc{len(self.global_caches)}"
+            self.global_caches.append(cache)
+            lines = [f"{op.results[0]} = rs_load_global_cached(f, {op.params[0]}, &{cache})"]
+            return lines + (self.guard_lines(block, op, plan) if plan is not None else [])
         if plan is None:
             return op_lines(renamed)
         if plan.how.startswith("guard:"):
             return op_lines(renamed) + self.guard_lines(block, op, plan)
+        if plan.how == "getitem:int" and plan.unbox:      # fused: types.fuse_item_unboxing
+            (name, rep), = plan.unbox
+            shadow = self.nm(label, name)
+            self.typed_decls[shadow] = rep
+            return [f"if rs_item_{rep}_i({renamed.args[0]}, {renamed.args[1]}, &{shadow}):"] + [
+                INDENT + x for x in self.deopt_lines(block, op)]
         lines: list[str] = []
         operands = list(renamed.args)
         for name, rep in plan.unbox:
@@ -371,8 +438,23 @@ class ModuleEmitter:
         stack = op.stack_before
         lines = [f"rs_deopt_begin(f, {resume})"]
         lines += [f"rs_deopt_push(f, {self.nm(block.label, v)})" for v in stack]
-        lines += self.writeback_lines()
-        return lines + ["return rs_deopted(f)"]
+        if not self.plan.local_reps:
+            return lines + ["return rs_deopted(f)"]
+        # the typed locals go back through one shared function (code size:
+        # a function can have many deoptimisation points)
+        args = ", ".join(f"L{i}, L{i}_set" for i in sorted(self.plan.local_reps))
+        return lines + [f"return rs_bail(f, {args})"]
+
+    def bail_function(self) -> list[str]:
+        """rs_bail(f, L0, L0_set, ...): typed locals into the frame, then
+        hand it to the interpreter."""
+        if not self.plan.local_reps:
+            return []
+        params = ", ".join(f"{C_TYPES[r]} L{i}, bint L{i}_set" for i, r in sorted(self.plan.local_reps.items()))
+        lines = [f"cdef object rs_bail(RsFrame *f, {params}):"]
+        for i in sorted(self.plan.local_reps):
+            lines += [INDENT + f"if L{i}_set:", 2 * INDENT + f"rs_store_fast(f, {i}, L{i})"]
+        return lines + [INDENT + "return rs_deopted(f)", ""]
 
     def entry_lines(self) -> list[str]:
         """Arguments the code is specialised for are checked and unboxed
@@ -409,6 +491,7 @@ class ModuleEmitter:
         if ex.kind == "branch":
             lines = []
             value, rep = self.nm(label, ex.value), self.rep(label, ex.value)
+            rep = OBJ if rep == "borrowed" else rep
             if ex.test == "truth":
                 if rep == OBJ:
                     if ex.index != last_index:
@@ -445,7 +528,8 @@ class ModuleEmitter:
         """The except clause: find the handler of the instruction that raised."""
         lines = ["rs_e2 = rs_catch(f, rs_e)", "rs_lasti_v = rs_lasti(f)"]
         # the interpreter unwinds the value stack: drop what it held
-        lines += [f"{t} = None" for t in self.ir.temps if t not in self.plan.reps] + ["rs_t = None"]
+        lines += [f"{t} = None" for t in self.ir.temps
+                  if t not in self.plan.reps and t not in self.borrowed] + ["rs_t = None"]
         keyword = "if"
         for entry in self.ir.handler_table():
             lines.append(f"{keyword} {entry.start // 2} <= rs_lasti_v < {entry.end // 2}:")
@@ -478,10 +562,13 @@ class ModuleEmitter:
 
     def declarations(self) -> list[str]:
         plan = self.plan
-        names = [t for t in self.ir.temps if t not in plan.reps]
+        names = [t for t in self.ir.temps if t not in plan.reps and t not in self.borrowed]
         names += [phi_name(i) for i in range(self.ir.max_depth + 1)]
         names += ["rs_t", "rs_e2"] + [f"rs_p{i}" for i in range(self.ir.max_depth + 1)]
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_fi", "cdef int rs_lasti_v"]
+        borrowed = sorted(self.borrowed)
+        for i in range(0, len(borrowed), 16):
+            decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in borrowed[i:i + 16]))
         for i in range(0, len(names), 16):
             decls.append("cdef object " + ", ".join(names[i:i + 16]))
         typed = dict(plan.reps)
@@ -509,9 +596,12 @@ class ModuleEmitter:
             "",
             "__restrain_compiled__ = True",
             "",
-            "cdef object rs_entry(RsFrame *f):",
         ]
-        out[-1:-1] = [f"cdef PyObject *{c} = NULL" for c in self.guard_caches] + [""]
+        out += self.bail_function()
+        out += ["cdef object rs_entry(RsFrame *f):"]
+        out[-1:-1] = [f"cdef PyObject *{c} = NULL" for c in self.guard_caches] + [
+            f"cdef RsGlobalCache {c}" for c in self.global_caches] + [
+            f"cdef RsAttrCache {c}" for c in self.attr_caches] + [""]
         out += [INDENT + line for line in self.declarations()]
         out += [INDENT + line for line in body]
         out += ["", '__restrain_entry__ = PyCapsule_New(<void*>rs_entry, "restrain.entry", NULL)', ""]

@@ -111,10 +111,14 @@ class TypePlan:
     resume_index: dict[int, int] = field(default_factory=dict)  # instruction index -> where to resume
     slot_reps: dict[tuple[int, int], str] = field(default_factory=dict)  # (label, depth) -> rep (typed only)
     assigned_in: dict[int, frozenset[int]] = field(default_factory=dict)  # label -> locals surely bound on entry
+    # subscripts read straight into a C variable (never boxed): value -> rep
+    fused: dict[str, str] = field(default_factory=dict)
 
     def slot_name(self, label: int, name: str) -> str:
         """The variable holding stack value `name` in block `label`: a
         typed slot has its own C variable (s1_int)."""
+        if name in self.fused:
+            return f"u_{name}_{self.fused[name]}"
         if name[0] == "s":
             rep = self.slot_reps.get((label, int(name[1:])))
             if rep is not None:
@@ -122,6 +126,8 @@ class TypePlan:
         return name
 
     def value_rep(self, label: int, name: str) -> str:
+        if name in self.fused:
+            return self.fused[name]
         if name[0] == "s":
             return self.slot_reps.get((label, int(name[1:])), OBJ)
         return self.reps.get(name, OBJ)
@@ -322,10 +328,41 @@ class TypeInference:
         nargs = code.co_argcount + code.co_kwonlyargcount
         local_reps = {key[1]: r for key, r in typed.items() if key[0] == "L"}
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
+        fused = self.fuse_item_unboxing()
         return TypePlan({n: r for n, r in self.reps.items() if r in (INT, FLOAT, BOOL)},
                         local_reps, self.ops, self.deopt_blocks,
                         tuple(i for i in range(nargs) if i in local_reps), self.resume,
-                        slot_reps, self.definitely_assigned())
+                        slot_reps, self.definitely_assigned(), fused)
+
+    def fuse_item_unboxing(self) -> dict[str, str]:
+        """`xs[i]` whose only use unboxes it (guessed float or int) is read
+        straight into a C variable: no reference, no box; anything else
+        there (another type, an index error, not a list or tuple)
+        deoptimises at the subscript and the interpreter does it."""
+        fused: dict[str, str] = {}
+        for label, block in self.ir.blocks.items():
+            if label not in self.deopt_blocks:
+                continue
+            exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
+            for pos, op in enumerate(block.ops):
+                plan = self.ops.get((label, pos))
+                if (plan is None or plan.how != "getitem:int" or op.index in self.fb.no_speculate
+                        or self.resume.get(op.index) in self.fb.no_speculate):
+                    continue
+                r = op.results[0]
+                users = [(p, o) for p, o in enumerate(block.ops) if r in o.args]
+                if r in exits or len(users) != 1 or users[0][1].args.count(r) != 1:
+                    continue
+                upos = users[0][0]
+                uplan = self.ops.get((label, upos))
+                guesses = dict(uplan.unbox) if uplan is not None else {}
+                if r not in guesses:
+                    continue
+                self.ops[(label, pos)] = OpPlan("getitem:int", plan.operands, ((r, guesses[r]),), True)
+                self.ops[(label, upos)] = OpPlan(uplan.how, uplan.operands,
+                                                 tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
+                fused[r] = guesses[r]
+        return fused
 
     def definitely_assigned(self) -> dict[int, frozenset[int]]:
         """Locals bound on entry to each block on every path (a must

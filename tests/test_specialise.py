@@ -242,7 +242,10 @@ def root(x):
 def test_rebound_builtin_and_module_function_are_seen():
     pair = specialised_pair(count_items, (list,), [([1],)] * 20)
     pair.check([1, 2, 3])
-    pair.check([1, 2, 3], globals_reset={"len": lambda xs: 42})
+    try:
+        pair.check([1, 2, 3], globals_reset={"len": lambda xs: 42})
+    finally:
+        globals().pop("len", None)      # the builtin again for the rest of this module
     rpair = specialised_pair(root, (float,), [(4.0,)] * 20)
     rpair.check(9.0)
     saved = math.sqrt

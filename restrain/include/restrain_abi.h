@@ -26,6 +26,9 @@
 #include "Python.h"
 #include "frameobject.h"
 #include "internal/pycore_frame.h"
+/* instance attribute caches (rs_load_attr_cached) */
+#include "internal/pycore_dict.h"
+#include "structmember.h"
 
 /* Exported by libpython 3.11 but declared only in headers that need more
  * of the internal build environment than an extension has. */
@@ -253,6 +256,33 @@ static inline PyObject *rs_load_global(RsFrame *f, int i) {
     return v;
 }
 
+/* A LOAD_GLOBAL site's cache (one per site, in the generated module).
+ * 3.11 dicts carry a version tag, unique across dicts and bumped on every
+ * change: while both tags are the ones seen at the last lookup the dicts
+ * are unchanged, so the value found then is still there (and alive: the
+ * cache holds it borrowed).  Version-specific: ma_version_tag (3.11). */
+typedef struct {
+    uint64_t globals_version;
+    uint64_t builtins_version;
+    PyObject *value;
+} RsGlobalCache;
+
+RS_HOT PyObject *rs_load_global_cached(RsFrame *f, int i, RsGlobalCache *c) {
+    PyObject *globals = f->frame->f_globals, *builtins = f->frame->f_builtins;
+    if (c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)
+            && ((PyDictObject *)globals)->ma_version_tag == c->globals_version
+            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version) {
+        return Py_NewRef(c->value);
+    }
+    PyObject *v = rs_load_global(f, i);
+    if (v != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)) {
+        c->value = v;
+        c->globals_version = ((PyDictObject *)globals)->ma_version_tag;
+        c->builtins_version = ((PyDictObject *)builtins)->ma_version_tag;
+    }
+    return v;
+}
+
 static inline int rs_store_global(RsFrame *f, int i, PyObject *v) {
     return PyDict_SetItem(f->frame->f_globals, rs_name(f, i), v);
 }
@@ -274,6 +304,89 @@ RS_HOT PyObject *rs_load_attr(RsFrame *f, PyObject *owner, int i) {
 
 static inline int rs_store_attr(RsFrame *f, PyObject *owner, int i, PyObject *v) {
     return PyObject_SetAttr(owner, rs_name(f, i), v);
+}
+
+/* ---- attribute caches ---------------------------------------------------------
+ * One cache per LOAD_ATTR / STORE_ATTR site, as 3.11's LOAD_ATTR_INSTANCE_VALUE
+ * and LOAD_ATTR_SLOT do it: keyed by the type's version tag, which changes
+ * whenever the type or any base is modified, so while it matches, the
+ * attribute is where it was found last time:
+ *   RS_ATTR_VALUES  an instance attribute in the object's inline values
+ *                   (Py_TPFLAGS_MANAGED_DICT), at `index` of the type's
+ *                   shared keys, with no data descriptor of that name;
+ *   RS_ATTR_SLOT    a __slots__ member at `offset`.
+ * Anything else (a missing value, a materialised __dict__, a class or
+ * module, a property, __getattribute__) takes the generic path. */
+enum { RS_ATTR_NONE = 0, RS_ATTR_VALUES = 1, RS_ATTR_SLOT = 2 };
+typedef struct {
+    unsigned int version;
+    int kind;
+    Py_ssize_t index;     /* values index, or slot offset */
+} RsAttrCache;
+
+static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c) {
+    PyTypeObject *tp = Py_TYPE(owner);
+    c->kind = RS_ATTR_NONE;
+    if (tp->tp_getattro != PyObject_GenericGetAttr || !PyUnicode_CheckExact(name)) return;
+    PyObject *descr = _PyType_Lookup(tp, name);      /* also assigns a version tag */
+    if (!(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) || tp->tp_version_tag == 0) return;
+    if (descr != NULL && Py_TYPE(descr) == &PyMemberDescr_Type) {
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type == T_OBJECT_EX && !(m->flags & READONLY)) {
+            c->kind = RS_ATTR_SLOT;
+            c->index = m->offset;
+            c->version = tp->tp_version_tag;
+        }
+        return;
+    }
+    if (descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL) return;   /* data descriptor */
+    if (!(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) return;
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
+    if (keys == NULL || !DK_IS_UNICODE(keys)) return;
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        PyObject *k = entries[i].me_key;
+        if (k == name || (k != NULL && PyUnicode_CheckExact(k) && _PyUnicode_EQ(k, name))) {
+            c->kind = RS_ATTR_VALUES;
+            c->index = i;
+            c->version = tp->tp_version_tag;
+            return;
+        }
+    }
+}
+
+/* The cached place of the attribute, or NULL (take the generic path). */
+RS_HOT PyObject **rs_attr_place(PyObject *owner, RsAttrCache *c) {
+    if (c->kind == RS_ATTR_NONE || Py_TYPE(owner)->tp_version_tag != c->version) return NULL;
+    if (c->kind == RS_ATTR_SLOT) return (PyObject **)((char *)owner + c->index);
+    /* 3.11's _PyObject_ValuesPointer (pycore_object.h, which clashes with
+     * Cython's declarations): the values pointer sits 4 words before the
+     * object of a Py_TPFLAGS_MANAGED_DICT type */
+    PyDictValues *values = ((PyDictValues **)owner)[-4];
+    return values != NULL ? &values->values[c->index] : NULL;
+}
+
+RS_HOT PyObject *rs_load_attr_cached(RsFrame *f, PyObject *owner, int i, RsAttrCache *c) {
+    PyObject **place = rs_attr_place(owner, c);
+    if (place != NULL && *place != NULL) return Py_NewRef(*place);
+    PyObject *v = PyObject_GetAttr(owner, rs_name(f, i));
+    if (v != NULL && place == NULL) rs_fill_attr_cache(owner, rs_name(f, i), c);
+    return v;
+}
+
+/* Replacing an existing value only: adding one changes the instance's
+ * insertion order, which the generic path keeps. */
+RS_HOT int rs_store_attr_cached(RsFrame *f, PyObject *owner, int i, PyObject *v, RsAttrCache *c) {
+    PyObject **place = rs_attr_place(owner, c);
+    if (place != NULL && *place != NULL) {
+        PyObject *old = *place;
+        *place = Py_NewRef(v);
+        Py_DECREF(old);
+        return 0;
+    }
+    int r = PyObject_SetAttr(owner, rs_name(f, i), v);
+    if (r == 0 && place == NULL) rs_fill_attr_cache(owner, rs_name(f, i), c);
+    return r;
 }
 
 static inline int rs_delete_attr(RsFrame *f, PyObject *owner, int i) {
@@ -745,6 +858,16 @@ static inline PyObject *rs_unpack_sequence(PyObject *v, int n) {
         return PyList_AsTuple(v);
     }
     return rs_unpack(v, n, -1);
+}
+
+/* UNPACK_SEQUENCE of an exact list or tuple of the right length: the
+ * items are taken straight from it (no intermediate tuple). */
+RS_HOT int rs_is_exact_seq(PyObject *v, int n) {
+    return (PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) == n)
+        || (PyList_CheckExact(v) && PyList_GET_SIZE(v) == n);
+}
+RS_HOT PyObject *rs_seq_item(PyObject *v, int i) {
+    return Py_NewRef(PyTuple_CheckExact(v) ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i));
 }
 
 static inline PyObject *rs_unpack_ex(PyObject *v, int before, int after) {
@@ -1354,6 +1477,38 @@ RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v) {
     Py_DECREF(k);
     return r;
 }
+
+/* container[i] read straight into a C variable: 1 (deoptimise at the
+ * subscript) unless an exact list or tuple holds an exact float / int there */
+RS_HOT PyObject *rs_item_borrowed(PyObject *c, long long i) {
+    Py_ssize_t n;
+    if (PyList_CheckExact(c)) {
+        n = PyList_GET_SIZE(c);
+        if (i < 0) i += n;
+        return i >= 0 && i < n ? PyList_GET_ITEM(c, i) : NULL;
+    }
+    if (PyTuple_CheckExact(c)) {
+        n = PyTuple_GET_SIZE(c);
+        if (i < 0) i += n;
+        return i >= 0 && i < n ? PyTuple_GET_ITEM(c, i) : NULL;
+    }
+    return NULL;
+}
+RS_HOT int rs_item_float_i(PyObject *c, long long i, double *r) {
+    PyObject *v = rs_item_borrowed(c, i);
+    return v == NULL || rs_unbox_float(v, r);
+}
+RS_HOT int rs_item_int_i(PyObject *c, long long i, long long *r) {
+    PyObject *v = rs_item_borrowed(c, i);
+    return v == NULL || rs_unbox_int(v, r);
+}
+
+/* ---- borrowed values ---------------------------------------------------------
+ * A local or constant read for one nearby use needs no reference of its
+ * own: the frame (or the code object) keeps it alive until the local is
+ * stored again, which the emitter checks.  NULL: the local is unbound. */
+RS_HOT PyObject *rs_local_b(RsFrame *f, int i) { return f->locals[i]; }
+RS_HOT PyObject *rs_const_b(RsFrame *f, int i) { return PyTuple_GET_ITEM(f->consts, i); }
 
 /* ---- for i in range(...) ----------------------------------------------------------
  * 3.11's range iterator (Objects/rangeobject.c, not in any header); ranges

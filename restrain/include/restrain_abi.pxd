@@ -26,10 +26,17 @@ cdef extern from "restrain_abi.h":
     int rs_delete_deref(RsFrame *f, int i) except -1
 
     object rs_load_global(RsFrame *f, int i)
+    ctypedef struct RsGlobalCache:
+        PyObject *value
+    object rs_load_global_cached(RsFrame *f, int i, RsGlobalCache *c)
     int rs_store_global(RsFrame *f, int i, object v) except -1
     int rs_delete_global(RsFrame *f, int i) except -1
 
     object rs_load_attr(RsFrame *f, object owner, int i)
+    ctypedef struct RsAttrCache:
+        int kind
+    object rs_load_attr_cached(RsFrame *f, object owner, int i, RsAttrCache *c)
+    int rs_store_attr_cached(RsFrame *f, object owner, int i, object v, RsAttrCache *c) except -1
     int rs_store_attr(RsFrame *f, object owner, int i, object v) except -1
     int rs_delete_attr(RsFrame *f, object owner, int i) except -1
     object rs_load_method(RsFrame *f, object owner, int i)
@@ -140,6 +147,12 @@ cdef extern from "restrain_abi.h":
     object rs_getitem_i(object c, long long i)
     int rs_setitem_i(object c, long long i, object v) except -1
     int rs_for_iter_range(object it, long long *item)
+    int rs_item_float_i(object c, long long i, double *r)
+    int rs_item_int_i(object c, long long i, long long *r)
+    PyObject *rs_local_b(RsFrame *f, int i)
+    PyObject *rs_const_b(RsFrame *f, int i)
+    bint rs_is_exact_seq(object v, int n)
+    object rs_seq_item(object v, int i)
 
 cdef extern from "Python.h":
     object PyCapsule_New(void *pointer, const char *name, void *destructor)
