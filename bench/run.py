@@ -1,0 +1,379 @@
+"""The benchmark suite: every program in bench/programs/, plain CPython
+against restrain, steady state and whole process, in one run.
+
+    python bench/run.py [--repeat R] [--only NAME,...] [--quick] [--json FILE]
+
+For each program, R rounds, each running these variants one after the other
+(interleaved, so that machine noise hits all of them alike):
+
+  steady    python bench/_steady.py PROGRAM SIZE ITER WARMUP
+            python -m restrain --cache-dir <empty dir> bench/_steady.py ...
+            run(SIZE) is called WARMUP times (under restrain each call is
+            followed by restrain.wait(), so queued compiles finish), then
+            ITER more calls are timed.  The plain and restrain steady runs
+            swap order every round.
+  whole     python bench/programs/X.py                         (plain)
+            python -m restrain --cache-dir <empty dir> X.py     (cold cache)
+            python -m restrain --cache-dir <same dir> X.py      (warm cache,
+            once the compiles the cold run handed over at exit are done)
+
+After every restrain process the runner waits until the detached compile
+servers it left have finished, so that no compile overlaps a measurement.
+
+Ratios are plain time / restrain time: above 1.0, restrain is faster.
+  steady ratio = median plain iteration / median restrain iteration
+  cold, warm   = median plain process wall time / median restrain one
+The table ends with the geometric mean of each column over the programs
+whose every variant ran and printed the same output as plain Python.
+
+Every restrain variant must print exactly what plain Python prints.  A
+difference marks the row OUTPUT DIFFERS (a diff goes to stderr), a crash
+marks it FAILED; the numbers of such a variant are not used.
+
+--quick runs every program at a small size, once, with fewer iterations: a
+smoke test of the whole suite in a minute or two, not a measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PROGRAMS = BENCH / "programs"
+STEADY = BENCH / "_steady.py"
+STEADY_MARKER = "STEADY-JSON "
+
+# Small sizes for --quick (each run() call takes some 10-40 ms).
+QUICK_SIZES = {
+    "calls": 6_000, "deltablue": 900, "fib": 25, "float_loops": 16_000,
+    "generators": 24_000, "int_loops": 22_000, "int_overflow": 3_000,
+    "mandelbrot": 120, "matmul": 60, "mixed_list": 2_000, "nbody": 1_500,
+    "raytrace": 40, "richards": 5_500, "sieve": 170_000, "spectral_norm": 64,
+    "strings": 3_000,
+}
+
+# Marks the environment of the processes this run starts, so that it waits
+# for its own detached compile servers and not for anybody else's.
+RUN_TOKEN = f"{os.getpid()}-{uuid.uuid4().hex}"
+TOKEN_VARIABLE = "RESTRAIN_BENCH_RUN"
+TIMEOUT = 900
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def child_env() -> dict[str, str]:
+    """This environment without restrain's settings (a plain run must be
+    plain: RESTRAIN=1 would enable the JIT), plus this run's token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTRAIN")}
+    env[TOKEN_VARIABLE] = RUN_TOKEN
+    return env
+
+
+class Outcome:
+    """One process run: wall time, exit status, output."""
+
+    def __init__(self, cmd: list[str], seconds: float, returncode: int | None,
+                 stdout: str, stderr: str):
+        self.cmd = cmd
+        self.seconds = seconds
+        self.returncode = returncode      # None: timed out
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def failure(self) -> str:
+        return "timed out" if self.returncode is None else f"exit status {self.returncode}"
+
+
+def run_process(cmd: list[str]) -> Outcome:
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                              env=child_env(), timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        def text(data):
+            return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+        return Outcome(cmd, time.perf_counter() - start, None, text(e.stdout), text(e.stderr))
+    return Outcome(cmd, time.perf_counter() - start, proc.returncode, proc.stdout, proc.stderr)
+
+
+def wait_for_detached_compiles(timeout: float = 300.0) -> None:
+    """A restrain process hands the compiles still queued at exit to its
+    compile server, which outlives it; wait until this run's servers are
+    done (they carry our token in their environment)."""
+    import psutil
+
+    def ours(proc) -> bool:
+        try:
+            cmdline = proc.cmdline()
+            if not any("restrain.compile_server" in part for part in cmdline):
+                return False
+            return proc.environ().get(TOKEN_VARIABLE) == RUN_TOKEN
+        except (psutil.Error, OSError):
+            return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(ours(p) for p in psutil.process_iter()):
+            return
+        time.sleep(0.1)
+    log(f"warning: detached compile servers still running after {timeout:.0f} s")
+
+
+def diff_snippet(expected: str, actual: str, label: str, lines: int = 20) -> str:
+    diff = list(difflib.unified_diff(expected.splitlines(), actual.splitlines(),
+                                     "plain", label, lineterm="", n=1))
+    if len(diff) > lines:
+        diff = diff[:lines] + [f"... ({len(diff) - lines} more diff lines)"]
+    return "\n".join(diff)
+
+
+def split_steady(stdout: str) -> tuple[str, dict | None]:
+    """The results printed by _steady.py and its JSON report."""
+    results, report = [], None
+    for line in stdout.splitlines():
+        if line.startswith(STEADY_MARKER):
+            report = json.loads(line[len(STEADY_MARKER):])
+        else:
+            results.append(line)
+    return "\n".join(results) + "\n", report
+
+
+class ProgramBench:
+    """The measurements of one program over all rounds."""
+
+    def __init__(self, name: str, size: int | None, iterations: int, warmup: int):
+        self.name = name
+        self.path = PROGRAMS / f"{name}.py"
+        self.size = size
+        self.iterations = iterations
+        self.warmup = warmup
+        self.steady = {"plain": [], "restrain": []}        # per-iteration seconds
+        self.whole = {"plain": [], "cold": [], "warm": []}  # per-process seconds
+        self.problems: dict[str, str] = {}                  # variant -> what went wrong
+        self.stats: list[dict] = []                         # restrain stats of steady runs
+
+    def size_args(self) -> list[str]:
+        return [] if self.size is None else [str(self.size)]
+
+    def problem(self, variant: str, kind: str, outcome: Outcome, detail: str) -> None:
+        if variant not in self.problems:
+            self.problems[variant] = kind
+        log(f"\n*** {self.name}: {kind} in variant {variant}\n"
+            f"*** command: {shlex.join(outcome.cmd)}\n{detail.rstrip()}\n")
+
+    def check(self, variant: str, outcome: Outcome, expected: str | None,
+              actual: str | None = None) -> bool:
+        """Record a crash or an output difference; True if the variant is fine."""
+        if not outcome.ok:
+            tail = "\n".join(outcome.stderr.splitlines()[-25:])
+            self.problem(variant, "FAILED", outcome, f"{outcome.failure()}; stderr ends:\n{tail}")
+            return False
+        actual = outcome.stdout if actual is None else actual
+        if expected is not None and actual != expected:
+            self.problem(variant, "OUTPUT DIFFERS", outcome,
+                         diff_snippet(expected, actual, variant))
+            return False
+        return True
+
+    # -- one round ---------------------------------------------------------------
+
+    def steady_round(self, restrain_first: bool) -> None:
+        size = "-" if self.size is None else str(self.size)
+        args = [str(STEADY), str(self.path), size, str(self.iterations), str(self.warmup)]
+        outcomes = {}
+        with tempfile.TemporaryDirectory(prefix="restrain-bench-") as cache:
+            variants = [("plain", [sys.executable, *args]),
+                        ("restrain", [sys.executable, "-m", "restrain", "--cache-dir", cache, *args])]
+            if restrain_first:
+                variants.reverse()
+            for variant, cmd in variants:
+                outcomes[variant] = run_process(cmd)
+                if variant == "restrain":
+                    wait_for_detached_compiles()
+        plain = outcomes["plain"]
+        if not self.check("steady plain", plain, None):
+            return
+        plain_results, plain_report = split_steady(plain.stdout)
+        self.steady["plain"].extend(plain_report["times"])
+        jit = outcomes["restrain"]
+        if not self.check("steady", jit, None):
+            return
+        jit_results, jit_report = split_steady(jit.stdout)
+        if not jit_report.get("restrain"):
+            self.problem("steady", "FAILED", jit, "restrain was not enabled in the process:\n"
+                         + jit.stderr)
+            return
+        if self.check("steady", jit, plain_results, jit_results):
+            self.steady["restrain"].extend(jit_report["times"])
+            self.stats.append(jit_report.get("stats", {}))
+
+    def whole_round(self) -> None:
+        with tempfile.TemporaryDirectory(prefix="restrain-bench-") as cache:
+            jit = [sys.executable, "-m", "restrain", "--cache-dir", cache, str(self.path),
+                   *self.size_args()]
+            plain = run_process([sys.executable, str(self.path), *self.size_args()])
+            cold = run_process(jit)
+            wait_for_detached_compiles()
+            warm = run_process(jit)
+            wait_for_detached_compiles()
+        if not self.check("plain", plain, None):
+            return
+        self.whole["plain"].append(plain.seconds)
+        for variant, outcome in (("cold", cold), ("warm", warm)):
+            if self.check(variant, outcome, plain.stdout):
+                self.whole[variant].append(outcome.seconds)
+
+    # -- results -----------------------------------------------------------------
+
+    def medians(self) -> dict[str, float | None]:
+        def median(values):
+            return statistics.median(values) if values else None
+        return {"steady_plain": median(self.steady["plain"]),
+                "steady_restrain": median(self.steady["restrain"]),
+                **{k: median(v) for k, v in self.whole.items()}}
+
+    def ratios(self) -> dict[str, float | None]:
+        m = self.medians()
+
+        def ratio(plain, other, variant):
+            if variant in self.problems or plain is None or other is None:
+                return None
+            return plain / other
+        return {"steady": ratio(m["steady_plain"], m["steady_restrain"], "steady"),
+                "cold": ratio(m["plain"], m["cold"], "cold"),
+                "warm": ratio(m["plain"], m["warm"], "warm")}
+
+    def status(self) -> str:
+        if not self.problems:
+            return "ok"
+        return "; ".join(f"{kind}: {variant}" for variant, kind in self.problems.items())
+
+    def as_json(self) -> dict:
+        return {"size": self.size if self.size is not None else "default",
+                "iterations": self.iterations, "warmup": self.warmup,
+                "steady_seconds": self.steady, "whole_seconds": self.whole,
+                "medians": self.medians(), "ratios": self.ratios(),
+                "restrain_stats": self.stats, "problems": self.problems,
+                "status": self.status()}
+
+
+def geometric_mean(values: list[float]) -> float | None:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def header_lines(command: str) -> list[str]:
+    check = subprocess.run(
+        [sys.executable, "-m", "restrain", "-c",
+         "import restrain; print(restrain.is_enabled(), restrain.__file__)"],
+        capture_output=True, text=True, cwd=ROOT, env=child_env())
+    enabled, _, where = check.stdout.strip().partition(" ")
+    if check.returncode != 0 or enabled != "True":
+        raise SystemExit(f"restrain cannot be enabled with {sys.executable}:\n"
+                         f"{check.stdout}{check.stderr}")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=ROOT).stdout.strip() or "unknown"
+    return [f"command: `{command}`",
+            f"python: {sys.executable} ({platform.python_version()}), "
+            f"restrain: {Path(where).parent} (commit {commit}), "
+            f"{os.cpu_count()} CPUs"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="rounds per program (default 3, --quick: 1)")
+    parser.add_argument("--only", default=None, metavar="NAME,...",
+                        help="run only these programs (names without .py)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, one round, fewer iterations: a smoke run")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="timed run() calls per steady process (default 7, --quick: 3)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="warm-up run() calls per steady process (default 4, --quick: 2)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also save the raw numbers to FILE")
+    args = parser.parse_args()
+    repeat = args.repeat or (1 if args.quick else 3)
+    iterations = args.iterations or (3 if args.quick else 7)
+    warmup = args.warmup or (2 if args.quick else 4)
+
+    available = sorted(p.stem for p in PROGRAMS.glob("*.py") if not p.stem.startswith("_"))
+    names = available
+    if args.only:
+        names = [n.strip().removesuffix(".py") for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in available]
+        if unknown:
+            parser.error(f"unknown programs {unknown}; available: {', '.join(available)}")
+
+    command = shlex.join([sys.executable, *sys.argv])
+    header = header_lines(command)
+    mode = "quick smoke run (small sizes, not a measurement)" if args.quick else "default sizes"
+    header.append(f"{mode}; {repeat} round(s); steady: {warmup} warm-up + {iterations} timed "
+                  f"run() calls per process")
+    for line in header:
+        print(line)
+    print()
+    print("| program | plain run() (s) | steady ratio | plain process (s) "
+          "| cold ratio | warm ratio | output |")
+    print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
+
+    benches = []
+    started = time.monotonic()
+    for name in names:
+        size = QUICK_SIZES.get(name) if args.quick else None
+        bench = ProgramBench(name, size, iterations, warmup)
+        for round_ in range(repeat):
+            log(f"[{time.monotonic() - started:6.1f} s] {name}: round {round_ + 1}/{repeat}")
+            bench.steady_round(restrain_first=round_ % 2 == 1)
+            bench.whole_round()
+        benches.append(bench)
+        m, r = bench.medians(), bench.ratios()
+        print(f"| {name} | {fmt(m['steady_plain'], 3)} | {fmt(r['steady'])} | {fmt(m['plain'])} "
+              f"| {fmt(r['cold'])} | {fmt(r['warm'])} | {bench.status()} |", flush=True)
+
+    clean = [b for b in benches if not b.problems]
+    means = {key: geometric_mean([b.ratios()[key] for b in clean])
+             for key in ("steady", "cold", "warm")}
+    left_out = [b.name for b in benches if b.problems]
+    note = f"{len(clean)} programs" + (f"; left out: {', '.join(left_out)}" if left_out else "")
+    print(f"| **geometric mean** | | **{fmt(means['steady'])}** | | **{fmt(means['cold'])}** "
+          f"| **{fmt(means['warm'])}** | {note} |")
+    log(f"total {time.monotonic() - started:.1f} s")
+
+    if args.json:
+        args.json.write_text(json.dumps({
+            "command": command, "header": header, "quick": args.quick, "repeat": repeat,
+            "iterations": iterations, "warmup": warmup,
+            "programs": {b.name: b.as_json() for b in benches},
+            "geometric_means": means, "left_out_of_means": left_out,
+        }, indent=2) + "\n")
+    if left_out:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
