@@ -6,16 +6,17 @@ against restrain, steady state and whole process, in one run.
 For each program, R rounds, each running these variants one after the other
 (interleaved, so that machine noise hits all of them alike):
 
-  steady    python bench/_steady.py PROGRAM SIZE ITER WARMUP
-            python -m restrain --cache-dir <empty dir> bench/_steady.py ...
-            run(SIZE) is called WARMUP times (under restrain each call is
-            followed by restrain.wait(), so queued compiles finish), then
-            ITER more calls are timed.  The plain and restrain steady runs
-            swap order every round.
   whole     python bench/programs/X.py                         (plain)
             python -m restrain --cache-dir <empty dir> X.py     (cold cache)
             python -m restrain --cache-dir <same dir> X.py      (warm cache,
             once the compiles the cold run handed over at exit are done)
+  steady    python bench/_steady.py PROGRAM SIZE ITER WARMUP
+            python -m restrain --cache-dir <same dir> bench/_steady.py ...
+            run(SIZE) is called WARMUP times (under restrain each call is
+            followed by restrain.wait(), so queued compiles finish), then
+            ITER more calls are timed.  The plain and restrain steady runs
+            swap order every round.  (The cache only saves compile time
+            here: the timed calls start once every compile is done.)
 
 After every restrain process the runner waits until the detached compile
 servers it left have finished, so that no compile overlaps a measurement.
@@ -170,6 +171,7 @@ class ProgramBench:
         self.whole = {"plain": [], "cold": [], "warm": []}  # per-process seconds
         self.problems: dict[str, str] = {}                  # variant -> what went wrong
         self.stats: list[dict] = []                         # restrain stats of steady runs
+        self.n: int | None = size                           # the size run() was called with
 
     def size_args(self) -> list[str]:
         return [] if self.size is None else [str(self.size)]
@@ -196,24 +198,32 @@ class ProgramBench:
 
     # -- one round ---------------------------------------------------------------
 
-    def steady_round(self, restrain_first: bool) -> None:
+    def round(self, restrain_first: bool) -> None:
+        """One round: whole process first (it needs an empty cache), then
+        steady state with the cache the whole-process runs left (which only
+        saves compile time: the steady process waits for its compiles)."""
+        with tempfile.TemporaryDirectory(prefix="restrain-bench-") as cache:
+            self.whole_round(cache)
+            self.steady_round(cache, restrain_first)
+
+    def steady_round(self, cache: str, restrain_first: bool) -> None:
         size = "-" if self.size is None else str(self.size)
         args = [str(STEADY), str(self.path), size, str(self.iterations), str(self.warmup)]
         outcomes = {}
-        with tempfile.TemporaryDirectory(prefix="restrain-bench-") as cache:
-            variants = [("plain", [sys.executable, *args]),
-                        ("restrain", [sys.executable, "-m", "restrain", "--cache-dir", cache, *args])]
-            if restrain_first:
-                variants.reverse()
-            for variant, cmd in variants:
-                outcomes[variant] = run_process(cmd)
-                if variant == "restrain":
-                    wait_for_detached_compiles()
+        variants = [("plain", [sys.executable, *args]),
+                    ("restrain", [sys.executable, "-m", "restrain", "--cache-dir", cache, *args])]
+        if restrain_first:
+            variants.reverse()
+        for variant, cmd in variants:
+            outcomes[variant] = run_process(cmd)
+            if variant == "restrain":
+                wait_for_detached_compiles()
         plain = outcomes["plain"]
         if not self.check("steady plain", plain, None):
             return
         plain_results, plain_report = split_steady(plain.stdout)
         self.steady["plain"].extend(plain_report["times"])
+        self.n = plain_report["size"]
         jit = outcomes["restrain"]
         if not self.check("steady", jit, None):
             return
@@ -226,15 +236,15 @@ class ProgramBench:
             self.steady["restrain"].extend(jit_report["times"])
             self.stats.append(jit_report.get("stats", {}))
 
-    def whole_round(self) -> None:
-        with tempfile.TemporaryDirectory(prefix="restrain-bench-") as cache:
-            jit = [sys.executable, "-m", "restrain", "--cache-dir", cache, str(self.path),
-                   *self.size_args()]
-            plain = run_process([sys.executable, str(self.path), *self.size_args()])
-            cold = run_process(jit)
-            wait_for_detached_compiles()
-            warm = run_process(jit)
-            wait_for_detached_compiles()
+    def whole_round(self, cache: str) -> None:
+        """`cache` must be empty: the first restrain run is the cold one."""
+        jit = [sys.executable, "-m", "restrain", "--cache-dir", cache, str(self.path),
+               *self.size_args()]
+        plain = run_process([sys.executable, str(self.path), *self.size_args()])
+        cold = run_process(jit)
+        wait_for_detached_compiles()
+        warm = run_process(jit)
+        wait_for_detached_compiles()
         if not self.check("plain", plain, None):
             return
         self.whole["plain"].append(plain.seconds)
@@ -268,7 +278,7 @@ class ProgramBench:
         return "; ".join(f"{kind}: {variant}" for variant, kind in self.problems.items())
 
     def as_json(self) -> dict:
-        return {"size": self.size if self.size is not None else "default",
+        return {"size": self.n, "size_given": self.size is not None,
                 "iterations": self.iterations, "warmup": self.warmup,
                 "steady_seconds": self.steady, "whole_seconds": self.whole,
                 "medians": self.medians(), "ratios": self.ratios(),
@@ -348,8 +358,7 @@ def main() -> None:
         bench = ProgramBench(name, size, iterations, warmup)
         for round_ in range(repeat):
             log(f"[{time.monotonic() - started:6.1f} s] {name}: round {round_ + 1}/{repeat}")
-            bench.steady_round(restrain_first=round_ % 2 == 1)
-            bench.whole_round()
+            bench.round(restrain_first=round_ % 2 == 1)
         benches.append(bench)
         m, r = bench.medians(), bench.ratios()
         print(f"| {name} | {fmt(m['steady_plain'], 3)} | {fmt(r['steady'])} | {fmt(m['plain'])} "
