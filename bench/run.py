@@ -67,9 +67,10 @@ QUICK_SIZES = {
 }
 
 # Marks the environment of the processes this run starts, so that it waits
-# for its own detached compile servers and not for anybody else's.
+# for its own detached compile servers and not for anybody else's.  (Not a
+# RESTRAIN* name: restrain drops those from its compile server's environment.)
 RUN_TOKEN = f"{os.getpid()}-{uuid.uuid4().hex}"
-TOKEN_VARIABLE = "RESTRAIN_BENCH_RUN"
+TOKEN_VARIABLE = "BENCH_RUN_TOKEN"
 TIMEOUT = 900
 
 
