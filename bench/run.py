@@ -223,12 +223,18 @@ class ProgramBench:
         if not self.check("steady plain", plain, None):
             return
         plain_results, plain_report = split_steady(plain.stdout)
+        if plain_report is None:
+            self.problem("steady plain", "FAILED", plain, "no STEADY-JSON line in its output")
+            return
         self.steady["plain"].extend(plain_report["times"])
         self.n = plain_report["size"]
         jit = outcomes["restrain"]
         if not self.check("steady", jit, None):
             return
         jit_results, jit_report = split_steady(jit.stdout)
+        if jit_report is None:
+            self.problem("steady", "FAILED", jit, "no STEADY-JSON line in its output")
+            return
         if not jit_report.get("restrain"):
             self.problem("steady", "FAILED", jit, "restrain was not enabled in the process:\n"
                          + jit.stderr)
