@@ -4,7 +4,7 @@
 """
 import sys
 
-N = 31
+N = 32
 REPEAT = 5
 
 
