@@ -34,6 +34,11 @@ CANNOT_RAISE = frozenset({
     "copy_free_vars", "store_deref", "assertion_error",
 })
 
+# Ops that store prev_instr themselves, only when they need it: the
+# eval-breaker poll (rs_check_signals) does on its slow path, so a loop pays
+# no store per turn for it.
+SETS_OWN_INDEX = frozenset({"check_signals"})
+
 CALL_HELPER_MAX_ARGS = 4
 
 C_TYPES = {INT: "long long", FLOAT: "double", BOOL: "bint"}
@@ -117,7 +122,7 @@ def op_lines(op: Op) -> list[str]:
         "format": lambda: f"{r[0]} = rs_format({a[0]}, {p[0]}, {_null_or(a[1] if len(a) > 1 else None)})",
         "get_iter": lambda: f"{r[0]} = rs_get_iter({a[0]})",
         "for_iter": lambda: f"{r[0]} = rs_for_iter({a[0]})",
-        "check_signals": lambda: "rs_check_signals()",
+        "check_signals": lambda: f"rs_check_signals(f, {op.index})",
         "raise": lambda: f"rs_raise(f, {_null_or(a[0] if a else None)}, {_null_or(a[1] if len(a) > 1 else None)})",
         "reraise": lambda: f"rs_reraise(f, {a[0]}, {_null_or(a[1] if len(a) > 1 else None)})",
         "push_exc_info": lambda: f"{r[0]} = rs_push_exc_info(f, {a[0]})",
@@ -264,7 +269,9 @@ class ModuleEmitter:
                                                       or plan.how.startswith("guard:"))
             if op.kind == "load_fast" and op.params[0] in self.assigned:
                 raises = False
-            if raises and op.index != last_index:
+            if op.kind in SETS_OWN_INDEX:
+                last_index = None       # prev_instr may or may not have moved
+            elif raises and op.index != last_index:
                 body.append(f"rs_at(f, {op.index})")
                 last_index = op.index
             body.extend(self.op_code(block, op, plan))
@@ -507,6 +514,9 @@ class ModuleEmitter:
                 lines.append(f"rs_c = rs_is_null({value})")
             true_lines = self.edge_lines(block, ex.edges[0][0], ex.edges[0][1], live)
             false_lines = self.edge_lines(block, ex.edges[1][0], ex.edges[1][1], live)
+            if ex.polled_edge is not None:
+                # after the jump, as ceval.c's CHECK_EVAL_BREAKER
+                (true_lines, false_lines)[ex.polled_edge].append(f"rs_check_signals(f, {ex.index})")
             if true_lines or false_lines:
                 lines.append("if rs_c:")
                 lines += [INDENT + m for m in true_lines or ["pass"]]

@@ -62,6 +62,8 @@ class Exit:
       "return"  -> return `value`
       "stop"    -> the last op raised; no successor
     edges: (target label, values that form the target's stack bottom first)
+    polled_edge: the edge (0 or 1) of a branch that is a back-edge the
+      interpreter polls its eval breaker on (POP_JUMP_BACKWARD_IF_*), if any
     """
     kind: str
     value: Optional[str] = None
@@ -69,11 +71,13 @@ class Exit:
     edges: tuple[tuple[int, tuple[str, ...]], ...] = ()
     index: int = 0       # instruction index of the exiting instruction
     line: Optional[int] = None
+    polled_edge: Optional[int] = None
 
     def __str__(self) -> str:
         targets = "; ".join(f"-> {t} [{', '.join(vals)}]" for t, vals in self.edges)
         if self.kind == "branch":
-            return f"branch {self.test}({self.value}) {targets}"
+            polled = "" if self.polled_edge is None else f" (polls on edge {self.polled_edge})"
+            return f"branch {self.test}({self.value}) {targets}{polled}"
         if self.kind == "return":
             return f"return {self.value}"
         return f"{self.kind} {targets}".rstrip()
@@ -143,7 +147,7 @@ BRANCH_TESTS = {
     "POP_JUMP_BACKWARD_IF_NOT_NONE": ("none", False),
 }
 
-NO_OPS = {"NOP", "RESUME", "PRECALL", "EXTENDED_ARG", "CACHE"}
+NO_OPS = {"NOP", "PRECALL", "EXTENDED_ARG", "CACHE"}
 
 
 @dataclass
@@ -271,8 +275,8 @@ class IRBuilder:
         handler(inst)
 
     def end(self, kind: str, value: Optional[str] = None, test: Optional[str] = None,
-            edges: tuple = ()) -> None:
-        self.cur.exit = Exit(kind, value, test, edges, self.inst.index, self.inst.line)
+            edges: tuple = (), polled_edge: Optional[int] = None) -> None:
+        self.cur.exit = Exit(kind, value, test, edges, self.inst.index, self.inst.line, polled_edge)
 
     def successors(self) -> tuple[int, ...]:
         return self.cur.block.successors
@@ -440,9 +444,18 @@ class IRBuilder:
 
     def op_JUMP_FORWARD(self, inst): self._jump()
 
+    # The interpreter polls its eval breaker (signals, other threads waiting
+    # for the GIL, ...) on back-edges (JUMP_BACKWARD, and POP_JUMP_BACKWARD_IF_*
+    # in _pop_jump) and at RESUME: compiled code polls at the same places.
+    # Without the RESUME check, compiled recursion with no loop in it (fib)
+    # would never look.
     def op_JUMP_BACKWARD(self, inst):
         self.emit("check_signals", 0, ())
         self._jump()
+
+    def op_RESUME(self, inst):
+        if inst.arg < 2:      # ceval.c: function start and after a yield, not after yield from/await
+            self.emit("check_signals", 0, ())
 
     def op_JUMP_BACKWARD_NO_INTERRUPT(self, inst): self._jump()
 
@@ -452,7 +465,10 @@ class IRBuilder:
         fallthrough, target = self.successors()
         stack = tuple(self.cur.stack)
         first, second = (target, fallthrough) if jump_when else (fallthrough, target)
-        self.end("branch", value, test, ((first, stack), (second, stack)))
+        # 3.11's backward conditional jumps poll like JUMP_BACKWARD, on the
+        # taken edge only (`while cond:` loops end in one)
+        polled = (0 if jump_when else 1) if "BACKWARD" in inst.opname else None
+        self.end("branch", value, test, ((first, stack), (second, stack)), polled)
 
     op_POP_JUMP_FORWARD_IF_TRUE = op_POP_JUMP_BACKWARD_IF_TRUE = _pop_jump
     op_POP_JUMP_FORWARD_IF_FALSE = op_POP_JUMP_BACKWARD_IF_FALSE = _pop_jump

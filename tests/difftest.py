@@ -648,10 +648,10 @@ def _restrain_active():
 
 _NEVER_HOT = 1 << 40
 
-# A compiled function stuck in a loop cannot be interrupted from Python (its
-# C code never looks at signals), so each compiled run is guarded by
-# faulthandler: after this many seconds the traceback of every thread is
-# written to HANG_REPORT and the process exits with status 1.
+# A miscompiled loop may never end, and on CI nobody presses Ctrl-C, so each
+# compiled run is guarded by faulthandler: after this many seconds the
+# traceback of every thread is written to HANG_REPORT and the process exits
+# with status 1.
 try:
     HANG_SECONDS = float(os.environ.get("RESTRAIN_DIFFTEST_TIMEOUT", "120"))
 except ValueError:

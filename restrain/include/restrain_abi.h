@@ -29,6 +29,9 @@
 /* instance attribute caches (rs_load_attr_cached) */
 #include "internal/pycore_dict.h"
 #include "structmember.h"
+/* the eval breaker, see rs_check_signals */
+#include "internal/pycore_interp.h"
+#include "internal/pycore_pystate.h"
 
 /* Exported by libpython 3.11 but declared only in headers that need more
  * of the internal build environment than an extension has. */
@@ -1207,7 +1210,6 @@ static inline PyObject *rs_with_except_start(PyObject *exit_func, PyObject *val)
     return res;
 }
 
-/* ---- signals on loop back-edges ------------------------------------------ */
 
 /* ==== typed code (restrain/types.py) ======================================
  * Values the type pass proved or guessed to be int or float live in C
@@ -1532,6 +1534,75 @@ RS_HOT int rs_for_iter_range(PyObject *it, long long *item) {
     return 0;
 }
 
-static inline int rs_check_signals(void) { return PyErr_CheckSignals(); }
+/* ---- the eval breaker: loop back-edges and function entry ----------------
+ * The interpreter polls interp->ceval.eval_breaker on its back-edges
+ * (JUMP_BACKWARD, POP_JUMP_BACKWARD_IF_*) and at RESUME, and when it is set
+ * runs eval_frame_handle_pending: signal handlers, pending calls, handing
+ * the GIL to a thread that asked for it, asynchronous exceptions.  Compiled
+ * code polls at the same places (restrain/ir.py), or Ctrl-C would go
+ * unnoticed and other threads starve: nothing else in it releases the GIL.
+ * The poll is one relaxed load; everything else is out of line.
+ *
+ * 3.11-specific: the field paths below (interp->ceval.eval_breaker,
+ * .gil_drop_request, .pending, interp->runtime->ceval.signals_pending) and
+ * rs_compute_eval_breaker, a copy of ceval.c's COMPUTE_EVAL_BREAKER.  Later
+ * versions change these (3.12 adds inputs to the breaker, 3.13 moves it to
+ * the thread state), so a port starts here. */
+
+/* ceval.c's COMPUTE_EVAL_BREAKER (static there), 3.11 */
+static inline void rs_compute_eval_breaker(PyInterpreterState *interp) {
+    struct _ceval_runtime_state *ceval = &interp->runtime->ceval;
+    struct _ceval_state *ceval2 = &interp->ceval;
+    _Py_atomic_store_relaxed(&ceval2->eval_breaker,
+        _Py_atomic_load_relaxed(&ceval2->gil_drop_request)
+        | (_Py_atomic_load_relaxed(&ceval->signals_pending)
+           && _Py_ThreadCanHandleSignals(interp))
+        | (_Py_atomic_load_relaxed(&ceval2->pending.calls_to_do)
+           && _Py_ThreadCanHandlePendingCalls())
+        | ceval2->pending.async_exc);
+}
+
+/* ceval.c's eval_frame_handle_pending (3.11), through what is exported,
+ * less its MS_WINDOWS-only tail.  Out of line: loops stay small. */
+static __attribute__((noinline, cold, unused)) int rs_handle_pending(RsFrame *f, int index) {
+    PyThreadState *tstate = f->tstate;
+    struct _ceval_state *ceval2 = &tstate->interp->ceval;
+    /* A handler may raise (the traceback names the loop's line) or look at
+     * its frame argument, and other threads may look at this frame while
+     * the GIL is released: all must see the instruction that polled. */
+    rs_at(f, index);
+    /* Py_MakePendingCalls is ceval.c's handle_signals (which also clears
+     * signals_pending) followed by make_pending_calls; both do nothing off
+     * the main thread, as in the interpreter. */
+    if (_Py_atomic_load_relaxed(&tstate->interp->runtime->ceval.signals_pending) ||
+        _Py_atomic_load_relaxed(&ceval2->pending.calls_to_do)) {
+        if (Py_MakePendingCalls() < 0) return -1;
+    }
+    /* drop_gil/take_gil are static in ceval.c; these two wrap exactly
+     * them, with the same thread-state swaps as the interpreter's. */
+    if (_Py_atomic_load_relaxed(&ceval2->gil_drop_request)) {
+        PyEval_RestoreThread(PyEval_SaveThread());
+    }
+    /* PyThreadState_SetAsyncExc (e.g. from a debugger or a test runner's
+     * timeout) */
+    if (tstate->async_exc != NULL) {
+        PyObject *exc = tstate->async_exc;
+        tstate->async_exc = NULL;
+        ceval2->pending.async_exc = 0;     /* ceval.c's UNSIGNAL_ASYNC_EXC */
+        rs_compute_eval_breaker(tstate->interp);
+        PyErr_SetNone(exc);
+        Py_DECREF(exc);
+        return -1;
+    }
+    return 0;
+}
+
+/* `index`: the polling instruction's.  -1: an exception is set (a signal
+ * handler raised, KeyboardInterrupt, an asynchronous exception). */
+RS_HOT int rs_check_signals(RsFrame *f, int index) {
+    if (__builtin_expect(_Py_atomic_load_relaxed(&f->tstate->interp->ceval.eval_breaker), 0))
+        return rs_handle_pending(f, index);
+    return 0;
+}
 
 #endif /* RESTRAIN_ABI_H */
