@@ -18,9 +18,8 @@ and goes round again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 
 from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Branch, Goto, Shape, Stop, render
@@ -205,11 +204,20 @@ class ModuleEmitter:
         self.global_caches: list[str] = []
         self.attr_caches: list[str] = []
         self.borrowed: set[str] = set()           # temporaries held as borrowed PyObject*
+        # Object temporaries share a few variables (t0, t1, ...): a block's
+        # temporaries take one at their definition and give it back after
+        # their last use.  Cython initialises and finally releases every
+        # object variable of a function on each call, so their number is
+        # what a call costs.
+        self.slot_of: dict[str, str] = {}
+        self.nslots = 0
 
     def nm(self, label: int, name: str) -> str:
         """The expression for IR value `name` in block `label`."""
         if name in self.borrowed:
             return f"<object>{name}"
+        if name in self.slot_of:
+            return self.slot_of[name]
         return self.plan.slot_name(label, name)
 
     def rep(self, label: int, name: str) -> str:
@@ -263,7 +271,15 @@ class ModuleEmitter:
         last_index = None
         self.assigned = set(self.plan.assigned_in.get(label, ()))
         self.borrowed |= self.borrowable(block)
+        free = [f"t{k}" for k in range(self.nslots)]   # every slot is free on block entry
         for i, op in enumerate(block.ops):
+            for r in op.results:
+                if self.rep(label, r) == OBJ:
+                    if free:
+                        self.slot_of[r] = free.pop(0)
+                    else:
+                        self.slot_of[r] = f"t{self.nslots}"
+                        self.nslots += 1
             plan = self.plan.ops.get((label, i))
             raises = op.kind not in CANNOT_RAISE and (plan is None or plan.how in PLANS_THAT_RAISE
                                                       or plan.how.startswith("guard:"))
@@ -277,18 +293,22 @@ class ModuleEmitter:
             body.extend(self.op_code(block, op, plan))
             if op.kind == "store_fast":
                 self.assigned.add(op.params[0])
-            live.update(dict.fromkeys(r for r in op.results if self.rep(label, r) == OBJ))
+            live.update(dict.fromkeys(self.slot_of[r] for r in op.results if self.rep(label, r) == OBJ))
             for name in dict.fromkeys(op.args):
                 if last_use[name] == i and name not in carried and self.rep(label, name) == OBJ:
-                    body.append(f"{name} = None")
-                    live.pop(name, None)
+                    slot = self.nm(label, name)
+                    body.append(f"{slot} = None")
+                    live.pop(slot, None)
+                    if name in self.slot_of:
+                        free.append(slot)
         exit_lines = self.exit_lines(block, last_index, list(live))
         return BlockCode(tuple(body) + tuple(exit_lines), self.exit_of(block))
 
     # -- ops ----------------------------------------------------------------
     def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         label = block.label
-        renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args))
+        renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args),
+                          results=tuple(self.nm(label, r) for r in op.results))
         if op.kind == "const" and op.results[0] in self.plan.reps:
             return [f"{op.results[0]} = {self.c_literal(op.params[0])}"]
         if op.kind == "const" and op.results[0] in self.borrowed:
@@ -305,19 +325,19 @@ class ModuleEmitter:
             self.attr_caches.append(cache)
             a = renamed.args
             if op.kind == "load_attr":
-                line = f"{op.results[0]} = rs_load_attr_cached(f, {a[0]}, {op.params[0]}, &{cache})"
+                line = f"{renamed.results[0]} = rs_load_attr_cached(f, {a[0]}, {op.params[0]}, &{cache})"
             else:
                 line = f"rs_store_attr_cached(f, {a[0]}, {op.params[0]}, {a[1]}, &{cache})"
-            return [line] + (self.guard_lines(block, op, plan) if plan is not None else [])
+            return [line] + (self.guard_lines(block, renamed, plan) if plan is not None else [])
         if op.kind == "load_global":
             cache = f"rs_gc{len(self.global_caches)}"
             self.global_caches.append(cache)
-            lines = [f"{op.results[0]} = rs_load_global_cached(f, {op.params[0]}, &{cache})"]
-            return lines + (self.guard_lines(block, op, plan) if plan is not None else [])
+            lines = [f"{renamed.results[0]} = rs_load_global_cached(f, {op.params[0]}, &{cache})"]
+            return lines + (self.guard_lines(block, renamed, plan) if plan is not None else [])
         if plan is None:
             return op_lines(renamed)
         if plan.how.startswith("guard:"):
-            return op_lines(renamed) + self.guard_lines(block, op, plan)
+            return op_lines(renamed) + self.guard_lines(block, renamed, plan)
         if plan.how == "getitem:int" and plan.unbox:      # fused: types.fuse_item_unboxing
             (name, rep), = plan.unbox
             shadow = self.nm(label, name)
@@ -332,7 +352,7 @@ class ModuleEmitter:
             lines.append(f"if rs_unbox_{rep}({self.nm(label, name)}, &{shadow}):")
             lines += [INDENT + x for x in self.deopt_lines(block, op)]
             operands = [shadow if a == self.nm(label, name) else a for a in operands]
-        return lines + self.typed_op(block, op, plan, operands)
+        return lines + self.typed_op(block, renamed, plan, operands)
 
     def c_literal(self, index: int) -> str:
         value = self.ir.cfg.decoded.code.co_consts[index]
@@ -446,11 +466,11 @@ class ModuleEmitter:
         lines = [f"rs_deopt_begin(f, {resume})"]
         lines += [f"rs_deopt_push(f, {self.nm(block.label, v)})" for v in stack]
         if not self.plan.local_reps:
-            return lines + ["return rs_deopted(f)"]
+            return lines + self.returning() + ["return rs_deopted(f)"]
         # the typed locals go back through one shared function (code size:
         # a function can have many deoptimisation points)
         args = ", ".join(f"L{i}, L{i}_set" for i in sorted(self.plan.local_reps))
-        return lines + [f"return rs_bail(f, {args})"]
+        return lines + self.returning() + [f"return rs_bail(f, {args})"]
 
     def bail_function(self) -> list[str]:
         """rs_bail(f, L0, L0_set, ...): typed locals into the frame, then
@@ -492,7 +512,7 @@ class ModuleEmitter:
         ex = block.exit
         label = block.label
         if ex.kind == "return":
-            return [f"return {self.nm(label, ex.value)}"]
+            return self.returning() + [f"return {self.nm(label, ex.value)}"]
         if ex.kind == "goto":
             return self.edge_lines(block, ex.edges[0][0], ex.edges[0][1], live)
         if ex.kind == "branch":
@@ -538,8 +558,7 @@ class ModuleEmitter:
         """The except clause: find the handler of the instruction that raised."""
         lines = ["rs_e2 = rs_catch(f, rs_e)", "rs_lasti_v = rs_lasti(f)"]
         # the interpreter unwinds the value stack: drop what it held
-        lines += [f"{t} = None" for t in self.ir.temps
-                  if t not in self.plan.reps and t not in self.borrowed] + ["rs_t = None"]
+        lines += [f"t{k} = None" for k in range(self.nslots)] + ["rs_t = None"]
         keyword = "if"
         for entry in self.ir.handler_table():
             lines.append(f"{keyword} {entry.start // 2} <= rs_lasti_v < {entry.end // 2}:")
@@ -558,10 +577,23 @@ class ModuleEmitter:
             return lines + propagate
         return lines + ["else:"] + [INDENT + x for x in propagate]
 
+    def returning(self) -> list[str]:
+        return ["rs_ok = 1"] if self.ok_flag else []
+
     def body_lines(self) -> list[str]:
+        # Typed locals must be back in the frame when an exception leaves
+        # it (tracebacks and debuggers read them there).  Without handlers
+        # of its own, a function does that in a `finally` that only acts
+        # when no return set rs_ok: a Cython try/except would save and
+        # restore the exception state on every call.
+        self.ok_flag = not self.ir.handler_table() and bool(self.plan.local_reps)
         structured = render(self.shape, self.block_code, label_var="label", indent=INDENT)
         fell_off = 'raise SystemError("restrain: control left the compiled body")'
-        if not self.ir.handler_table() and not self.plan.local_reps:
+        if self.ok_flag:
+            lines = self.entry_lines() + ["try:"] + [INDENT + line for line in structured + [fell_off]]
+            lines += ["finally:", INDENT + "if not rs_ok:"]
+            return lines + [2 * INDENT + line for line in self.writeback_lines()]
+        if not self.ir.handler_table():
             return self.entry_lines() + structured + [fell_off]
         lines = self.entry_lines() + ["while True:", INDENT + "try:"]
         lines += [2 * INDENT + line for line in structured + [fell_off]]
@@ -570,12 +602,17 @@ class ModuleEmitter:
         lines.append(INDENT + "rs_restore_exc_info(f)")
         return lines
 
-    def declarations(self) -> list[str]:
+    def declarations(self, body: list[str]) -> list[str]:
+        """Only the object variables the body uses: Cython sets each to
+        None on entry and releases it on return, on every call."""
         plan = self.plan
-        names = [t for t in self.ir.temps if t not in plan.reps and t not in self.borrowed]
+        used = set(re.findall(r"\b(?:t|s|rs_p)\d+\b|\brs_t\b|\brs_e2\b", "\n".join(body)))
+        names = [f"t{k}" for k in range(self.nslots)]
         names += [phi_name(i) for i in range(self.ir.max_depth + 1)]
         names += ["rs_t", "rs_e2"] + [f"rs_p{i}" for i in range(self.ir.max_depth + 1)]
-        decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_fi", "cdef int rs_lasti_v"]
+        names = [n for n in names if n in used]
+        decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_fi", "cdef int rs_lasti_v",
+                 "cdef bint rs_ok = 0"]
         borrowed = sorted(self.borrowed)
         for i in range(0, len(borrowed), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in borrowed[i:i + 16]))
@@ -612,7 +649,7 @@ class ModuleEmitter:
         out[-1:-1] = [f"cdef PyObject *{c} = NULL" for c in self.guard_caches] + [
             f"cdef RsGlobalCache {c}" for c in self.global_caches] + [
             f"cdef RsAttrCache {c}" for c in self.attr_caches] + [""]
-        out += [INDENT + line for line in self.declarations()]
+        out += [INDENT + line for line in self.declarations(body)]
         out += [INDENT + line for line in body]
         out += ["", '__restrain_entry__ = PyCapsule_New(<void*>rs_entry, "restrain.entry", NULL)', ""]
         return "\n".join(out)
