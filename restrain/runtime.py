@@ -13,6 +13,7 @@ a success, and never raised into the program.
 """
 from __future__ import annotations
 
+import _thread
 import atexit
 import logging
 import os
@@ -144,7 +145,7 @@ class _State:
     atexit_registered: bool = False
     shutting_down: bool = False
     current: Optional[tuple] = None                       # (code, feedback) being compiled by the worker
-    sampler: Optional[threading.Thread] = None
+    sampler_running: bool = False
 
     def __post_init__(self):
         self.idle = threading.Condition(self.lock)
@@ -175,9 +176,17 @@ def configure(threshold=None, sync=None, cache=None, cache_dir=None, stats=None,
     _register_atexit()
 
 
+_hook_module = False   # not looked up yet
+
+
 def _hook():
-    from . import _hook_or_none
-    return _hook_or_none()
+    """The evaluator module, or None.  Looked up once: an import statement
+    on every call would make importlib's helpers hot in every program."""
+    global _hook_module
+    if _hook_module is False:
+        from . import _hook_or_none
+        _hook_module = _hook_or_none()
+    return _hook_module
 
 
 def enable(threshold=None, sync=None, sample=None) -> bool:
@@ -347,10 +356,18 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _ensure_sampler() -> None:
-    if _state.sampler is not None and _state.sampler.is_alive():
-        return
-    _state.sampler = threading.Thread(target=_sample_loop, name="restrain-sampler", daemon=True)
-    _state.sampler.start()
+    """A bare thread (_thread, not threading): it runs no Python code of
+    threading's before it stops the evaluator from counting its frames, so
+    it never makes threading's own functions hot."""
+    with _state.lock:
+        if _state.sampler_running:
+            return
+        _state.sampler_running = True
+    try:
+        _thread.start_new_thread(_sample_loop, ())
+    except Exception:  # noqa: BLE001
+        _state.sampler_running = False
+        raise
 
 
 def _sample_loop() -> None:
@@ -359,8 +376,16 @@ def _sample_loop() -> None:
     a function with a long loop may be called a handful of times)."""
     hook = _hook()
     if hook is None:
+        _state.sampler_running = False
         return
     hook.pause_thread()
+    try:
+        _sample_until_disabled(hook)
+    finally:
+        _state.sampler_running = False
+
+
+def _sample_until_disabled(hook) -> None:
     me = threading.get_ident()
     counts: dict[CodeType, int] = {}
     while _state.enabled and _state.config.sample and not _state.shutting_down:
@@ -395,9 +420,17 @@ def _in_restrain(frame) -> bool:
     return False
 
 
+# a function's own scope, not a generator or coroutine (what compiles)
+_FUNCTION_FLAGS = 0x1 | 0x2          # CO_OPTIMIZED | CO_NEWLOCALS
+_RESUMABLE_FLAGS = 0x20 | 0x80 | 0x100 | 0x200
+
+
 def _report_sampled(hook, code: CodeType, frame) -> None:
     calls, state = hook.info(code)
     if state != "counting":
+        return
+    if code.co_flags & _FUNCTION_FLAGS != _FUNCTION_FLAGS or code.co_flags & _RESUMABLE_FLAGS:
+        hook.mark_never(code)        # module and class bodies, generators
         return
     nargs = code.co_argcount + code.co_kwonlyargcount
     values = frame.f_locals
@@ -416,11 +449,18 @@ def _import_pipeline() -> None:
     build.cython_version()
 
 
-def _ensure_worker() -> None:
-    if _state.worker is not None and _state.worker.is_alive():
+def _ensure_thread(attr: str, target, name: str) -> None:
+    """Start restrain's daemon thread `_state.<attr>` unless it is running."""
+    thread = getattr(_state, attr)
+    if thread is not None and thread.is_alive():
         return
-    _state.worker = threading.Thread(target=_worker_loop, name="restrain-compiler", daemon=True)
-    _state.worker.start()
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    setattr(_state, attr, thread)
+    thread.start()
+
+
+def _ensure_worker() -> None:
+    _ensure_thread("worker", _worker_loop, "restrain-compiler")
 
 
 def _worker_loop() -> None:
@@ -604,7 +644,7 @@ def _after_fork_in_child() -> None:
     """The worker thread does not survive fork; queued work is the parent's.
     The sampler is started again: forked workers find their own hot loops."""
     _state.worker = None
-    _state.sampler = None
+    _state.sampler_running = False
     _state.queue = queue.Queue()
     _state.pending = 0
     _state.lock = threading.RLock()
