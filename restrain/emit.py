@@ -406,6 +406,8 @@ class ModuleEmitter:
         if kind == "getitem":
             return [f"{r} = rs_getitem_i({a[0]}, {a[1]})"]
         if kind == "setitem":
+            if plan.operands and plan.operands[-1] == FLOAT:
+                return [f"rs_setitem_float_i({a[0]}, {a[1]}, {a[2]})"]
             return [f"rs_setitem_i({a[0]}, {a[1]}, {a[2]})"]
         if kind == "range":
             return [f"rs_fi = rs_for_iter_range({a[0]}, &{r})", "if rs_fi < 0:"] + deopt

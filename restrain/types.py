@@ -494,7 +494,8 @@ class TypeInference:
             return OBJ
         if k in ("getitem", "setitem", "delitem"):
             if k != "delitem" and self.rep_of(op.args[1]) == INT:
-                self.plan(block, pos, OpPlan(f"{k}:int"))
+                value = (self.rep_of(op.args[2]),) if k == "setitem" else ()
+                self.plan(block, pos, OpPlan(f"{k}:int", tuple(r or OBJ for r in value)))
             return OBJ
         if k == "for_iter":
             return self.for_iter(block, pos, op, may_deopt)

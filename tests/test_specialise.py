@@ -354,3 +354,22 @@ def test_version_that_keeps_deoptimising_is_recompiled(tmp_path):
     # deoptimised there; the third makes no guesses
     assert result["versions"] == 3, result
     assert len(result["sites"]) == 2, result
+
+
+def accumulate_into(xs, k):
+    for i in range(len(xs)):
+        xs[i] += k * 0.5
+    return xs
+
+
+def test_float_stored_in_place_only_when_nothing_else_sees_it():
+    pair = specialised_pair(accumulate_into, (list, float), [([1.0, 2.0], 1.0)] * 20)
+    plan = plan_of(pair.compiled, (list, float))
+    assert any(p.how == "setitem:int" and p.operands == ("float",) for p in plan.ops.values()), plan.dump()
+    pair.check([1.0, 2.0, 3.0], 2.0)
+    pair.check([1.0, 2, 3.5], 2.0)          # an int in the list: a new float, as CPython
+    with pair.side(True) as fn:
+        shared = 7.25                          # held by this frame too: must not change
+        xs = [shared, 1.5]
+        out = fn(xs, 2.0)
+        assert shared == 7.25 and out == [8.25, 2.5] and xs[0] is not shared

@@ -1462,6 +1462,29 @@ RS_HOT PyObject *rs_getitem_i(PyObject *c, long long i) {
     Py_DECREF(k);
     return v;
 }
+/* list[i] = <double>: when the float there is referenced by the list alone,
+ * nothing else can see it, so its value is replaced in place (no new box);
+ * CPython's own in-place string concatenation relies on the same fact. */
+RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v);
+RS_HOT int rs_setitem_float_i(PyObject *c, long long i, double v) {
+    if (PyList_CheckExact(c)) {
+        Py_ssize_t n = PyList_GET_SIZE(c);
+        long long j = i < 0 ? i + n : i;
+        if (j >= 0 && j < n) {
+            PyObject *old = PyList_GET_ITEM(c, j);
+            if (PyFloat_CheckExact(old) && Py_REFCNT(old) == 1) {
+                ((PyFloatObject *)old)->ob_fval = v;
+                return 0;
+            }
+        }
+    }
+    PyObject *box = PyFloat_FromDouble(v);
+    if (box == NULL) return -1;
+    int r = rs_setitem_i(c, i, box);
+    Py_DECREF(box);
+    return r;
+}
+
 RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v) {
     if (PyList_CheckExact(c)) {
         Py_ssize_t n = PyList_GET_SIZE(c);

@@ -146,6 +146,7 @@ cdef extern from "restrain_abi.h":
     Py_ssize_t rs_len(object o) except -1
     object rs_getitem_i(object c, long long i)
     int rs_setitem_i(object c, long long i, object v) except -1
+    int rs_setitem_float_i(object c, long long i, double v) except -1
     int rs_for_iter_range(object it, long long *item)
     int rs_item_float_i(object c, long long i, double *r)
     int rs_item_int_i(object c, long long i, long long *r)
