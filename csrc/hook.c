@@ -81,12 +81,47 @@ static RsCodeInfo *get_info(PyCodeObject *co, int create) {
     return info;
 }
 
+/* The instruction indices where the current version deoptimised. */
+static PyObject *sites_tuple(RsCodeInfo *info) {
+    PyObject *sites = PyTuple_New(info->nsites);
+    if (sites == NULL) return NULL;
+    for (int i = 0; i < info->nsites; i++) {
+        PyObject *index = PyLong_FromLong(info->sites[i]);
+        if (index == NULL) { Py_DECREF(sites); return NULL; }
+        PyTuple_SET_ITEM(sites, i, index);
+    }
+    return sites;
+}
+
+/* A compiled version handed a frame back to the interpreter at `index`:
+ * count it, and after deopt_limit of them drop the version. */
+static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
+    info->deopts++;
+    int known = 0;
+    for (int i = 0; i < info->nsites; i++) known |= info->sites[i] == index;
+    if (!known && info->nsites < RS_DEOPT_SITES) info->sites[info->nsites++] = index;
+    if (info->deopts < deopt_limit || info->entry == NULL || deopt_callback == NULL) return;
+    /* Drop this version (the module stays loaded: frames further up may
+     * still run it) and let the Python side compile another. */
+    info->entry = NULL;
+    info->state = RS_QUEUED;
+    PyObject *sites = sites_tuple(info);
+    if (sites == NULL) { PyErr_Clear(); return; }
+    info->deopts = 0;
+    info->nsites = 0;
+    PyObject *exc_type, *exc_value, *exc_tb;
+    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+    paused++;
+    PyObject *r = PyObject_CallFunctionObjArgs(deopt_callback, (PyObject *)co, sites, NULL);
+    paused--;
+    if (r == NULL) PyErr_WriteUnraisable(deopt_callback);
+    Py_XDECREF(r);
+    Py_DECREF(sites);
+    PyErr_Restore(exc_type, exc_value, exc_tb);
+}
+
 /* Run a compiled entry point for `frame`, linked into the frame chain the
  * way _PyEval_EvalFrameDefault links an entry frame (ceval.c, 3.11). */
-static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index);
-
-static PyCodeObject *co_of(_PyInterpreterFrame *frame) { return frame->f_code; }
-
 static PyObject *run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsCodeInfo *info) {
     RsEntry entry = info->entry;
     int deopt_index = -1;
@@ -154,41 +189,13 @@ unlink:
     if (deopt_index >= 0) {
         /* Resume the interpreter where the compiled code stopped: it links
          * the frame again itself (design.md, fact 4). */
-        note_deopt(co_of(frame), info, deopt_index);
+        note_deopt(frame->f_code, info, deopt_index);
         return _PyEval_EvalFrameDefault(tstate, frame, 0);
     }
     return result;
 }
 
-static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
-    info->deopts++;
-    int known = 0;
-    for (int i = 0; i < info->nsites; i++) known |= info->sites[i] == index;
-    if (!known && info->nsites < RS_DEOPT_SITES) info->sites[info->nsites++] = index;
-    if (info->deopts < deopt_limit || info->entry == NULL || deopt_callback == NULL) return;
-    /* Drop this version (the module stays loaded: frames further up may
-     * still run it) and let the Python side compile another. */
-    info->entry = NULL;
-    info->state = RS_QUEUED;
-    PyObject *sites = PyTuple_New(info->nsites);
-    if (sites == NULL) { PyErr_Clear(); return; }
-    for (int i = 0; i < info->nsites; i++) PyTuple_SET_ITEM(sites, i, PyLong_FromLong(info->sites[i]));
-    info->deopts = 0;
-    info->nsites = 0;
-    PyObject *exc_type, *exc_value, *exc_tb;
-    PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
-    paused++;
-    PyObject *r = PyObject_CallFunctionObjArgs(deopt_callback, (PyObject *)co, sites, NULL);
-    paused--;
-    if (r == NULL) PyErr_WriteUnraisable(deopt_callback);
-    Py_XDECREF(r);
-    Py_DECREF(sites);
-    PyErr_Restore(exc_type, exc_value, exc_tb);
-}
 
-/* Hand a hot code object to the Python side. Returns -1 only when the
- * callback was interrupted by something the program must see
- * (KeyboardInterrupt and other non-Exception BaseExceptions). */
 /* The types of the call's arguments (positional and keyword-only): the
  * type feedback the compiled version is specialised for. */
 static PyObject *argument_types(_PyInterpreterFrame *frame) {
@@ -205,6 +212,9 @@ static PyObject *argument_types(_PyInterpreterFrame *frame) {
     return types;
 }
 
+/* Hand a hot code object to the Python side. Returns -1 only when the
+ * callback was interrupted by something the program must see
+ * (KeyboardInterrupt and other non-Exception BaseExceptions). */
 static int report_hot(PyCodeObject *co, RsCodeInfo *info, _PyInterpreterFrame *frame) {
     info->state = RS_QUEUED;
     if (hot_callback == NULL) return 0;
@@ -406,9 +416,8 @@ static PyObject *hook_deopts(PyObject *self, PyObject *arg) {
     if (!code_arg(arg, &co)) return NULL;
     RsCodeInfo *info = get_info(co, 0);
     if (info == NULL) return Py_BuildValue("(n())", (Py_ssize_t)0);
-    PyObject *sites = PyTuple_New(info->nsites);
+    PyObject *sites = sites_tuple(info);
     if (sites == NULL) return NULL;
-    for (int i = 0; i < info->nsites; i++) PyTuple_SET_ITEM(sites, i, PyLong_FromLong(info->sites[i]));
     return Py_BuildValue("(nN)", info->deopts, sites);
 }
 

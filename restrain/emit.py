@@ -225,16 +225,12 @@ class ModuleEmitter:
             return "borrowed"
         return self.plan.value_rep(label, name)
 
-    def borrowable(self, block: IRBlock) -> set[str]:
+    def borrowable(self, block: IRBlock, last_use: dict[str, int]) -> set[str]:
         """Temporaries that need no reference of their own: constants (the
         code object holds them) and object locals read for uses that come
         before the next store to that local (the frame holds them)."""
         ops = block.ops
         out_names = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
-        last_use = {}
-        for i, op in enumerate(ops):
-            for name in op.args:
-                last_use[name] = i
         found = set()
         for pos, op in enumerate(ops):
             r = op.results[0] if op.results else None
@@ -270,7 +266,7 @@ class ModuleEmitter:
         body: list[str] = []
         last_index = None
         self.assigned = set(self.plan.assigned_in.get(label, ()))
-        self.borrowed |= self.borrowable(block)
+        self.borrowed |= self.borrowable(block, last_use)
         free = [f"t{k}" for k in range(self.nslots)]   # every slot is free on block entry
         for i, op in enumerate(block.ops):
             for r in op.results:
@@ -386,7 +382,7 @@ class ModuleEmitter:
         if kind == "cmp":
             lines, vals = [], []
             for n, (v, rep) in enumerate(zip(a, plan.operands)):
-                if kind == "cmp" and sub == "float" and rep == INT:
+                if sub == "float" and rep == INT:
                     d = f"rs_d{n}"
                     self.typed_decls[d] = FLOAT
                     lines += [f"if rs_i_exact({v}, &{d}):"] + deopt

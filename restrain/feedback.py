@@ -21,6 +21,7 @@ expose them as `_specialized_instructions` / `_all_opname`).
 from __future__ import annotations
 
 import dis
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from types import CodeType
@@ -48,10 +49,14 @@ class Feedback:
     no_speculate: frozenset[int] = field(default_factory=frozenset)
     speculate: bool = True                          # False: a generic version, no guesses at all
 
+    @functools.cached_property
+    def _op_types(self) -> dict[int, str]:
+        return dict(self.op_types)
+
     def op_type(self, index: int) -> str | None:
         if not self.speculate or index in self.no_speculate:
             return None
-        return dict(self.op_types).get(index)
+        return self._op_types.get(index)
 
     def arg_type(self, i: int) -> str:
         if not self.speculate or 0 in self.no_speculate or i >= len(self.arg_types):
@@ -74,10 +79,6 @@ class Feedback:
 
 
 NO_FEEDBACK = Feedback(speculate=False)
-
-
-def arg_type_names(types: tuple) -> tuple[str, ...]:
-    return tuple(TYPED_ARGS.get(t, "object") for t in types)
 
 
 def observe(code: CodeType, arg_types: tuple = (), no_speculate=frozenset(),

@@ -95,7 +95,6 @@ class FunctionRecord:
     source_path: Optional[Path] = None
     from_cache: bool = False
     entry: object = None             # keeps the loaded module alive
-    feedback: object = None          # the Feedback the current version is specialised for
     arg_types: tuple = ()
     versions: int = 0                # compiled versions so far
     no_speculate: frozenset = frozenset()
@@ -239,10 +238,9 @@ def _build_options():
     return BuildOptions(cache_dir=cache_dir, timeout=c.compile_timeout, limit_bytes=c.cache_limit_bytes)
 
 
-def _feedback(code: CodeType, record: Optional[FunctionRecord]):
+def _feedback(code: CodeType, record: FunctionRecord):
+    """What the next version of `code` is specialised for."""
     from .feedback import observe
-    if record is None:
-        return observe(code)
     return observe(code, record.arg_types, record.no_speculate, speculate=record.versions < MAX_VERSIONS - 1)
 
 
@@ -268,7 +266,6 @@ def _compile_now(code: CodeType, cache_only: bool = False, feedback=None) -> Opt
     record = _state.records.setdefault(id(code), FunctionRecord(code))
     record.status, record.reason, record.seconds = outcome.status, outcome.reason, outcome.seconds
     record.source_path, record.from_cache = outcome.source_path, outcome.from_cache
-    record.feedback = feedback
     if outcome.ok:
         record.versions += 1
     if outcome.ok and hook is not None:
@@ -386,17 +383,13 @@ def _sample_loop() -> None:
 
 
 def _sample_until_disabled(hook) -> None:
-    me = threading.get_ident()
     counts: dict[CodeType, int] = {}
     while _state.enabled and _state.config.sample and not _state.shutting_down:
         time.sleep(SAMPLE_SECONDS)
         try:
-            own = {me, _state.worker.ident if _state.worker is not None else None}
-            for ident, frame in sys._current_frames().items():
-                if ident in own:
-                    continue
+            for frame in sys._current_frames().values():
                 if _in_restrain(frame):
-                    continue      # restrain's own work (a synchronous compile)
+                    continue      # restrain's own threads, or a synchronous compile
                 for _ in range(SAMPLE_DEPTH):
                     if frame is None:
                         break
@@ -449,18 +442,11 @@ def _import_pipeline() -> None:
     build.cython_version()
 
 
-def _ensure_thread(attr: str, target, name: str) -> None:
-    """Start restrain's daemon thread `_state.<attr>` unless it is running."""
-    thread = getattr(_state, attr)
-    if thread is not None and thread.is_alive():
-        return
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    setattr(_state, attr, thread)
-    thread.start()
-
-
 def _ensure_worker() -> None:
-    _ensure_thread("worker", _worker_loop, "restrain-compiler")
+    if _state.worker is not None and _state.worker.is_alive():
+        return
+    _state.worker = threading.Thread(target=_worker_loop, name="restrain-compiler", daemon=True)
+    _state.worker.start()
 
 
 def _worker_loop() -> None:

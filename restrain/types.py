@@ -179,6 +179,7 @@ class TypeInference:
         self.ir = ir
         self.fb = feedback
         self.code = ir.cfg.decoded.code
+        self.defs: dict[str, Op] = {r: op for b in ir.blocks.values() for op in b.ops for r in op.results}
         self.deopt_blocks = self.blocks_that_may_deopt()
         self.resume = self.resume_indices()
         self.range_slots = self.range_iterator_slots()
@@ -187,7 +188,6 @@ class TypeInference:
         self.label = ir.entry
         self.reps: dict[str, Optional[str]] = {}
         self.ops: dict[tuple[int, int], OpPlan] = {}
-        self.defs: dict[str, Op] = {r: op for b in ir.blocks.values() for op in b.ops for r in op.results}
 
     # -- where deoptimising is allowed -----------------------------------------
     def blocks_that_may_deopt(self) -> frozenset[int]:
@@ -241,19 +241,18 @@ class TypeInference:
     def range_iterator_slots(self) -> set[tuple[int, int]]:
         """(block, depth) whose stack slot holds `iter(range(...))` on entry,
         by a greatest fixpoint over the edges (a guess: checked at run time)."""
-        ir = self.ir
-        defs = {r: (op, b.label) for b in ir.blocks.values() for op in b.ops for r in op.results}
+        ir, defs = self.ir, self.defs
 
         def is_range_iter(value: str) -> bool:
             d = defs.get(value)
-            if d is None or d[0].kind != "get_iter":
+            if d is None or d.kind != "get_iter":
                 return False
-            call = defs.get(d[0].args[0])
-            if call is None or call[0].kind != "call" or call[0].params[0] is not None:
+            call = defs.get(d.args[0])
+            if call is None or call.kind != "call" or call.params[0] is not None:
                 return False
-            callee = defs.get(call[0].args[1])
-            return (callee is not None and callee[0].kind == "load_global"
-                    and self.code.co_names[callee[0].params[0]] == "range")
+            callee = defs.get(call.args[1])
+            return (callee is not None and callee.kind == "load_global"
+                    and self.code.co_names[callee.params[0]] == "range")
 
         incoming: dict[tuple[int, int], list[tuple[int, str]]] = {}
         for b in ir.blocks.values():
@@ -346,8 +345,7 @@ class TypeInference:
             exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
             for pos, op in enumerate(block.ops):
                 plan = self.ops.get((label, pos))
-                if (plan is None or plan.how != "getitem:int" or op.index in self.fb.no_speculate
-                        or self.resume.get(op.index) in self.fb.no_speculate):
+                if plan is None or plan.how != "getitem:int" or self.failed_before(op.index):
                     continue
                 r = op.results[0]
                 users = [(p, o) for p, o in enumerate(block.ops) if r in o.args]
@@ -422,21 +420,25 @@ class TypeInference:
             start = None
         return out
 
+    def settled(self, r):
+        """In the last passes what is still unknown is an object."""
+        return OBJ if (r is BOTTOM and self.finalising) else r
+
+    def failed_before(self, index: int) -> bool:
+        """Whether the instruction deoptimised in an earlier version (sites
+        are recorded where the interpreter resumed: the first EXTENDED_ARG)."""
+        no = self.fb.no_speculate
+        return index in no or self.resume.get(index, index) in no
+
     def rep_of(self, name: str):
         if name[0] == "s":
-            r = self.vars.get(("S", self.label, int(name[1:])), OBJ)
-            return OBJ if (r is BOTTOM and self.finalising) else r
-        if name in self.reps:
-            r = self.reps[name]
-            return OBJ if (r is BOTTOM and self.finalising) else r
-        return OBJ   # stack variables and anything unknown
+            return self.settled(self.vars.get(("S", self.label, int(name[1:])), OBJ))
+        return self.settled(self.reps.get(name, OBJ))
 
     def block(self, block, assigned) -> None:
         self.label = block.label
         for pos, op in enumerate(block.ops):
-            result = self.op(block, pos, op)
-            if result is BOTTOM and self.finalising:
-                result = OBJ
+            result = self.settled(self.op(block, pos, op))
             for name in op.results:
                 self.reps[name] = OBJ
             if op.results:
@@ -457,15 +459,11 @@ class TypeInference:
         BOTTOM while an operand is still unknown.  Records the plan."""
         k = op.kind
         # an instruction that deoptimised in an earlier version gets generic code
-        may_deopt = (block.label in self.deopt_blocks
-                     and self.resume.get(op.index, op.index) not in self.fb.no_speculate
-                     and op.index not in self.fb.no_speculate)
+        may_deopt = block.label in self.deopt_blocks and not self.failed_before(op.index)
         if k == "const":
             return const_rep(self.code.co_consts[op.params[0]])
         if k == "load_fast":
-            i = op.params[0]
-            r = self.vars.get(("L", i), OBJ)
-            return OBJ if (r is BOTTOM and self.finalising) else r
+            return self.settled(self.vars.get(("L", op.params[0]), OBJ))
         if k == "copy":
             return self.rep_of(op.args[0])
         if k == "binary_op":
@@ -569,8 +567,7 @@ class TypeInference:
         if not may_deopt or not it.startswith("s"):
             return OBJ
         depth = int(it[1:])
-        if ((block.label, depth) in self.range_slots and self.fb.speculate
-                and op.index not in self.fb.no_speculate):
+        if (block.label, depth) in self.range_slots and self.fb.speculate:   # may_deopt: not failed here
             self.plan(block, pos, OpPlan("range", deopt=True))
             return INT
         return OBJ
@@ -579,26 +576,19 @@ class TypeInference:
     def callee(self, op: Op):
         """(module, name, load op) when op calls a global or module attribute."""
         first, second = op.args[0], op.args[1]
-        d2 = self.defs.get(second)
-        if d2 is None:
+        load = self.defs.get(second)
+        if load is None:
             return None
-        load = d2
-        if load.kind in ("load_global", "load_attr"):
-            d1 = self.defs.get(first)
-            if d1 is None or d1.kind != "null":
-                return None
-            if load.kind == "load_global":
-                return "builtins", self.code.co_names[load.params[0]], load
-            mod = self.defs.get(load.args[0])
-            if mod is None or mod.kind != "load_global":
-                return None
-            return self.code.co_names[mod.params[0]], self.code.co_names[load.params[0]], load
-        if load.kind == "load_method" and first == load.results[0] and second == load.results[1]:
-            mod = self.defs.get(load.args[0])
-            if mod is None or mod.kind != "load_global":
-                return None
-            return self.code.co_names[mod.params[0]], self.code.co_names[load.params[0]], load
-        return None
+        null_first = self.defs.get(first) is not None and self.defs[first].kind == "null"
+        if load.kind == "load_global" and null_first:
+            return "builtins", self.code.co_names[load.params[0]], load
+        # module.function(...): LOAD_ATTR after a NULL, or LOAD_METHOD
+        by_attr = load.kind == "load_attr" and null_first
+        by_method = load.kind == "load_method" and (first, second) == load.results
+        mod = self.defs.get(load.args[0]) if by_attr or by_method else None
+        if mod is None or mod.kind != "load_global":
+            return None
+        return self.code.co_names[mod.params[0]], self.code.co_names[load.params[0]], load
 
     def call(self, block, pos, op, may_deopt):
         if op.params[0] is not None or not may_deopt or not self.fb.speculate:
@@ -609,7 +599,7 @@ class TypeInference:
         module, name, load = found
         spec = BUILTINS.get((module, name))
         args = op.args[2:]
-        if spec is None or len(args) != spec.arity or load.index in self.fb.no_speculate:
+        if spec is None or len(args) != spec.arity or self.failed_before(load.index):
             return OBJ
         reps = tuple(self.rep_of(a) for a in args)
         if BOTTOM in reps:

@@ -1445,56 +1445,43 @@ RS_HOT int rs_guard_function(PyObject *o, PyObject **cache, const char *module, 
 }
 static inline Py_ssize_t rs_len(PyObject *o) { return PyObject_Size(o); }
 
-/* ---- containers indexed by a C integer ------------------------------------------ */
-RS_HOT PyObject *rs_getitem_i(PyObject *c, long long i) {
+/* ---- containers indexed by a C integer ------------------------------------------
+ * The slot of c[i] in an exact list or tuple when i is in range (a negative
+ * i counts from the end, as in Python), else NULL: the generic path, whose
+ * errors (IndexError, TypeError) are CPython's. */
+RS_HOT PyObject **rs_item_slot(PyObject *c, long long i) {
+    Py_ssize_t n;
+    PyObject **items;
     if (PyList_CheckExact(c)) {
-        Py_ssize_t n = PyList_GET_SIZE(c);
-        if (i < 0) i += n;
-        if (i >= 0 && i < n) return Py_NewRef(PyList_GET_ITEM(c, i));
+        n = PyList_GET_SIZE(c);
+        items = ((PyListObject *)c)->ob_item;
     } else if (PyTuple_CheckExact(c)) {
-        Py_ssize_t n = PyTuple_GET_SIZE(c);
-        if (i < 0) i += n;
-        if (i >= 0 && i < n) return Py_NewRef(PyTuple_GET_ITEM(c, i));
+        n = PyTuple_GET_SIZE(c);
+        items = ((PyTupleObject *)c)->ob_item;
+    } else {
+        return NULL;
     }
+    if (i < 0) i += n;
+    return i >= 0 && i < n ? &items[i] : NULL;
+}
+
+RS_HOT PyObject *rs_getitem_i(PyObject *c, long long i) {
+    PyObject **slot = rs_item_slot(c, i);
+    if (slot != NULL) return Py_NewRef(*slot);
     PyObject *k = PyLong_FromLongLong(i);
     if (k == NULL) return NULL;
     PyObject *v = PyObject_GetItem(c, k);   /* index as written: errors say so */
     Py_DECREF(k);
     return v;
 }
-/* list[i] = <double>: when the float there is referenced by the list alone,
- * nothing else can see it, so its value is replaced in place (no new box);
- * CPython's own in-place string concatenation relies on the same fact. */
-RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v);
-RS_HOT int rs_setitem_float_i(PyObject *c, long long i, double v) {
-    if (PyList_CheckExact(c)) {
-        Py_ssize_t n = PyList_GET_SIZE(c);
-        long long j = i < 0 ? i + n : i;
-        if (j >= 0 && j < n) {
-            PyObject *old = PyList_GET_ITEM(c, j);
-            if (PyFloat_CheckExact(old) && Py_REFCNT(old) == 1) {
-                ((PyFloatObject *)old)->ob_fval = v;
-                return 0;
-            }
-        }
-    }
-    PyObject *box = PyFloat_FromDouble(v);
-    if (box == NULL) return -1;
-    int r = rs_setitem_i(c, i, box);
-    Py_DECREF(box);
-    return r;
-}
 
 RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v) {
-    if (PyList_CheckExact(c)) {
-        Py_ssize_t n = PyList_GET_SIZE(c);
-        long long j = i < 0 ? i + n : i;
-        if (j >= 0 && j < n) {
-            PyObject *old = PyList_GET_ITEM(c, j);
-            PyList_SET_ITEM(c, j, Py_NewRef(v));
-            Py_DECREF(old);
-            return 0;
-        }
+    PyObject **slot = PyList_CheckExact(c) ? rs_item_slot(c, i) : NULL;
+    if (slot != NULL) {
+        PyObject *old = *slot;
+        *slot = Py_NewRef(v);
+        Py_DECREF(old);
+        return 0;
     }
     PyObject *k = PyLong_FromLongLong(i);
     if (k == NULL) return -1;
@@ -1503,29 +1490,31 @@ RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v) {
     return r;
 }
 
+/* list[i] = <double>: when the float there is referenced by the list alone,
+ * nothing else can see it, so its value is replaced in place (no new box);
+ * CPython's own in-place string concatenation relies on the same fact. */
+RS_HOT int rs_setitem_float_i(PyObject *c, long long i, double v) {
+    PyObject **slot = PyList_CheckExact(c) ? rs_item_slot(c, i) : NULL;
+    if (slot != NULL && PyFloat_CheckExact(*slot) && Py_REFCNT(*slot) == 1) {
+        ((PyFloatObject *)*slot)->ob_fval = v;
+        return 0;
+    }
+    PyObject *box = PyFloat_FromDouble(v);
+    if (box == NULL) return -1;
+    int r = rs_setitem_i(c, i, box);
+    Py_DECREF(box);
+    return r;
+}
+
 /* container[i] read straight into a C variable: 1 (deoptimise at the
  * subscript) unless an exact list or tuple holds an exact float / int there */
-RS_HOT PyObject *rs_item_borrowed(PyObject *c, long long i) {
-    Py_ssize_t n;
-    if (PyList_CheckExact(c)) {
-        n = PyList_GET_SIZE(c);
-        if (i < 0) i += n;
-        return i >= 0 && i < n ? PyList_GET_ITEM(c, i) : NULL;
-    }
-    if (PyTuple_CheckExact(c)) {
-        n = PyTuple_GET_SIZE(c);
-        if (i < 0) i += n;
-        return i >= 0 && i < n ? PyTuple_GET_ITEM(c, i) : NULL;
-    }
-    return NULL;
-}
 RS_HOT int rs_item_float_i(PyObject *c, long long i, double *r) {
-    PyObject *v = rs_item_borrowed(c, i);
-    return v == NULL || rs_unbox_float(v, r);
+    PyObject **slot = rs_item_slot(c, i);
+    return slot == NULL || rs_unbox_float(*slot, r);
 }
 RS_HOT int rs_item_int_i(PyObject *c, long long i, long long *r) {
-    PyObject *v = rs_item_borrowed(c, i);
-    return v == NULL || rs_unbox_int(v, r);
+    PyObject **slot = rs_item_slot(c, i);
+    return slot == NULL || rs_unbox_int(*slot, r);
 }
 
 /* ---- borrowed values ---------------------------------------------------------
