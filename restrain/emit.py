@@ -419,7 +419,7 @@ class ModuleEmitter:
             if name == "abs":
                 if reps[0] == INT:
                     return [f"if rs_i_abs({args[0]}, &{r}):"] + deopt
-                return [f"{r} = -{args[0]} if {args[0]} < 0 else ({args[0]} + 0.0)"]
+                return [f"{r} = rs_f_abs({args[0]})"]
             if name in ("min", "max"):
                 op = "<" if name == "min" else ">"
                 return [f"{r} = {args[1]} if {args[1]} {op} {args[0]} else {args[0]}"]

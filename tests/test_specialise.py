@@ -110,6 +110,18 @@ def float_ops(x, y):
             abs(x), min(x, y), max(x, y))
 
 
+def float_abs_sign(x):
+    return math.copysign(1.0, abs(x))
+
+
+def test_abs_of_a_negative_nan_is_positive_as_in_cpython():
+    # float_abs is fabs: it clears the sign bit of a NaN too
+    pair = specialised_pair(float_abs_sign, (float,), [(1.5,)] * 20)
+    assert "call:builtins.abs" in {p.how for p in plan_of(float_abs_sign, (float,)).ops.values()}
+    for x in (-float("nan"), float("nan"), -0.0, 0.0, -2.5, float("-inf")):
+        pair.check(x)
+
+
 def float_div(x, y):
     return x / y
 

@@ -1344,6 +1344,8 @@ RS_HOT int rs_f_truediv(double a, double b, double *r) {
     *r = a / b;
     return 0;
 }
+/* float_abs: fabs, which also clears the sign of a NaN */
+RS_HOT double rs_f_abs(double a) { return fabs(a); }
 /* float_rem */
 RS_HOT int rs_f_mod(double a, double b, double *r) {
     if (b == 0.0) return 1;

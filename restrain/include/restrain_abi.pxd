@@ -127,6 +127,7 @@ cdef extern from "restrain_abi.h":
     int rs_i_neg(long long a, long long *r)
     int rs_i_abs(long long a, long long *r)
     int rs_f_truediv(double a, double b, double *r)
+    double rs_f_abs(double a)
     int rs_f_mod(double a, double b, double *r)
     int rs_f_floordiv(double a, double b, double *r)
     int rs_f_pow(double a, double b, double *r)
