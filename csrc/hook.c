@@ -238,7 +238,93 @@ static int report_hot(PyCodeObject *co, RsCodeInfo *info, _PyInterpreterFrame *f
     return -1;
 }
 
+/* ---- entering compiled code while the evaluator is off -------------------- */
+/* With any evaluator installed, 3.11 stops inlining Python-to-Python calls
+ * (design.md, fact 1): uncompiled call-heavy code pays for the hook.  So in
+ * "windows" mode the evaluator is on only while restrain looks for hot code
+ * (`counting`); the Python side (runtime.py) closes the window once nothing
+ * new turns hot and opens it again when something does.
+ *
+ * Outside a window, compiled code is entered through its function objects:
+ * a function whose code is compiled gets the type RsFunctionType, a C
+ * subclass of function with the same layout and name.  The interpreter's
+ * CALL inlines exact functions only (fact 2), so calls of such a function go
+ * to its vectorcall, compiled_vectorcall, which turns the evaluator on for
+ * the one frame it creates; restrain_eval turns it off again on entry. */
+static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag);
+static int windows = 0;            /* 0: the evaluator stays on (no swapping) */
+static int counting = 1;           /* inside a window: every frame is seen */
+static Py_ssize_t swaps = 0;       /* function objects given RsFunctionType */
+static PyTypeObject RsFunctionType;
+
+/* What interp->eval_frame should be now; leaves another tool's evaluator alone. */
+static void settle_eval_frame(PyInterpreterState *interp) {
+    if (!installed) return;
+    if (interp->eval_frame != NULL && interp->eval_frame != restrain_eval) return;
+    interp->eval_frame = (counting || !windows) ? restrain_eval : NULL;
+}
+
+static void unswap_function(PyFunctionObject *f) {
+    Py_SET_TYPE(f, &PyFunction_Type);
+    f->vectorcall = _PyFunction_Vectorcall;
+}
+
+static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    PyInterpreterState *interp = _PyInterpreterState_GET();
+    if (!installed || !windows) {
+        /* restrain was disabled (or left windows mode): a plain function again */
+        unswap_function((PyFunctionObject *)func);
+        return _PyFunction_Vectorcall(func, args, nargsf, kwnames);
+    }
+    if (interp->eval_frame == NULL) interp->eval_frame = restrain_eval;
+    PyObject *result = _PyFunction_Vectorcall(func, args, nargsf, kwnames);
+    settle_eval_frame(interp);   /* in case no frame reached restrain_eval */
+    return result;
+}
+
+#define RS_FUNCTION_FLAGS (CO_OPTIMIZED | CO_NEWLOCALS)
+#define RS_RESUMABLE_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
+
+/* Give a plain function of compiled code the swapped type; 1 if done. */
+static int swap_function(PyFunctionObject *f) {
+    if (f == NULL || !windows || Py_TYPE(f) != &PyFunction_Type || f->vectorcall != _PyFunction_Vectorcall)
+        return 0;
+    int flags = ((PyCodeObject *)f->func_code)->co_flags;
+    if ((flags & RS_FUNCTION_FLAGS) != RS_FUNCTION_FLAGS || (flags & RS_RESUMABLE_FLAGS)) return 0;
+    Py_SET_TYPE(f, &RsFunctionType);   /* a static type: no reference to take */
+    f->vectorcall = compiled_vectorcall;
+    swaps++;
+    return 1;
+}
+
+/* pickle and copy treat functions by name; so do they the swapped ones
+ * (a str from __reduce__ means "the global of this name"). */
+static PyObject *swapped_reduce(PyObject *self, PyObject *unused) {
+    return Py_NewRef(((PyFunctionObject *)self)->func_qualname);
+}
+
+static PyMethodDef swapped_methods[] = {
+    {"__reduce__", swapped_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static int init_function_type(void) {
+    RsFunctionType.tp_name = "function";
+    RsFunctionType.tp_doc = PyFunction_Type.tp_doc;
+    RsFunctionType.tp_basicsize = PyFunction_Type.tp_basicsize;
+    RsFunctionType.tp_flags = PyFunction_Type.tp_flags & ~(Py_TPFLAGS_READY | Py_TPFLAGS_VALID_VERSION_TAG);
+    RsFunctionType.tp_base = &PyFunction_Type;
+    RsFunctionType.tp_vectorcall_offset = PyFunction_Type.tp_vectorcall_offset;
+    RsFunctionType.tp_traverse = PyFunction_Type.tp_traverse;
+    RsFunctionType.tp_clear = PyFunction_Type.tp_clear;
+    RsFunctionType.tp_dealloc = PyFunction_Type.tp_dealloc;
+    RsFunctionType.tp_methods = swapped_methods;
+    return PyType_Ready(&RsFunctionType);
+}
+
 static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag) {
+    int window_closed = windows && !counting;
+    if (window_closed) tstate->interp->eval_frame = NULL;   /* one frame only */
     PyCodeObject *co = frame->f_code;
     if (throwflag || paused || tstate->cframe->use_tracing ||
         frame->owner != FRAME_OWNED_BY_THREAD ||
@@ -248,7 +334,11 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
     RsCodeInfo *info = get_info(co, 1);
     if (info == NULL) return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     info->calls++;
-    if (info->entry != NULL) return run_compiled(tstate, frame, info);
+    if (info->entry != NULL) {
+        swap_function(frame->f_func);   /* the next call needs no evaluator */
+        return run_compiled(tstate, frame, info);
+    }
+    if (window_closed) return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     if (prewarm_callback != NULL && info->calls == threshold / 2 + 1) {
         PyObject *cb = prewarm_callback;
         prewarm_callback = NULL;             /* once */
@@ -290,23 +380,23 @@ static PyObject *hook_install(PyObject *self, PyObject *callback) {
         Py_INCREF(callback);
         Py_XSETREF(hot_callback, callback);
     }
-    _PyInterpreterState_SetEvalFrameFunc(interp, restrain_eval);
     installed = 1;
+    counting = 1;
+    _PyInterpreterState_SetEvalFrameFunc(interp, restrain_eval);
     Py_RETURN_NONE;
 }
 
 static PyObject *hook_uninstall(PyObject *self, PyObject *unused) {
     PyInterpreterState *interp = PyInterpreterState_Get();
-    if (_PyInterpreterState_GetEvalFrameFunc(interp) == restrain_eval) {
-        _PyInterpreterState_SetEvalFrameFunc(interp, _PyEval_EvalFrameDefault);
-    }
-    installed = 0;
+    if (interp->eval_frame == restrain_eval) interp->eval_frame = NULL;
+    installed = 0;   /* swapped functions turn back into plain ones when next called */
     Py_RETURN_NONE;
 }
 
 static PyObject *hook_is_installed(PyObject *self, PyObject *unused) {
     PyInterpreterState *interp = PyInterpreterState_Get();
-    return PyBool_FromLong(installed && _PyInterpreterState_GetEvalFrameFunc(interp) == restrain_eval);
+    _PyFrameEvalFunction current = interp->eval_frame;
+    return PyBool_FromLong(installed && (current == restrain_eval || (current == NULL && windows && !counting)));
 }
 
 static PyObject *hook_set_threshold(PyObject *self, PyObject *arg) {
@@ -421,6 +511,45 @@ static PyObject *hook_deopts(PyObject *self, PyObject *arg) {
     return Py_BuildValue("(nN)", info->deopts, sites);
 }
 
+/* set_windows(on): whether the evaluator may be switched off between
+ * windows (compiled functions then get RsFunctionType); off: always on. */
+static PyObject *hook_set_windows(PyObject *self, PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    windows = on;
+    counting = 1;
+    settle_eval_frame(_PyInterpreterState_GET());
+    Py_RETURN_NONE;
+}
+
+/* set_counting(on): open or close the window in which every frame is seen */
+static PyObject *hook_set_counting(PyObject *self, PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    counting = on;
+    settle_eval_frame(_PyInterpreterState_GET());
+    Py_RETURN_NONE;
+}
+
+/* window() -> (windows mode, counting, function objects swapped so far) */
+static PyObject *hook_window(PyObject *self, PyObject *unused) {
+    return Py_BuildValue("(iin)", windows, counting, swaps);
+}
+
+/* swap_frame_function(frame): the sampler found a frame of compiled code
+ * running in the interpreter (its function object was made while the
+ * window was closed): swap that function.  True if it did. */
+static PyObject *hook_swap_frame_function(PyObject *self, PyObject *arg) {
+    if (!PyFrame_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "expected a frame");
+        return NULL;
+    }
+    _PyInterpreterFrame *frame = ((PyFrameObject *)arg)->f_frame;
+    RsCodeInfo *info = get_info(frame->f_code, 0);
+    if (info == NULL || info->entry == NULL) Py_RETURN_FALSE;
+    return PyBool_FromLong(swap_function(frame->f_func));
+}
+
 static PyObject *hook_pause_thread(PyObject *self, PyObject *unused) {
     paused++;
     Py_RETURN_NONE;
@@ -444,6 +573,10 @@ static PyMethodDef hook_methods[] = {
     {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): callable(code) is called once, when a first code object is halfway to hot"},
     {"set_deopt", hook_set_deopt, METH_VARARGS, "set_deopt(callable, limit): callable(code, sites) once a compiled version deoptimised limit times"},
     {"deopts", hook_deopts, METH_O, "deopts(code) -> (count, sites) for the current compiled version"},
+    {"set_windows", hook_set_windows, METH_O, "set_windows(on): let the evaluator be off between windows of counting"},
+    {"set_counting", hook_set_counting, METH_O, "set_counting(on): open or close a window of counting"},
+    {"window", hook_window, METH_NOARGS, "window() -> (windows mode, counting, swapped function objects)"},
+    {"swap_frame_function", hook_swap_frame_function, METH_O, "swap_frame_function(frame): route the frame's function to its compiled code"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},
     {"resume_thread", hook_resume_thread, METH_NOARGS, "undo pause_thread"},
     {NULL, NULL, 0, NULL},
@@ -461,6 +594,7 @@ PyMODINIT_FUNC PyInit__hook(void) {
             return NULL;
         }
     }
+    if (init_function_type() < 0) return NULL;
     PyObject *m = PyModule_Create(&hook_module);
     if (m == NULL) return NULL;
     if (PyModule_AddIntConstant(m, "ABI_VERSION", 2) < 0) {

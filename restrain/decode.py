@@ -35,6 +35,8 @@ __all__ = [
     "stack_effect",
     "is_generator_like",
     "is_function_scope",
+    "has_loop",
+    "BACKWARD_JUMPS",
     "UNCONDITIONAL_JUMPS",
     "CONDITIONAL_JUMPS",
     "JUMPS",
@@ -54,6 +56,25 @@ UNCONDITIONAL_JUMPS: frozenset[str] = frozenset({
     "JUMP_BACKWARD",
     "JUMP_BACKWARD_NO_INTERRUPT",
 })
+
+#: Jumps to an earlier instruction: every loop has one.
+BACKWARD_JUMPS: frozenset[str] = frozenset({
+    "JUMP_BACKWARD",
+    "JUMP_BACKWARD_NO_INTERRUPT",
+    "POP_JUMP_BACKWARD_IF_TRUE",
+    "POP_JUMP_BACKWARD_IF_FALSE",
+    "POP_JUMP_BACKWARD_IF_NONE",
+    "POP_JUMP_BACKWARD_IF_NOT_NONE",
+})
+_BACKWARD_OPCODES = frozenset(dis.opmap[name] for name in BACKWARD_JUMPS)
+
+
+def has_loop(code: types.CodeType) -> bool:
+    """Whether `code` has a loop: a cheap scan of the de-quickened bytes (an
+    opcode every two bytes; inline caches are zero, CACHE), no decoding."""
+    raw = code.co_code
+    return any(raw[i] in _BACKWARD_OPCODES for i in range(0, len(raw), 2))
+
 
 #: Two-way branches: control continues at the next instruction or the target.
 #: FOR_ITER jumps (popping the iterator) when the iterator is exhausted.

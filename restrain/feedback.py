@@ -100,3 +100,38 @@ def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:
             if name in OPERAND_FEEDBACK:
                 found.append((inst.index, OPERAND_FEEDBACK[name]))
     return tuple(found)
+
+
+# Calls of Python functions and methods (3.11 specialises every call's
+# PRECALL; CALL_PY_* only appear with no evaluator installed): from
+# interpreted code the interpreter inlines them, from compiled code each one
+# goes through C (vectorcall, a new _PyEval_EvalFrameDefault), which costs more.
+PYTHON_CALLS = frozenset({"PRECALL_PYFUNC", "PRECALL_BOUND_METHOD"})
+
+
+@dataclass(frozen=True)
+class WorkMix:
+    """What the interpreter has seen a code object's instructions do."""
+    python_calls: int     # call sites specialised for Python functions
+    typed_ops: int        # sites specialised for ints, floats, list/tuple items
+
+    def favours_compiling(self) -> bool:
+        """Typed work gains when compiled (~20-30 instructions saved per
+        operation), a call of a Python function loses (~150 more than the
+        interpreter's inlined call): a loop of mostly calls is better left
+        to the interpreter.  Static sites, a rough guide: bench/run.py is
+        the judge (calls, raytrace and richards-style loops stay
+        interpreted, spectral-norm's and the sieve's compile)."""
+        return self.typed_ops > 3 * self.python_calls
+
+
+def work_mix(code: CodeType) -> WorkMix:
+    try:
+        live = code._co_code_adaptive
+    except AttributeError:      # not 3.11's layout
+        return WorkMix(0, 0)
+    names = [dis._all_opname[live[inst.offset]] for inst in decode(code).instructions
+             if inst.offset < len(live)]
+    return WorkMix(sum(name in PYTHON_CALLS for name in names),
+                   sum(name in OPERAND_FEEDBACK for name in names))
+

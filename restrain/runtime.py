@@ -38,8 +38,14 @@ MAX_VERSIONS = 3
 # a function on top (or one or two frames below) in HOT_SAMPLES samples
 # taken SAMPLE_SECONDS apart counts as hot even when it is called rarely.
 SAMPLE_SECONDS = 0.01
+QUIET_SAMPLE_SECONDS = 0.03      # between windows: a lighter touch on the program
 HOT_SAMPLES = 3
 SAMPLE_DEPTH = 3
+# The evaluator costs uncompiled code its inlined calls (design.md, fact 1),
+# so with sampling on it is switched off once nothing new has turned hot,
+# been compiled or needed routing to compiled code for QUIET_SECONDS, and
+# switched on again when something does (see _update_window).
+QUIET_SECONDS = 0.3
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -60,6 +66,9 @@ class Config:
     compile_timeout: float = 120.0
     cache_limit_bytes: int = 256 * 1024 * 1024
     sample: bool = True              # also find hot loops by sampling the stacks
+    # evaluator on only in windows of looking for hot code (needs sampling);
+    # RESTRAIN_EVALUATOR=always keeps it on (and function types untouched)
+    windows: bool = True
 
     @classmethod
     def from_environment(cls) -> "Config":
@@ -73,6 +82,8 @@ class Config:
         c.stats = bool(_env_flag("RESTRAIN_STATS"))
         if _env_flag("RESTRAIN_SAMPLE") is False:
             c.sample = False
+        if os.environ.get("RESTRAIN_EVALUATOR", "").strip().lower() == "always":
+            c.windows = False
         if _env_flag("RESTRAIN_NO_CACHE"):
             c.cache = False
         if os.environ.get("RESTRAIN_CACHE_DIR"):
@@ -89,7 +100,7 @@ class Config:
 @dataclass
 class FunctionRecord:
     code: CodeType
-    status: str = "queued"           # queued | compiled | failed | unsupported
+    status: str = "queued"           # queued | compiled | failed | unsupported | interpreted
     reason: Optional[str] = None
     seconds: float = 0.0
     source_path: Optional[Path] = None
@@ -145,6 +156,7 @@ class _State:
     shutting_down: bool = False
     current: Optional[tuple] = None                       # (code, feedback) being compiled by the worker
     sampler_running: bool = False
+    last_activity: float = 0.0      # monotonic time something last turned hot or was compiled
 
     def __post_init__(self):
         self.idle = threading.Condition(self.lock)
@@ -208,6 +220,8 @@ def enable(threshold=None, sync=None, sample=None) -> bool:
     hook.set_prewarm(_prewarm)
     hook.set_deopt(_on_deopt, DEOPT_LIMIT)
     hook.install(_on_hot)
+    hook.set_windows(_state.config.sample and _state.config.windows)
+    _note_activity()
     _state.enabled = True
     if _state.config.sample:
         _ensure_sampler()
@@ -271,6 +285,7 @@ def _compile_now(code: CodeType, cache_only: bool = False, feedback=None) -> Opt
     if outcome.ok and hook is not None:
         record.entry = outcome.entry
         hook.set_entry(code, outcome.entry.capsule)
+        _note_activity(open_window=True)   # the evaluator routes the function objects it sees
     elif hook is not None:
         hook.mark_never(code)
     _log_outcome(record)
@@ -313,9 +328,40 @@ def _on_hot(code: CodeType, arg_types: tuple = ()) -> None:
         if id(code) in _state.records or _state.shutting_down:
             return
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
+        _note_activity()
+        reason = _why_not_compile(code)
+        if reason:
+            record.status, record.reason = "interpreted", reason
+            _hook().mark_never(code)
+            return
         _schedule(code, _feedback(code, record))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
+
+
+LOOPLESS_REASON = "no loop, or a loop of mostly Python calls: the interpreter, which inlines calls, runs it faster"
+COMPREHENSION_REASON = "a comprehension: a new function object per run, entered only through the evaluator"
+_COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
+
+
+def _why_not_compile(code: CodeType) -> Optional[str]:
+    """Why compiled code would not beat the interpreter on `code`, or None.
+    Entering compiled code costs a C call through the function's vectorcall
+    and the evaluator (~230 instructions more than an inlined interpreter
+    call), and so does every call compiled code makes to a Python function.
+    So a function without a loop (every instruction runs at most once per
+    call) or whose loops mostly call Python functions is left to the
+    interpreter -- when the evaluator is off between windows.  While it is
+    on for good (no windows) calls are never inlined and compiling pays."""
+    if not (_state.config.sample and _state.config.windows):
+        return None
+    if code.co_name in _COMPREHENSIONS:
+        return COMPREHENSION_REASON
+    from .decode import has_loop
+    from .feedback import work_mix
+    if has_loop(code) and work_mix(code).favours_compiling():
+        return None
+    return LOOPLESS_REASON
 
 
 def _schedule(code: CodeType, feedback) -> None:
@@ -350,6 +396,9 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
 # -- finding loop-heavy functions -------------------------------------------------------
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# `python -m restrain script.py` runs the whole program inside these: they
+# do not make a thread one of restrain's own
+_LAUNCHER_FILES = {_PACKAGE_DIR + "__main__.py", _PACKAGE_DIR + "_startup.py"}
 
 
 def _ensure_sampler() -> None:
@@ -385,7 +434,7 @@ def _sample_loop() -> None:
 def _sample_until_disabled(hook) -> None:
     counts: dict[CodeType, int] = {}
     while _state.enabled and _state.config.sample and not _state.shutting_down:
-        time.sleep(SAMPLE_SECONDS)
+        time.sleep(SAMPLE_SECONDS if hook.window()[1] else QUIET_SAMPLE_SECONDS)
         try:
             for frame in sys._current_frames().values():
                 if _in_restrain(frame):
@@ -394,6 +443,7 @@ def _sample_until_disabled(hook) -> None:
                     if frame is None:
                         break
                     code = frame.f_code
+                    hook.swap_frame_function(frame)   # made while the window was closed
                     n = counts[code] = counts.get(code, 0) + 1
                     if n == HOT_SAMPLES:
                         _report_sampled(hook, code, frame)
@@ -403,11 +453,30 @@ def _sample_until_disabled(hook) -> None:
             logger.debug("restrain: sampling failed", exc_info=True)
         if len(counts) > 10000:
             counts.clear()
+        _update_window(hook)
+
+
+def _note_activity(open_window: bool = False) -> None:
+    _state.last_activity = time.monotonic()
+    hook = _hook()
+    if open_window and hook is not None and _state.enabled:
+        hook.set_counting(True)
+
+
+def _update_window(hook) -> None:
+    """Close the evaluator's window after QUIET_SECONDS without news (a
+    compile that finishes later opens it again): from then on uncompiled code runs at the interpreter's
+    own speed, inlined calls included, and compiled functions are entered
+    through their swapped function objects."""
+    windows, counting, _ = hook.window()
+    if windows and counting and time.monotonic() - _state.last_activity > QUIET_SECONDS:
+        hook.set_counting(False)
 
 
 def _in_restrain(frame) -> bool:
     while frame is not None:
-        if frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        filename = frame.f_code.co_filename
+        if filename.startswith(_PACKAGE_DIR) and filename not in _LAUNCHER_FILES:
             return True
         frame = frame.f_back
     return False
@@ -422,8 +491,9 @@ def _report_sampled(hook, code: CodeType, frame) -> None:
     calls, state = hook.info(code)
     if state != "counting":
         return
-    if code.co_flags & _FUNCTION_FLAGS != _FUNCTION_FLAGS or code.co_flags & _RESUMABLE_FLAGS:
-        hook.mark_never(code)        # module and class bodies, generators
+    if code.co_flags & _FUNCTION_FLAGS != _FUNCTION_FLAGS or code.co_flags & _RESUMABLE_FLAGS \
+            or code.co_filename.startswith(_PACKAGE_DIR):
+        hook.mark_never(code)        # module and class bodies, generators, restrain's launcher
         return
     nargs = code.co_argcount + code.co_kwonlyargcount
     values = frame.f_locals
@@ -524,6 +594,7 @@ def stats() -> dict:
         "compiled": count("compiled"),
         "failed": count("failed"),
         "unsupported": count("unsupported"),
+        "interpreted": count("interpreted"),
         "queued": count("queued"),
         "compile_seconds": round(sum(r.seconds for r in records), 4),
         "functions": [r.as_dict() for r in records],
@@ -534,7 +605,7 @@ def format_stats() -> str:
     s = stats()
     lines = [
         f"restrain: {s['compiled']} compiled, {s['failed']} failed, {s['unsupported']} unsupported, "
-        f"{s['queued']} queued; compile time {s['compile_seconds']:.2f} s (threshold {s['threshold']})",
+        f"{s['interpreted']} left to the interpreter, {s['queued']} queued; compile time {s['compile_seconds']:.2f} s (threshold {s['threshold']})",
     ]
     for f in sorted(s["functions"], key=lambda f: -f["calls"]):
         detail = f" ({f['reason']})" if f["reason"] else ""

@@ -354,7 +354,8 @@ def test_version_that_keeps_deoptimising_is_recompiled(tmp_path):
     prog = tmp_path / "prog.py"
     prog.write_text(RECOMPILE_PROG)
     plain_sum = sum([k * 3 + 1 for k in range(300)] + [(2 ** 62 + k) * 3 + 1 for k in range(300)])
-    proc = subprocess.run([sys.executable, "-m", "restrain", "--sync", "--threshold", "50",
+    # --no-sample: the evaluator always on, so the loopless `step` compiles
+    proc = subprocess.run([sys.executable, "-m", "restrain", "--sync", "--threshold", "50", "--no-sample",
                            "--cache-dir", str(tmp_path / "cache"), str(prog)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,233 @@
+"""The evaluator off between windows (runtime._update_window, csrc/hook.c).
+
+With sampling on (the default), restrain's evaluator is switched off once
+nothing new turns hot for QUIET_SECONDS, so uncompiled code runs with the
+interpreter's inlined calls; compiled functions are then entered through
+their function objects, which get a C subclass of `function`.  Each test
+runs a program in a fresh interpreter (the windows are process-wide) and
+checks what the program sees against plain CPython's behaviour.
+"""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Shared by the programs below: a function with a typed loop (compiles),
+# compiled explicitly, then left alone until the window closes.
+PRELUDE = textwrap.dedent("""
+    import copy, inspect, json, pickle, sys, time, types, weakref
+    import restrain
+    from restrain import _hook
+
+    def work(n, scale=2, *, bias=0):
+        total = bias
+        for i in range(n):
+            total += (i * scale) % 7
+        return total
+
+    class Shape:
+        def area_sum(self, n):
+            s = 0.0
+            for i in range(n):
+                s += i * 0.5
+            return s
+
+    def wait_closed(timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while _hook.window()[1] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not _hook.window()[1]
+
+    restrain.enable(threshold=1000000)       # the sampler runs: windows mode
+    assert restrain.compile(work).ok and restrain.compile(Shape.area_sum).ok
+    work(10); Shape().area_sum(10)          # seen by the evaluator: swapped
+    closed = wait_closed()
+    out = {"closed": closed, "window": list(_hook.window())}
+""")
+
+
+def run_program(body, env_extra=None, timeout=300):
+    import os
+    env = dict(os.environ)
+    env.pop("RESTRAIN_SAMPLE", None)
+    env.pop("RESTRAIN_EVALUATOR", None)
+    env.update(env_extra or {})
+    source = PRELUDE + textwrap.dedent(body) + "\nprint('RESULT ' + json.dumps(out))\n"
+    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stderr
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):]), proc
+
+
+def test_window_closes_and_compiled_code_still_runs():
+    out, _ = run_program("""
+        calls_before = _hook.info(work.__code__)[0]
+        out["results"] = [work(1000), work(1000, 3), work(1000, scale=5, bias=1)]
+        out["calls_added"] = _hook.info(work.__code__)[0] - calls_before
+        out["installed"] = _hook.is_installed()
+        out["state"] = _hook.info(work.__code__)[1]
+    """)
+    assert out["closed"], out
+    windows, counting, swaps = out["window"]
+    assert windows == 1 and counting == 0 and swaps >= 2
+    expected = [sum((i * s) % 7 for i in range(1000)) + b for s, b in ((2, 0), (3, 0), (5, 1))]
+    assert out["results"] == expected
+    assert out["calls_added"] == 3          # every call entered the compiled code
+    assert out["installed"] and out["state"] == "compiled"
+
+
+def test_swapped_function_behaves_like_a_function():
+    out, _ = run_program("""
+        out["type_name"] = type(work).__name__
+        out["isinstance"] = isinstance(work, types.FunctionType)
+        out["isfunction"] = inspect.isfunction(work)
+        out["signature"] = str(inspect.signature(work))
+        out["pickle"] = pickle.loads(pickle.dumps(work)) is work
+        out["copy"] = copy.copy(work) is work and copy.deepcopy(work) is work
+        out["weakref"] = weakref.ref(work)() is work
+        work.tag = "x"
+        out["dict"] = work.__dict__ == {"tag": "x"}
+        out["repr"] = repr(work).startswith("<function work at ")
+        out["name"] = [work.__name__, work.__qualname__, work.__code__.co_name]
+        out["method"] = Shape().area_sum(4)
+        out["bound"] = repr(Shape().area_sum).startswith("<bound method Shape.area_sum of")
+        out["sorted"] = sorted([3, 1, 2], key=work)
+    """)
+    assert out["closed"]
+    assert out["type_name"] == "function"
+    assert out["isinstance"] and out["isfunction"]
+    assert out["signature"] == "(n, scale=2, *, bias=0)"
+    assert out["pickle"] and out["copy"] and out["weakref"] and out["dict"] and out["repr"]
+    assert out["name"] == ["work", "work", "work"]
+    assert out["method"] == 3.0 and out["bound"]
+    assert out["sorted"] == sorted([3, 1, 2], key=lambda n: sum((i * 2) % 7 for i in range(n)))
+
+
+def test_errors_frames_and_tracing_through_a_swapped_function():
+    out, _ = run_program("""
+        def failing(n):
+            total = 0
+            for i in range(n):
+                total += 10 // (3 - i)
+            return total
+        def frames(n):
+            for i in range(n):
+                pass
+            return sys._getframe().f_code.co_name, sys._getframe(1).f_code.co_name
+        for f in (failing, frames):
+            assert restrain.compile(f).ok
+        frames(1)
+        try:
+            failing(1)
+        except ZeroDivisionError:
+            pass
+        wait_closed()
+        out["swapped"] = type(failing) is not types.FunctionType
+        try:
+            failing(5)
+        except ZeroDivisionError as e:
+            import traceback
+            out["tb"] = [(fs.name, fs.lineno - failing.__code__.co_firstlineno, fs.line)
+                         for fs in traceback.extract_tb(e.__traceback__)][-1]
+        out["frames"] = list(frames(2))
+        def traced(func):
+            events = []
+            def tracer(frame, event, arg):
+                if frame.f_code.co_name == "work":
+                    events.append((event, frame.f_lineno))
+                return tracer
+            sys.settrace(tracer)
+            result = func(3)
+            sys.settrace(None)
+            return result, events
+        uncompiled = types.FunctionType(work.__code__.replace(), globals(), "work", work.__defaults__)
+        uncompiled.__kwdefaults__ = work.__kwdefaults__
+        out["traced"] = traced(work)
+        out["traced_plain"] = traced(uncompiled)
+        def deep(n):
+            for i in range(1):
+                pass
+            return deep(n + 1)
+        assert restrain.compile(deep).ok
+        try:
+            deep(0)
+        except RecursionError:
+            out["recursion"] = True
+    """)
+    assert out["swapped"]
+    assert out["tb"][:2] == ["failing", 3]       # (the -c source has no line text)
+    assert out["frames"] == ["frames", "<module>"]
+    assert out["traced"] == out["traced_plain"]
+    result, events = out["traced"]
+    assert result == 6 and events[0][0] == "call" and events[-1][0] == "return" and len(events) > 5
+    assert out["recursion"]
+
+
+def test_disable_turns_swapped_functions_back():
+    out, _ = run_program("""
+        out["before"] = type(work) is types.FunctionType
+        restrain.disable()
+        out["result"] = work(100)
+        out["after"] = type(work) is types.FunctionType
+        out["installed"] = _hook.is_installed()
+    """)
+    assert out["before"] is False
+    assert out["result"] == sum((i * 2) % 7 for i in range(100))
+    assert out["after"] is True and out["installed"] is False
+
+
+def test_function_made_while_the_window_is_closed_gets_routed():
+    out, _ = run_program("""
+        def make(k):
+            def inner(n):
+                t = 0
+                for i in range(n):
+                    t += (i * k) % 5
+                return t
+            return inner
+        first = make(1)
+        assert restrain.compile(first).ok
+        wait_closed()
+        late = make(3)                        # a new function object, window closed
+        out["late_plain_at_first"] = type(late) is types.FunctionType
+        deadline = time.monotonic() + 20
+        while type(late) is types.FunctionType and time.monotonic() < deadline:
+            late(200000)                      # long enough for the sampler to see it
+        out["late_swapped"] = type(late) is not types.FunctionType
+        out["result"] = late(1000)
+    """)
+    assert out["late_plain_at_first"]
+    assert out["late_swapped"]
+    assert out["result"] == sum((i * 3) % 5 for i in range(1000))
+
+
+LOOPLESS = """
+import restrain, json
+def small(a, b):
+    return a * b + 1
+restrain.enable(threshold=50, sync=True)
+for i in range(200):
+    small(i, 2)
+print("RESULT " + json.dumps({f["name"]: [f["status"], f["reason"]] for f in restrain.stats()["functions"]}))
+"""
+
+
+@pytest.mark.parametrize("evaluator", ["windows", "always"])
+def test_loopless_functions_are_left_to_the_interpreter_only_in_windows_mode(evaluator):
+    import os
+    env = dict(os.environ)
+    env.pop("RESTRAIN_SAMPLE", None)
+    env.pop("RESTRAIN_EVALUATOR", None)
+    if evaluator == "always":
+        env["RESTRAIN_EVALUATOR"] = "always"
+    proc = subprocess.run([sys.executable, "-c", LOOPLESS], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    status, reason = json.loads(line[len("RESULT "):])["small"]
+    if evaluator == "windows":
+        assert status == "interpreted" and "no loop" in reason
+    else:
+        assert status == "compiled"
