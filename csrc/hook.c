@@ -29,6 +29,10 @@ enum {
 
 #define RS_DEOPT_SITES 8
 
+/* a function's own scope, and not a generator or coroutine: what compiles */
+#define RS_FUNCTION_FLAGS (CO_OPTIMIZED | CO_NEWLOCALS)
+#define RS_RESUMABLE_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
+
 /* Per code object, in a co_extra slot (freed with the code object). */
 typedef struct {
     Py_ssize_t calls;
@@ -81,6 +85,19 @@ static RsCodeInfo *get_info(PyCodeObject *co, int create) {
     return info;
 }
 
+/* get_info(co, 0) without the call: 3.11's co_extra layout (_PyCodeObjectExtra,
+ * private to Objects/codeobject.c), for the direct-call path. */
+typedef struct {
+    Py_ssize_t ce_size;
+    void *ce_extras[1];
+} RsCodeExtra;
+
+static inline RsCodeInfo *fast_info(PyCodeObject *co) {
+    RsCodeExtra *extra = (RsCodeExtra *)co->co_extra;
+    if (extra == NULL || extra_index >= extra->ce_size) return NULL;
+    return (RsCodeInfo *)extra->ce_extras[extra_index];
+}
+
 /* The instruction indices where the current version deoptimised. */
 static PyObject *sites_tuple(RsCodeInfo *info) {
     PyObject *sites = PyTuple_New(info->nsites);
@@ -122,7 +139,9 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
 
 /* Run a compiled entry point for `frame`, linked into the frame chain the
  * way _PyEval_EvalFrameDefault links an entry frame (ceval.c, 3.11). */
-static PyObject *run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsCodeInfo *info) {
+/* inlined into both callers: one C frame less per compiled call */
+static inline __attribute__((always_inline)) PyObject *
+run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsCodeInfo *info) {
     RsEntry entry = info->entry;
     int deopt_index = -1;
     _PyCFrame cframe;
@@ -195,6 +214,92 @@ unlink:
     return result;
 }
 
+
+/* ---- direct calls from compiled code ------------------------------------- */
+/* A compiled function calling a function whose code is compiled too skips
+ * PyObject_Vectorcall, _PyEval_Vector and the evaluator: it pushes the
+ * callee's frame on the thread's frame stack itself (as the interpreter's
+ * CALL_PY_EXACT_ARGS does) and runs the compiled entry on it.  3.11 exports
+ * neither its frame push/pop nor _PyFrame_Clear, so the fast path of each is
+ * done here; when the current chunk of the frame stack is full the call
+ * takes the generic path. */
+
+/* _PyFrame_Clear's take_ownership (Python/frame.c, 3.11): a frame object
+ * outlives the call, so it gets its own copy of the frame. */
+static void frame_object_takes_over(PyFrameObject *f, _PyInterpreterFrame *frame, PyThreadState *tstate) {
+    Py_ssize_t size = ((char *)&frame->localsplus[frame->stacktop]) - (char *)frame;
+    memcpy((_PyInterpreterFrame *)f->_f_frame_data, frame, size);
+    frame = (_PyInterpreterFrame *)f->_f_frame_data;
+    f->f_frame = frame;
+    frame->owner = FRAME_OWNED_BY_FRAME_OBJECT;
+    if (_PyFrame_IsIncomplete(frame)) {
+        frame->prev_instr = _PyCode_CODE(frame->f_code) + frame->f_code->_co_firsttraceable;
+    }
+    if (frame->previous != NULL) {
+        /* the caller is the current frame again: link the frame objects */
+        PyObject *exc_type, *exc_value, *exc_tb;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        PyFrameObject *back = PyThreadState_GetFrame(tstate);   /* new reference or NULL */
+        if (back == NULL) PyErr_Clear();
+        f->f_back = back;
+        frame->previous = NULL;
+        PyErr_Restore(exc_type, exc_value, exc_tb);
+    }
+    if (!PyObject_GC_IsTracked((PyObject *)f)) PyObject_GC_Track((PyObject *)f);
+}
+
+/* _PyFrame_Clear (3.11) for a frame this file pushed. */
+static void clear_frame(_PyInterpreterFrame *frame, PyThreadState *tstate) {
+    if (frame->frame_obj) {
+        PyFrameObject *f = frame->frame_obj;
+        frame->frame_obj = NULL;
+        if (Py_REFCNT(f) > 1) {
+            frame_object_takes_over(f, frame, tstate);
+            Py_DECREF(f);
+            return;
+        }
+        Py_DECREF(f);
+    }
+    for (int i = 0; i < frame->stacktop; i++) Py_XDECREF(frame->localsplus[i]);
+    Py_XDECREF(frame->f_locals);
+    Py_DECREF(frame->f_func);
+    Py_DECREF(frame->f_code);
+}
+
+/* 3.11 has no co_framesize yet: _PyEvalFramePushAndInit's size */
+#define RS_FRAME_SIZE(co) ((co)->co_nlocalsplus + (co)->co_stacksize + FRAME_SPECIALS_SIZE)
+static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
+#define RS_DIRECT_EXCLUDED (CO_VARARGS | CO_VARKEYWORDS | RS_RESUMABLE_FLAGS)
+
+static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyThreadState *tstate = _PyThreadState_GET();
+    RsCodeInfo *info = installed ? fast_info(co) : NULL;
+    if (info == NULL || info->entry == NULL || paused || tstate->cframe->use_tracing ||
+        nargs != co->co_argcount || co->co_kwonlyargcount != 0 || (co->co_flags & RS_DIRECT_EXCLUDED) ||
+        (co->co_flags & RS_FUNCTION_FLAGS) != RS_FUNCTION_FLAGS ||
+        !_PyThreadState_HasStackSpace(tstate, RS_FRAME_SIZE(co))) {
+        return PyObject_Vectorcall(callable, args, nargsf, NULL);
+    }
+    /* _PyThreadState_BumpFramePointer's fast path; popped below by moving
+     * the top back (frames are LIFO within a chunk) */
+    _PyInterpreterFrame *frame = (_PyInterpreterFrame *)tstate->datastack_top;
+    tstate->datastack_top += RS_FRAME_SIZE(co);
+    Py_INCREF(func);
+    _PyFrame_InitializeSpecials(frame, func, NULL, co->co_nlocalsplus);
+    for (Py_ssize_t i = 0; i < nargs; i++) frame->localsplus[i] = Py_NewRef(args[i]);
+    for (int i = (int)nargs; i < co->co_nlocalsplus; i++) frame->localsplus[i] = NULL;
+    info->calls++;
+    direct_calls++;
+    PyObject *result = run_compiled(tstate, frame, info);
+    clear_frame(frame, tstate);
+    tstate->datastack_top = (PyObject **)frame;
+    return result;
+}
+
+static RsApi hook_api = {RS_API_VERSION, NULL, call_function};
 
 /* The types of the call's arguments (positional and keyword-only): the
  * type feedback the compiled version is specialised for. */
@@ -282,8 +387,6 @@ static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size
     return result;
 }
 
-#define RS_FUNCTION_FLAGS (CO_OPTIMIZED | CO_NEWLOCALS)
-#define RS_RESUMABLE_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
 
 /* Give a plain function of compiled code the swapped type; 1 if done. */
 static int swap_function(PyFunctionObject *f) {
@@ -536,6 +639,11 @@ static PyObject *hook_window(PyObject *self, PyObject *unused) {
     return Py_BuildValue("(iin)", windows, counting, swaps);
 }
 
+/* direct_calls() -> calls compiled code made straight into compiled code */
+static PyObject *hook_direct_calls(PyObject *self, PyObject *unused) {
+    return PyLong_FromSsize_t(direct_calls);
+}
+
 /* swap_frame_function(frame): the sampler found a frame of compiled code
  * running in the interpreter (its function object was made while the
  * window was closed): swap that function.  True if it did. */
@@ -576,6 +684,7 @@ static PyMethodDef hook_methods[] = {
     {"set_windows", hook_set_windows, METH_O, "set_windows(on): let the evaluator be off between windows of counting"},
     {"set_counting", hook_set_counting, METH_O, "set_counting(on): open or close a window of counting"},
     {"window", hook_window, METH_NOARGS, "window() -> (windows mode, counting, swapped function objects)"},
+    {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
     {"swap_frame_function", hook_swap_frame_function, METH_O, "swap_frame_function(frame): route the frame's function to its compiled code"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},
     {"resume_thread", hook_resume_thread, METH_NOARGS, "undo pause_thread"},
@@ -595,7 +704,15 @@ PyMODINIT_FUNC PyInit__hook(void) {
         }
     }
     if (init_function_type() < 0) return NULL;
+    hook_api.swapped_type = &RsFunctionType;
     PyObject *m = PyModule_Create(&hook_module);
+    if (m == NULL) return NULL;
+    PyObject *api = PyCapsule_New(&hook_api, "restrain._hook._api", NULL);
+    if (api == NULL || PyModule_AddObject(m, "_api", api) < 0) {
+        Py_XDECREF(api);
+        Py_DECREF(m);
+        return NULL;
+    }
     if (m == NULL) return NULL;
     if (PyModule_AddIntConstant(m, "ABI_VERSION", 2) < 0) {
         Py_DECREF(m);

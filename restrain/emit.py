@@ -640,6 +640,7 @@ class ModuleEmitter:
             "from cpython.object cimport PyObject",
             "",
             "__restrain_compiled__ = True",
+            "rs_import_api()      # direct calls of other compiled functions",
             "",
         ]
         out += self.bail_function()

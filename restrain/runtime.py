@@ -361,6 +361,8 @@ def _why_not_compile(code: CodeType) -> Optional[str]:
     from .feedback import work_mix
     if has_loop(code) and work_mix(code).favours_compiling():
         return None
+    if not has_loop(code) and code.co_name in code.co_names:
+        return None      # calls itself, probably: compiled, those calls are direct
     return LOOPLESS_REASON
 
 
@@ -447,6 +449,8 @@ def _sample_until_disabled(hook) -> None:
                     n = counts[code] = counts.get(code, 0) + 1
                     if n == HOT_SAMPLES:
                         _report_sampled(hook, code, frame)
+                    elif n % HOT_SAMPLES == 0 and frame.f_back is not None:
+                        _compile_if_called_from_compiled(hook, code, frame.f_back.f_code)
                     frame = frame.f_back
             del frame
         except Exception:  # noqa: BLE001 - sampling must never disturb the program
@@ -485,6 +489,20 @@ def _in_restrain(frame) -> bool:
 # a function's own scope, not a generator or coroutine (what compiles)
 _FUNCTION_FLAGS = 0x1 | 0x2          # CO_OPTIMIZED | CO_NEWLOCALS
 _RESUMABLE_FLAGS = 0x20 | 0x80 | 0x100 | 0x200
+
+
+def _compile_if_called_from_compiled(hook, code: CodeType, caller: CodeType) -> None:
+    """A function left to the interpreter for want of a loop, seen again
+    and again below compiled code: compiled, its calls from there are
+    direct C calls (no vectorcall, no new interpreter loop), so compile it
+    after all."""
+    record = _state.records.get(id(code))
+    if record is None or record.status != "interpreted" or record.reason != LOOPLESS_REASON \
+            or hook.info(caller)[1] != "compiled" or _state.shutting_down:
+        return
+    record.status, record.reason = "queued", None
+    _note_activity()
+    _schedule(code, _feedback(code, record))
 
 
 def _report_sampled(hook, code: CodeType, frame) -> None:

@@ -328,10 +328,34 @@ class TypeInference:
         local_reps = {key[1]: r for key, r in typed.items() if key[0] == "L"}
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
         fused = self.fuse_item_unboxing()
+        for name in self.boxed_only_constants():
+            del self.reps[name]
         return TypePlan({n: r for n, r in self.reps.items() if r in (INT, FLOAT, BOOL)},
                         local_reps, self.ops, self.deopt_blocks,
                         tuple(i for i in range(nargs) if i in local_reps), self.resume,
                         slot_reps, self.definitely_assigned(), fused)
+
+    def boxed_only_constants(self) -> list[str]:
+        """Typed constants that every use takes as an object (`n < 2` when
+        `n` is not typed): a C variable would be boxed again at each use,
+        while the constant object itself is at hand (co_consts)."""
+        typed_use: dict[str, bool] = {}
+        consts = set()
+        for label, block in self.ir.blocks.items():
+            for pos, op in enumerate(block.ops):
+                if op.kind == "const" and self.reps.get(op.results[0]) in (INT, FLOAT, BOOL):
+                    consts.add(op.results[0])
+                plan = self.ops.get((label, pos))
+                for j, a in enumerate(op.args):
+                    used_typed = op.kind == "store_fast" or (
+                        plan is not None and (j >= len(plan.operands) or plan.operands[j] != OBJ))
+                    typed_use[a] = typed_use.get(a, False) or used_typed
+            for _, values in block.exit.edges:
+                for v in values:
+                    typed_use[v] = True
+            if block.exit.value:
+                typed_use[block.exit.value] = True
+        return [c for c in consts if not typed_use.get(c, True)]
 
     def fuse_item_unboxing(self) -> dict[str, str]:
         """`xs[i]` whose only use unboxes it (guessed float or int) is read

@@ -420,12 +420,48 @@ static inline PyObject *rs_take_second(RsFrame *f) {
 }
 
 /* ---- calls ---------------------------------------------------------------
- * The stack below the arguments holds [NULL, callable] or [method, self]
+ * What the evaluator module (csrc/hook.c) offers compiled modules, through
+ * the capsule restrain._hook._api, looked up once when a module loads
+ * (rs_import_api; without it calls take the generic path). */
+typedef struct {
+    int version;                       /* RS_API_VERSION */
+    PyTypeObject *swapped_type;        /* the type of functions routed to compiled code */
+    /* Call a Python function with positional arguments only: when its code
+     * is compiled, the compiled code runs directly (a frame on the thread's
+     * frame stack, no vectorcall, no evaluator); otherwise the generic call. */
+    PyObject *(*call_function)(PyObject *func, PyObject *const *args, size_t nargsf);
+} RsApi;
+#define RS_API_VERSION 1
+
+static RsApi *rs_api = NULL;
+
+static int rs_import_api(void) {
+    RsApi *api = (RsApi *)PyCapsule_Import("restrain._hook._api", 0);
+    if (api == NULL || api->version != RS_API_VERSION) {
+        PyErr_Clear();
+        return 0;
+    }
+    rs_api = api;
+    return 0;
+}
+
+/* The stack below the arguments holds [NULL, callable] or [method, self]
  * (3.11 CALL).  `first` and `second` are those two values. */
 static inline PyObject *rs_call_array(PyObject *first, PyObject *second,
                                       PyObject **args, Py_ssize_t nargs, PyObject *kwnames) {
     /* args[-1] is writable scratch space (PY_VECTORCALL_ARGUMENTS_OFFSET) */
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (kwnames == NULL && rs_api != NULL) {
+        PyObject *callable = first == RS_NULL ? second : first;
+        PyTypeObject *type = Py_TYPE(callable);
+        if (type == rs_api->swapped_type || type == &PyFunction_Type) {
+            if (first == RS_NULL) {
+                return rs_api->call_function(callable, args, nargs | PY_VECTORCALL_ARGUMENTS_OFFSET);
+            }
+            args[-1] = second;
+            return rs_api->call_function(callable, args - 1, (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET);
+        }
+    }
     if (first == RS_NULL) {
         return PyObject_Vectorcall(second, args, (nargs - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
     }

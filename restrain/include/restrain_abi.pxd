@@ -42,6 +42,7 @@ cdef extern from "restrain_abi.h":
     object rs_load_method(RsFrame *f, object owner, int i)
     object rs_take_second(RsFrame *f)
 
+    int rs_import_api()
     object rs_call0(object a, object b)
     object rs_call1(object a, object b, object x1)
     object rs_call2(object a, object b, object x1, object x2)
