@@ -309,8 +309,8 @@ def _prewarm(code: CodeType, arg_types: tuple = ()) -> None:
     probably no compile at all) start the compile server, which imports
     Cython (the bulk of a first compile) in parallel with the program."""
     try:
-        if _state.shutting_down:
-            return
+        if _state.shutting_down or _why_not_compile(code):
+            return          # it will not be compiled: no need for Cython yet
         from . import build
         options = _build_options()
         from .feedback import observe
