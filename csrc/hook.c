@@ -13,6 +13,11 @@
  *      at the threshold, the code object is handed once to a Python
  *      callback (restrain.runtime) that queues or performs the compile.
  *
+ * In "windows" mode the evaluator is installed only while restrain looks
+ * for hot code; in between, compiled functions are entered through their
+ * function objects (RsFunctionType, compiled_vectorcall).  Compiled code
+ * calling compiled code skips both (call_function, the direct call).
+ *
  * Everything about compiling is Python; this file is the hook, the frame
  * handling and the bookkeeping, nothing more.  The ABI compiled modules
  * call is restrain/include/restrain_abi.h.

@@ -36,6 +36,7 @@ __all__ = [
     "is_generator_like",
     "is_function_scope",
     "has_loop",
+    "calls_itself",
     "BACKWARD_JUMPS",
     "UNCONDITIONAL_JUMPS",
     "CONDITIONAL_JUMPS",
@@ -74,6 +75,14 @@ def has_loop(code: types.CodeType) -> bool:
     opcode every two bytes; inline caches are zero, CACHE), no decoding."""
     raw = code.co_code
     return any(raw[i] in _BACKWARD_OPCODES for i in range(0, len(raw), 2))
+
+
+def calls_itself(code: types.CodeType) -> bool:
+    """Whether `code` loads its own name as a global: a recursive function
+    (methods calling themselves through `self` are not recognised)."""
+    return code.co_name in code.co_names and any(
+        inst.opname == "LOAD_GLOBAL" and inst.argval == code.co_name
+        for inst in dis.get_instructions(code))
 
 
 #: Two-way branches: control continues at the next instruction or the target.

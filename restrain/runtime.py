@@ -357,12 +357,12 @@ def _why_not_compile(code: CodeType) -> Optional[str]:
         return None
     if code.co_name in _COMPREHENSIONS:
         return COMPREHENSION_REASON
-    from .decode import has_loop
+    from .decode import calls_itself, has_loop
     from .feedback import work_mix
     if has_loop(code) and work_mix(code).favours_compiling():
         return None
-    if not has_loop(code) and code.co_name in code.co_names:
-        return None      # calls itself, probably: compiled, those calls are direct
+    if not has_loop(code) and calls_itself(code):
+        return None      # recursive: compiled, its calls of itself are direct
     return LOOPLESS_REASON
 
 
