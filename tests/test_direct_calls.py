@@ -177,3 +177,86 @@ def test_tracing_takes_the_generic_path():
             sys.settrace(None)
     assert result == 1 + 2
     assert events.count("call") == 2 and events.count("return") == 2
+
+
+# -- guards on what a call site found when it was compiled ---------------------------------
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def bump(self, k):
+        self.n += k
+        return self.n
+
+
+def bump_many(c, n):
+    t = 0
+    for i in range(n):
+        t += c.bump(i)
+    return t
+
+
+def test_method_rebound_after_compiling():
+    import restrain
+    assert restrain.compile(Counter.bump).ok      # runs only while restrain is active
+    pair = compiled_pair(bump_many)
+    assert direct_calls_during(pair, Counter(), 5) == 5
+    original = Counter.bump
+    try:
+        Counter.bump = lambda self, k: -k           # the class changed: its version tag too
+        assert direct_calls_during(pair, Counter(), 5) == 0
+    finally:
+        Counter.bump = original
+    pair.check(Counter(), 5)
+
+
+def scaled(x, factor=2):
+    return x * factor
+
+
+def sum_scaled(n):
+    t = 0
+    for i in range(n):
+        t += scaled(i) + scaled(i, 3)
+    return t
+
+
+def test_defaults_replaced_after_compiling():
+    pair = compiled_pair(sum_scaled, rebind=[sum_scaled, scaled])
+    pair.check(5)
+    clone = [c for f, c in pair._rebind if f is scaled][0]
+    try:
+        scaled.__defaults__ = clone.__defaults__ = (10,)
+        assert direct_calls_during(pair, 5) == 5     # scaled(i, 3) only: exact arguments
+    finally:
+        scaled.__defaults__ = clone.__defaults__ = (2,)
+
+
+def helper(x):
+    return x + 1
+
+
+def other_helper(x):
+    return x - 1
+
+
+def uses_helper(n):
+    t = 0
+    for i in range(n):
+        t += helper(i)
+    return t
+
+
+def test_global_function_rebound_after_compiling():
+    pair = compiled_pair(uses_helper, rebind=[uses_helper, helper])
+    pair.check(4)
+    g = uses_helper.__globals__
+    original = g["helper"]
+    try:
+        with pair.side(True) as fn:
+            g["helper"] = other_helper                  # rebound while compiled code runs
+            assert fn(4) == sum(i - 1 for i in range(4))
+    finally:
+        g["helper"] = original
+    pair.check(4)
