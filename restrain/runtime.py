@@ -495,11 +495,14 @@ def _compile_if_called_from_compiled(hook, code: CodeType, caller: CodeType) -> 
     """A function left to the interpreter for want of a loop, seen again
     and again below compiled code: compiled, its calls from there are
     direct C calls (no vectorcall, no new interpreter loop), so compile it
-    after all."""
+    after all -- unless it calls Python functions itself."""
     record = _state.records.get(id(code))
     if record is None or record.status != "interpreted" or record.reason != LOOPLESS_REASON \
             or hook.info(caller)[1] != "compiled" or _state.shutting_down:
         return
+    from .feedback import work_mix
+    if work_mix(code).python_calls:
+        return      # its own calls would leave compiled code: no gain
     record.status, record.reason = "queued", None
     _note_activity()
     _schedule(code, _feedback(code, record))
