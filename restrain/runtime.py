@@ -650,11 +650,6 @@ def _hand_over_queue() -> None:
     it to a fresh compile server that finishes them after this process has
     gone, so that the next run of the program finds them in the cache.
     Bounded by HANDOVER_SECONDS; never waits for a compile."""
-    from .build import BuildJob, CompileServerClient, prepare
-    from .pipeline import run_front_end
-    options = _build_options()
-    if options.cache_dir is None:
-        return
     deadline = time.monotonic() + HANDOVER_SECONDS
     with _state.lock:
         # the worker may have taken one and not yet sent it: send it again
@@ -665,6 +660,13 @@ def _hand_over_queue() -> None:
                 todo.append(_state.queue.get_nowait())
             except queue.Empty:
                 break
+    if not todo:
+        return          # nothing queued: not even an import of the compiler
+    from .build import BuildJob, CompileServerClient, prepare
+    from .pipeline import run_front_end
+    options = _build_options()
+    if options.cache_dir is None:
+        return
     server = None
     for code, feedback in todo:
         if time.monotonic() > deadline:
