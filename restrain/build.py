@@ -64,8 +64,23 @@ def _abi_fingerprint() -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def cython_version() -> str:
-    import Cython    # the package's __init__ is tiny; the compiler is not imported
+    """Cython's version, for the cache key, read from Cython/Shadow.py: the
+    package's __init__ imports Shadow, tens of milliseconds on the
+    program's own thread in every process that has hot code."""
+    import importlib.util
+    import re
+    spec = importlib.util.find_spec("Cython")
+    for directory in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            text = Path(directory, "Shadow.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        found = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
+        if found:
+            return found.group(1)
+    import Cython   # an unusual layout: ask the package itself
     return Cython.__version__
 
 

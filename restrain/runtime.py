@@ -43,9 +43,9 @@ HOT_SAMPLES = 3
 SAMPLE_DEPTH = 3
 # The evaluator costs uncompiled code its inlined calls (design.md, fact 1),
 # so with sampling on it is switched off once nothing new has turned hot,
-# been compiled or needed routing to compiled code for QUIET_SECONDS, and
+# been compiled for QUIET_SECONDS, and
 # switched on again when something does (see _update_window).
-QUIET_SECONDS = 0.3
+QUIET_SECONDS = 0.1
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -328,12 +328,12 @@ def _on_hot(code: CodeType, arg_types: tuple = ()) -> None:
         if id(code) in _state.records or _state.shutting_down:
             return
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
-        _note_activity()
         reason = _why_not_compile(code)
         if reason:
             record.status, record.reason = "interpreted", reason
             _hook().mark_never(code)
             return
+        _note_activity()
         _schedule(code, _feedback(code, record))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
