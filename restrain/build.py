@@ -139,10 +139,30 @@ def cache_key(code: CodeType, options: BuildOptions, feedback=None) -> str:
 
 
 def lookup_cached(code: CodeType, options: BuildOptions, feedback=None) -> BuiltModule | None:
-    """The cached module for this code, if there is an intact one."""
+    """The cached module for this code and feedback if there is an intact
+    one, else the latest module of its family (same code, same argument
+    types, other guesses: cache.record_family)."""
     if options.cache_dir is None:
         return None
-    return cached_module(cache_key(code, options, feedback), options)
+    hit = cached_module(cache_key(code, options, feedback), options)
+    if hit is None and feedback is not None:
+        member = cache.family_member(options.cache_dir, family_key(code, options, feedback))
+        if member is not None:
+            hit = cached_module(member, options)
+    return hit
+
+
+@dataclass(frozen=True)
+class _FamilyFeedback:
+    arg_types: tuple
+
+    def key(self) -> str:
+        return "family:" + ",".join(self.arg_types)
+
+
+def family_key(code: CodeType, options: BuildOptions, feedback) -> str:
+    """The cache key of the feedback's family: its argument types only."""
+    return cache_key(code, options, _FamilyFeedback(tuple(feedback.arg_types)))
 
 
 def compiler_identity() -> list[str]:
@@ -203,6 +223,8 @@ def prepare(code: CodeType, source: str, options: BuildOptions, feedback=None) -
     # the program exits, and processes started together build it once
     request["install"] = {"cache_dir": str(options.cache_dir), "key": key,
                           "limit_bytes": options.limit_bytes}
+    if feedback is not None:
+        request["install"]["family"] = family_key(code, options, feedback)
     request["cleanup"] = str(workdir)
     return BuildJob(BuiltModule(name, entry.so_path, entry.source_path, False), request)
 
@@ -238,6 +260,8 @@ def serve_request(request: dict) -> None:
                 return            # another process built it meanwhile
             so_tmp = compile_pyx(request)
             cache.install(entry, so_tmp, Path(request["pyx"]))
+            if target.get("family"):
+                cache.record_family(cache_dir, target["family"], key)
         # never the entry just built: the program is about to load it
         _sizes.added(cache_dir, entry.so_path, int(target.get("limit_bytes", cache.DEFAULT_LIMIT_BYTES)),
                      keep={key})

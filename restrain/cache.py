@@ -116,6 +116,38 @@ def entry_for(cache_dir: Path, key: str) -> Entry:
     return Entry(key, cache_dir / key[:2])
 
 
+# -- families: the versions of one function for the same argument types ----------
+# A module is specialised for the type feedback seen when its function turned
+# hot, and that depends on timing (what the interpreter had specialised by
+# then), so the next run of a program may ask for a key nobody built.  Any
+# module of the same code and argument types is correct (its guesses are
+# guarded), so a miss falls back to the family's latest member.
+
+def _family_path(cache_dir: Path, family: str) -> Path:
+    return cache_dir / family[:2] / f"family_{family}"
+
+
+def record_family(cache_dir: Path, family: str, key: str) -> None:
+    path = _family_path(cache_dir, family)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(key)
+    os.replace(tmp, path)
+
+
+def family_member(cache_dir: Path, family: str) -> Optional[str]:
+    """The key of the family's latest module, or None (also for a damaged
+    or foreign file: it is only a hint, the entry itself is checked)."""
+    path = _family_path(cache_dir, family)
+    try:
+        if unsafe_reason(path) is not None:
+            return None
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return key if 16 <= len(key) <= 64 and all(c in "0123456789abcdef" for c in key) else None
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

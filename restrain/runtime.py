@@ -447,7 +447,7 @@ def _sample_until_disabled(hook) -> None:
                     code = frame.f_code
                     hook.swap_frame_function(frame)   # made while the window was closed
                     n = counts[code] = counts.get(code, 0) + 1
-                    if n == HOT_SAMPLES:
+                    if n == HOT_SAMPLES and not _called_by_module_body(frame):
                         _report_sampled(hook, code, frame)
                     elif n % HOT_SAMPLES == 0 and frame.f_back is not None:
                         _compile_if_called_from_compiled(hook, code, frame.f_back.f_code)
@@ -458,6 +458,14 @@ def _sample_until_disabled(hook) -> None:
         if len(counts) > 10000:
             counts.clear()
         _update_window(hook)
+
+
+def _called_by_module_body(frame) -> bool:
+    """main() and the like: called once from a module body.  Compiled, they
+    would only run when called again (restrain does not replace a running
+    frame), so they are not worth a place in the compile queue."""
+    caller = frame.f_back
+    return caller is not None and caller.f_code.co_name == "<module>"
 
 
 def _note_activity(open_window: bool = False) -> None:
