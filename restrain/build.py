@@ -145,7 +145,10 @@ def lookup_cached(code: CodeType, options: BuildOptions, feedback=None) -> Built
     if options.cache_dir is None:
         return None
     hit = cached_module(cache_key(code, options, feedback), options)
-    if hit is None and feedback is not None:
+    # only for a first version: a recompile after deoptimisations asks for
+    # fewer guesses, and the family's member may be the version that failed
+    first_version = feedback is not None and feedback.speculate and not feedback.no_speculate
+    if hit is None and first_version:
         member = cache.family_member(options.cache_dir, family_key(code, options, feedback))
         if member is not None:
             hit = cached_module(member, options)

@@ -48,3 +48,15 @@ def test_a_damaged_family_file_is_only_a_miss(tmp_path):
     for junk in ("../../etc/passwd", "zz" * 20, ""):
         path.write_text(junk)
         assert load_from_cache(code, options, Feedback(("int",), ())) is None
+
+
+def test_a_recompile_never_takes_the_family(tmp_path):
+    """After deoptimisations the next version must be built for fewer
+    guesses, not replaced by the family's member (the version that failed)."""
+    options = options_for(tmp_path)
+    code = kernel.__code__
+    assert pipeline.compile_code(code, options, Feedback(("int",), ((3, "int"),))).ok
+    fewer = Feedback(("int",), ((3, "int"),), no_speculate=frozenset({3}))
+    assert load_from_cache(code, options, fewer) is None
+    assert load_from_cache(code, options, Feedback(("int",), (), speculate=False)) is None
+
