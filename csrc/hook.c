@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include "restrain_abi.h"
+#include <pthread.h>
 
 enum {
     RS_COUNTING = 0,   /* below the threshold */
@@ -144,6 +145,31 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
 
 /* Run a compiled entry point for `frame`, linked into the frame chain the
  * way _PyEval_EvalFrameDefault links an entry frame (ceval.c, 3.11). */
+/* ---- the C stack ---------------------------------------------------------
+ * 3.11's interpreter runs Python-to-Python calls without C recursion, so a
+ * program may raise the recursion limit and recurse 100000 deep.  Compiled
+ * code recurses on the C stack (a few hundred bytes per call): near the end
+ * of the thread's stack a call runs on the interpreter instead, whose calls
+ * (the evaluator is off between windows) no longer use the C stack. */
+#define RS_STACK_RESERVE (512 * 1024)
+static _Thread_local uintptr_t stack_limit = 0;   /* lowest address compiled code may use */
+
+static int c_stack_is_low(void) {
+    char here;
+    if (stack_limit == 0) {
+        pthread_attr_t attr;
+        void *base = NULL;
+        size_t size = 0;
+        stack_limit = 1;     /* unknown: never low */
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstack(&attr, &base, &size) == 0 && size > 2 * RS_STACK_RESERVE)
+                stack_limit = (uintptr_t)base + RS_STACK_RESERVE;
+            pthread_attr_destroy(&attr);
+        }
+    }
+    return (uintptr_t)&here < stack_limit;
+}
+
 /* inlined into both callers: one C frame less per compiled call */
 static inline __attribute__((always_inline)) PyObject *
 run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsCodeInfo *info) {
@@ -282,7 +308,7 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyThreadState *tstate = _PyThreadState_GET();
     RsCodeInfo *info = installed ? fast_info(co) : NULL;
-    if (info == NULL || info->entry == NULL || paused || tstate->cframe->use_tracing ||
+    if (info == NULL || info->entry == NULL || paused || tstate->cframe->use_tracing || c_stack_is_low() ||
         nargs != co->co_argcount || co->co_kwonlyargcount != 0 || (co->co_flags & RS_DIRECT_EXCLUDED) ||
         (co->co_flags & RS_FUNCTION_FLAGS) != RS_FUNCTION_FLAGS ||
         !_PyThreadState_HasStackSpace(tstate, RS_FRAME_SIZE(co))) {
@@ -363,6 +389,9 @@ static int report_hot(PyCodeObject *co, RsCodeInfo *info, _PyInterpreterFrame *f
  * the one frame it creates; restrain_eval turns it off again on entry. */
 static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag);
 static int windows = 0;            /* 0: the evaluator stays on (no swapping) */
+/* The evaluator is off because the C stack ran low in some thread: with it
+ * on, every Python call recurses in C (see c_stack_is_low). */
+static int stack_suspended = 0;
 static int counting = 1;           /* inside a window: every frame is seen */
 static Py_ssize_t swaps = 0;       /* function objects given RsFunctionType */
 static PyTypeObject RsFunctionType;
@@ -371,7 +400,18 @@ static PyTypeObject RsFunctionType;
 static void settle_eval_frame(PyInterpreterState *interp) {
     if (!installed) return;
     if (interp->eval_frame != NULL && interp->eval_frame != restrain_eval) return;
-    interp->eval_frame = (counting || !windows) ? restrain_eval : NULL;
+    interp->eval_frame = (!stack_suspended && (counting || !windows)) ? restrain_eval : NULL;
+}
+
+/* The default evaluator for a frame restrain leaves alone; switches the
+ * evaluator back on once a deep recursion that suspended it has unwound. */
+static PyObject *eval_default(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag) {
+    PyObject *result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    if (stack_suspended && !c_stack_is_low()) {
+        stack_suspended = 0;
+        settle_eval_frame(tstate->interp);
+    }
+    return result;
 }
 
 static void unswap_function(PyFunctionObject *f) {
@@ -381,8 +421,10 @@ static void unswap_function(PyFunctionObject *f) {
 
 static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     PyInterpreterState *interp = _PyInterpreterState_GET();
-    if (!installed || !windows) {
-        /* restrain was disabled (or left windows mode): a plain function again */
+    if (!installed || !windows || c_stack_is_low()) {
+        /* restrain was disabled (or left windows mode), or the C stack is
+         * nearly used up (deep recursion): a plain function again, which
+         * the interpreter calls without C recursion */
         unswap_function((PyFunctionObject *)func);
         return _PyFunction_Vectorcall(func, args, nargsf, kwnames);
     }
@@ -433,20 +475,27 @@ static int init_function_type(void) {
 static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag) {
     int window_closed = windows && !counting;
     if (window_closed) tstate->interp->eval_frame = NULL;   /* one frame only */
+    if (c_stack_is_low()) {
+        /* deep recursion: off until it unwinds, so that the interpreter
+         * inlines its calls again instead of recursing in C */
+        stack_suspended = 1;
+        settle_eval_frame(tstate->interp);
+        return eval_default(tstate, frame, throwflag);
+    }
     PyCodeObject *co = frame->f_code;
     if (throwflag || paused || tstate->cframe->use_tracing ||
         frame->owner != FRAME_OWNED_BY_THREAD ||
         frame->prev_instr != _PyCode_CODE(co) - 1) {
-        return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+        return eval_default(tstate, frame, throwflag);
     }
     RsCodeInfo *info = get_info(co, 1);
-    if (info == NULL) return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    if (info == NULL) return eval_default(tstate, frame, throwflag);
     info->calls++;
-    if (info->entry != NULL) {
+    if (info->entry != NULL && !c_stack_is_low()) {
         swap_function(frame->f_func);   /* the next call needs no evaluator */
         return run_compiled(tstate, frame, info);
     }
-    if (window_closed) return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    if (window_closed) return eval_default(tstate, frame, throwflag);
     if (prewarm_callback != NULL && info->calls == threshold / 2 + 1) {
         PyObject *cb = prewarm_callback;
         prewarm_callback = NULL;             /* once */
@@ -464,9 +513,9 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
     }
     if (info->state == RS_COUNTING && info->calls >= threshold) {
         if (report_hot(co, info, frame) < 0) return NULL;
-        if (info->entry != NULL) return run_compiled(tstate, frame, info);
+        if (info->entry != NULL && !c_stack_is_low()) return run_compiled(tstate, frame, info);
     }
-    return _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    return eval_default(tstate, frame, throwflag);
 }
 
 /* ---- Python interface (used by restrain/runtime.py) ---------------------- */
@@ -504,7 +553,8 @@ static PyObject *hook_uninstall(PyObject *self, PyObject *unused) {
 static PyObject *hook_is_installed(PyObject *self, PyObject *unused) {
     PyInterpreterState *interp = PyInterpreterState_Get();
     _PyFrameEvalFunction current = interp->eval_frame;
-    return PyBool_FromLong(installed && (current == restrain_eval || (current == NULL && windows && !counting)));
+    return PyBool_FromLong(installed && (current == restrain_eval ||
+                                         (current == NULL && ((windows && !counting) || stack_suspended))));
 }
 
 static PyObject *hook_set_threshold(PyObject *self, PyObject *arg) {

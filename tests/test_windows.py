@@ -231,3 +231,67 @@ def test_loopless_functions_are_left_to_the_interpreter_only_in_windows_mode(eva
         assert status == "interpreted" and "no loop" in reason
     else:
         assert status == "compiled"
+
+
+DEEP = """
+import sys, json, restrain
+from restrain import _hook
+sys.setrecursionlimit(150000)
+
+def depth(n):
+    if n == 0:
+        return 0
+    return depth(n - 1) + 1
+
+restrain.enable()
+assert restrain.compile(depth, arg_types=(int,)).ok
+depth(10)                                   # seen by the evaluator: swapped
+import time
+deadline = time.monotonic() + 10
+while _hook.window()[1] and time.monotonic() < deadline:
+    time.sleep(0.05)
+before = _hook.direct_calls()
+result = depth(100000)                      # plain 3.11 recurses this deep without the C stack
+print("RESULT " + json.dumps({"result": result, "direct": _hook.direct_calls() - before,
+                              "closed": not _hook.window()[1]}))
+"""
+
+
+def test_deep_recursion_does_not_exhaust_the_c_stack():
+    import os
+    env = dict(os.environ)
+    env.pop("RESTRAIN_SAMPLE", None)
+    env.pop("RESTRAIN_EVALUATOR", None)
+    proc = subprocess.run([sys.executable, "-c", DEEP], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    out = json.loads(line[len("RESULT "):])
+    assert out["result"] == 100000 and out["closed"]
+    assert out["direct"] > 1000         # compiled as deep as the C stack allows, then interpreted
+
+
+DEEP_AT_START = """
+import sys, restrain
+sys.setrecursionlimit(150000)
+restrain.enable()                 # the window is open: the evaluator sees every call
+
+def walk(n):
+    return 0 if n == 0 else walk(n - 1) + 1
+
+print(walk(100000), restrain.is_enabled())
+print(walk(100000), restrain.is_enabled())
+"""
+
+
+@pytest.mark.parametrize("evaluator", ["windows", "always"])
+def test_deep_recursion_while_the_evaluator_is_on(evaluator):
+    import os
+    env = dict(os.environ)
+    env.pop("RESTRAIN_SAMPLE", None)
+    env.pop("RESTRAIN_EVALUATOR", None)
+    if evaluator == "always":
+        env["RESTRAIN_EVALUATOR"] = "always"
+    proc = subprocess.run([sys.executable, "-c", DEEP_AT_START], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["100000", "True", "100000", "True"]
