@@ -26,7 +26,7 @@ import hashlib
 from dataclasses import dataclass, field
 from types import CodeType
 
-from .decode import decode
+from .decode import BACKWARD_JUMPS, decode
 
 # Argument types worth a C representation; anything else is "object".
 TYPED_ARGS = {int: "int", float: "float"}
@@ -102,11 +102,13 @@ def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:
     return tuple(found)
 
 
-# Calls of Python functions and methods (3.11 specialises every call's
-# PRECALL; CALL_PY_* only appear with no evaluator installed): from
-# interpreted code the interpreter inlines them, from compiled code each one
-# goes through C (vectorcall, a new _PyEval_EvalFrameDefault), which costs more.
-PYTHON_CALLS = frozenset({"PRECALL_PYFUNC", "PRECALL_BOUND_METHOD"})
+# Calls that may be calls of Python functions and methods: 3.11 specialises
+# every call's PRECALL (CALL_PY_* only appear with no evaluator installed);
+# one still adaptive has not settled (several callees, a Python class, too
+# few runs yet) and counts as one too.  From interpreted code the
+# interpreter inlines such calls; from compiled code each one goes through C
+# (vectorcall, a new _PyEval_EvalFrameDefault), which costs more.
+PYTHON_CALLS = frozenset({"PRECALL_PYFUNC", "PRECALL_BOUND_METHOD", "PRECALL_ADAPTIVE", "PRECALL"})
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,14 @@ def work_mix(code: CodeType) -> WorkMix:
         live = code._co_code_adaptive
     except AttributeError:      # not 3.11's layout
         return WorkMix(0, 0)
-    names = [dis._all_opname[live[inst.offset]] for inst in decode(code).instructions
-             if inst.offset < len(live)]
+    # only instructions inside loops count: a site run once per call (a
+    # len() before the loop) neither gains nor costs much, and may not even
+    # be specialised yet
+    instructions = list(dis.get_instructions(code))
+    loops = [(inst.argval, inst.offset) for inst in instructions
+             if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
+    names = [dis._all_opname[live[inst.offset]] for inst in instructions
+             if inst.offset < len(live) and any(start <= inst.offset <= end for start, end in loops)]
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(sum(name in PYTHON_CALLS for name in names),
                    sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names))
