@@ -262,17 +262,34 @@ def resolve_function(target):
     return func
 
 
-@command("explain", usage="MODULE:FUNCTION",
+EXPLAIN_TYPES = ("int", "float", "object")
+
+
+def parse_types(text):
+    """--types int,float,object: one per argument, as the evaluator would see them."""
+    names = tuple(t.strip() for t in text.split(",")) if text.strip() else ()
+    for name in names:
+        if name not in EXPLAIN_TYPES:
+            raise CommandLineError(f"--types: {name!r} is not one of {', '.join(EXPLAIN_TYPES)}", 2)
+    return names
+
+
+@command("explain", usage="[--types T,...] MODULE:FUNCTION",
          help="show what every pipeline stage makes of one function",
          arguments=[(("target",), dict(
              metavar="MODULE:FUNCTION",
              help="a function, as importable.module:name or path/to/file.py:name; "
-                  "name may be dotted (Class.method)"))])
+                  "name may be dotted (Class.method)")),
+                    (("--types",), dict(
+             metavar="T,...", default=None,
+             help="argument types to specialise for, one per argument: int, float or object "
+                  "(default: none, as if the function had not been called yet)"))])
 def _explain_command(ns, opts):
     import restrain
     _configure(restrain, opts)
+    arg_types = parse_types(ns.types) if ns.types is not None else None
     func = resolve_function(ns.target)
-    text = restrain.explain(func)
+    text = restrain.explain(func, arg_types)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
     return 0

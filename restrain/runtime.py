@@ -644,10 +644,14 @@ def format_stats() -> str:
     return "\n".join(lines)
 
 
-def explain(func) -> str:
+def explain(func, arg_types=None) -> str:
+    """Every pipeline stage's product for `func`; with `arg_types` (Python
+    types or the names "int", "float", "object") specialised for them, as
+    if a call with such arguments had made it hot."""
+    from .feedback import observe
     from .pipeline import explain_code
     code = func.__code__ if hasattr(func, "__code__") else func
-    return explain_code(code)
+    return explain_code(code, observe(code, tuple(arg_types)) if arg_types is not None else None)
 
 
 HANDOVER_SECONDS = 0.3

@@ -355,3 +355,21 @@ def test_explain_errors(run_python, tmp_path, target):
     assert result.returncode != 0
     assert result.stderr.startswith("restrain: error:")
     assert "Traceback" not in result.stderr
+
+
+def test_explain_with_argument_types(run_python, tmp_path):
+    write(tmp_path / "mymod.py", """
+        def scale(x, k):
+            t = 0.0
+            for i in range(k):
+                t += x * i
+            return t
+    """)
+    typed = run_python("-m", "restrain", "explain", "--types", "float,int", "mymod:scale")
+    assert typed.returncode == 0, typed.stderr
+    assert "arguments: float, int" in typed.stdout
+    assert "cdef double" in typed.stdout and "rs_unbox_float" in typed.stdout
+    untyped = run_python("-m", "restrain", "explain", "mymod:scale")
+    assert "rs_unbox_float" not in untyped.stdout
+    bad = run_python("-m", "restrain", "explain", "--types", "str", "mymod:scale")
+    assert bad.returncode == 2 and bad.stderr.startswith("restrain: error: --types")
