@@ -233,30 +233,15 @@ def test_defaults_replaced_after_compiling():
         scaled.__defaults__ = clone.__defaults__ = (2,)
 
 
-def helper(x):
-    return x + 1
-
-
-def other_helper(x):
-    return x - 1
-
-
-def uses_helper(n):
-    t = 0
-    for i in range(n):
-        t += helper(i)
-    return t
-
-
 def test_global_function_rebound_after_compiling():
-    pair = compiled_pair(uses_helper, rebind=[uses_helper, helper])
+    pair = compiled_pair(calls_first, rebind=[calls_first, first_version])
     pair.check(4)
-    g = uses_helper.__globals__
-    original = g["helper"]
+    g = calls_first.__globals__
+    original = g["first_version"]
     try:
         with pair.side(True) as fn:
-            g["helper"] = other_helper                  # rebound while compiled code runs
-            assert fn(4) == sum(i - 1 for i in range(4))
+            g["first_version"] = second_version        # rebound while compiled code runs
+            assert fn(4) == sum(i + 100 for i in range(4))
     finally:
-        g["helper"] = original
+        g["first_version"] = original
     pair.check(4)

@@ -48,18 +48,30 @@ PRELUDE = textwrap.dedent("""
 """)
 
 
-def run_program(body, env_extra=None, timeout=300):
+def run_source(source, evaluator="windows"):
+    """Run `source` in a fresh interpreter: windows mode (the default, with
+    sampling) or the evaluator always on; returns the finished process."""
     import os
     env = dict(os.environ)
     env.pop("RESTRAIN_SAMPLE", None)
     env.pop("RESTRAIN_EVALUATOR", None)
-    env.update(env_extra or {})
-    source = PRELUDE + textwrap.dedent(body) + "\nprint('RESULT ' + json.dumps(out))\n"
+    if evaluator == "always":
+        env["RESTRAIN_EVALUATOR"] = "always"
     proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    assert proc.returncode == 0, proc.stderr
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def result_of(proc):
+    """The JSON the program printed after RESULT."""
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):]), proc
+    return json.loads(line[len("RESULT "):])
+
+
+def run_program(body):
+    proc = run_source(PRELUDE + textwrap.dedent(body) + "\nprint('RESULT ' + json.dumps(out))\n")
+    return result_of(proc), proc
 
 
 def test_window_closes_and_compiled_code_still_runs():
@@ -217,16 +229,7 @@ print("RESULT " + json.dumps({f["name"]: [f["status"], f["reason"]] for f in res
 
 @pytest.mark.parametrize("evaluator", ["windows", "always"])
 def test_loopless_functions_are_left_to_the_interpreter_only_in_windows_mode(evaluator):
-    import os
-    env = dict(os.environ)
-    env.pop("RESTRAIN_SAMPLE", None)
-    env.pop("RESTRAIN_EVALUATOR", None)
-    if evaluator == "always":
-        env["RESTRAIN_EVALUATOR"] = "always"
-    proc = subprocess.run([sys.executable, "-c", LOOPLESS], capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    status, reason = json.loads(line[len("RESULT "):])["small"]
+    status, reason = result_of(run_source(LOOPLESS, evaluator))["small"]
     if evaluator == "windows":
         assert status == "interpreted" and "no loop" in reason
     else:
@@ -258,14 +261,7 @@ print("RESULT " + json.dumps({"result": result, "direct": _hook.direct_calls() -
 
 
 def test_deep_recursion_does_not_exhaust_the_c_stack():
-    import os
-    env = dict(os.environ)
-    env.pop("RESTRAIN_SAMPLE", None)
-    env.pop("RESTRAIN_EVALUATOR", None)
-    proc = subprocess.run([sys.executable, "-c", DEEP], capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    out = json.loads(line[len("RESULT "):])
+    out = result_of(run_source(DEEP))
     assert out["result"] == 100000 and out["closed"]
     assert out["direct"] > 1000         # compiled as deep as the C stack allows, then interpreted
 
@@ -285,13 +281,5 @@ print(walk(100000), restrain.is_enabled())
 
 @pytest.mark.parametrize("evaluator", ["windows", "always"])
 def test_deep_recursion_while_the_evaluator_is_on(evaluator):
-    import os
-    env = dict(os.environ)
-    env.pop("RESTRAIN_SAMPLE", None)
-    env.pop("RESTRAIN_EVALUATOR", None)
-    if evaluator == "always":
-        env["RESTRAIN_EVALUATOR"] = "always"
-    proc = subprocess.run([sys.executable, "-c", DEEP_AT_START], capture_output=True, text=True,
-                          timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_source(DEEP_AT_START, evaluator)
     assert proc.stdout.split() == ["100000", "True", "100000", "True"]
