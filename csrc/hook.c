@@ -143,8 +143,6 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
     PyErr_Restore(exc_type, exc_value, exc_tb);
 }
 
-/* Run a compiled entry point for `frame`, linked into the frame chain the
- * way _PyEval_EvalFrameDefault links an entry frame (ceval.c, 3.11). */
 /* ---- the C stack ---------------------------------------------------------
  * 3.11's interpreter runs Python-to-Python calls without C recursion, so a
  * program may raise the recursion limit and recurse 100000 deep.  Compiled
@@ -170,7 +168,9 @@ static int c_stack_is_low(void) {
     return (uintptr_t)&here < stack_limit;
 }
 
-/* inlined into both callers: one C frame less per compiled call */
+/* Run a compiled entry point for `frame`, linked into the frame chain the
+ * way _PyEval_EvalFrameDefault links an entry frame (ceval.c, 3.11).
+ * Inlined into both callers: one C frame less per compiled call. */
 static inline __attribute__((always_inline)) PyObject *
 run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsCodeInfo *info) {
     RsEntry entry = info->entry;
