@@ -111,6 +111,11 @@ def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:
 PYTHON_CALLS = frozenset({"PRECALL_PYFUNC", "PRECALL_BOUND_METHOD", "PRECALL_ADAPTIVE", "PRECALL"})
 
 
+# A loop with less typed work than this (random's `while r >= n: r =
+# getrandbits(k)`, a sum over *args) rarely pays for entering compiled code.
+MIN_TYPED_OPS = 3
+
+
 @dataclass(frozen=True)
 class WorkMix:
     """What the interpreter has seen a code object's instructions do."""
@@ -124,7 +129,7 @@ class WorkMix:
         to the interpreter.  Static sites, a rough guide: bench/run.py is
         the judge (calls, raytrace and richards-style loops stay
         interpreted, spectral-norm's and the sieve's compile)."""
-        return self.typed_ops > 3 * self.python_calls
+        return self.typed_ops > 3 * self.python_calls and self.typed_ops >= MIN_TYPED_OPS
 
 
 def work_mix(code: CodeType) -> WorkMix:
