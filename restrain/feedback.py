@@ -111,9 +111,11 @@ def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:
 PYTHON_CALLS = frozenset({"PRECALL_PYFUNC", "PRECALL_BOUND_METHOD", "PRECALL_ADAPTIVE", "PRECALL"})
 
 
-# A loop with less typed work than this (random's `while r >= n: r =
-# getrandbits(k)`, a sum over *args) rarely pays for entering compiled code.
-MIN_TYPED_OPS = 3
+# A function called often (hot by its call count) whose loops do less typed
+# work than this (random's `while r >= n: r = getrandbits(k)`, a sum over
+# *args) loses more entering compiled code than the few iterations gain; one
+# found running by the sampler has long loops, and one typed step pays.
+MIN_TYPED_OPS_CALLED = 3
 
 
 @dataclass(frozen=True)
@@ -122,14 +124,15 @@ class WorkMix:
     python_calls: int     # call sites specialised for Python functions
     typed_ops: int        # sites specialised for ints, floats, list/tuple items; loop steps
 
-    def favours_compiling(self) -> bool:
+    def favours_compiling(self, sampled: bool = False) -> bool:
         """Typed work gains when compiled (~20-30 instructions saved per
         operation), a call of a Python function loses (~150 more than the
         interpreter's inlined call): a loop of mostly calls is better left
         to the interpreter.  Static sites, a rough guide: bench/run.py is
         the judge (calls, raytrace and richards-style loops stay
         interpreted, spectral-norm's and the sieve's compile)."""
-        return self.typed_ops > 3 * self.python_calls and self.typed_ops >= MIN_TYPED_OPS
+        minimum = 1 if sampled else MIN_TYPED_OPS_CALLED
+        return self.typed_ops > 3 * self.python_calls and self.typed_ops >= minimum
 
 
 def work_mix(code: CodeType) -> WorkMix:

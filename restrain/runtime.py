@@ -320,7 +320,7 @@ def _prewarm(code: CodeType, arg_types: tuple = ()) -> None:
         logger.debug("restrain: could not start the compile server early", exc_info=True)
 
 
-def _on_hot(code: CodeType, arg_types: tuple = ()) -> None:
+def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> None:
     """Called by the evaluator, once per hot code object, with the types of
     the arguments of the call that made it hot. Never raises an Exception
     (the C side would treat it as a restrain bug)."""
@@ -328,7 +328,7 @@ def _on_hot(code: CodeType, arg_types: tuple = ()) -> None:
         if id(code) in _state.records or _state.shutting_down:
             return
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
-        reason = _why_not_compile(code)
+        reason = _why_not_compile(code, sampled)
         if reason:
             record.status, record.reason = "interpreted", reason
             _hook().mark_never(code)
@@ -344,7 +344,7 @@ COMPREHENSION_REASON = "a comprehension: a new function object per run, entered 
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
 
 
-def _why_not_compile(code: CodeType) -> Optional[str]:
+def _why_not_compile(code: CodeType, sampled: bool = False) -> Optional[str]:
     """Why compiled code would not beat the interpreter on `code`, or None.
     Entering compiled code costs a C call through the function's vectorcall
     and the evaluator (~230 instructions more than an inlined interpreter
@@ -359,7 +359,7 @@ def _why_not_compile(code: CodeType) -> Optional[str]:
         return COMPREHENSION_REASON
     from .decode import calls_itself, has_loop
     from .feedback import work_mix
-    if has_loop(code) and work_mix(code).favours_compiling():
+    if has_loop(code) and work_mix(code).favours_compiling(sampled):
         return None
     if not has_loop(code) and calls_itself(code):
         return None      # recursive: compiled, its calls of itself are direct
@@ -529,7 +529,7 @@ def _report_sampled(hook, code: CodeType, frame) -> None:
     arg_types = tuple(type(values[name]) if name in values else type(None)
                       for name in code.co_varnames[:nargs])
     hook.mark_queued(code)
-    _on_hot(code, arg_types)
+    _on_hot(code, arg_types, sampled=True)
 
 
 def _import_pipeline() -> None:
