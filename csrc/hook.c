@@ -694,6 +694,13 @@ static PyObject *hook_window(PyObject *self, PyObject *unused) {
     return Py_BuildValue("(iin)", windows, counting, swaps);
 }
 
+/* in_main_interpreter(): restrain runs in the main interpreter only (its
+ * state here is per process; a subinterpreter must not install it, nor
+ * start threads that would outlive Py_EndInterpreter) */
+static PyObject *hook_in_main_interpreter(PyObject *self, PyObject *unused) {
+    return PyBool_FromLong(PyInterpreterState_Get() == PyInterpreterState_Main());
+}
+
 /* direct_calls() -> calls compiled code made straight into compiled code */
 static PyObject *hook_direct_calls(PyObject *self, PyObject *unused) {
     return PyLong_FromSsize_t(direct_calls);
@@ -739,6 +746,7 @@ static PyMethodDef hook_methods[] = {
     {"set_windows", hook_set_windows, METH_O, "set_windows(on): let the evaluator be off between windows of counting"},
     {"set_counting", hook_set_counting, METH_O, "set_counting(on): open or close a window of counting"},
     {"window", hook_window, METH_NOARGS, "window() -> (windows mode, counting, swapped function objects)"},
+    {"in_main_interpreter", hook_in_main_interpreter, METH_NOARGS, "whether this is the main interpreter (the only one restrain runs in)"},
     {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
     {"swap_frame_function", hook_swap_frame_function, METH_O, "swap_frame_function(frame): route the frame's function to its compiled code"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},

@@ -211,6 +211,8 @@ def enable(threshold=None, sync=None, sample=None) -> bool:
             warnings.warn(f"restrain supports CPython {SUPPORTED[0]}.{SUPPORTED[1]} only; "
                           f"this program runs on the interpreter unchanged", RuntimeWarning, stacklevel=2)
         return False
+    if not hook.in_main_interpreter():
+        return False    # a subinterpreter (RESTRAIN=1 reaches them too): the JIT is per process
     configure(threshold=threshold, sync=sync, sample=sample)
     if _state.config.sync:
         # compiles will run inside whatever the program is doing, an import
@@ -705,8 +707,12 @@ def _at_exit() -> None:
     except Exception:  # noqa: BLE001
         logger.debug("restrain: could not hand over queued compiles", exc_info=True)
     _record_cache_use()
-    from .build import compile_server
-    compile_server().detach()   # it finishes its current compile, then exits
+    # Import nothing new at exit: importing subprocess there loses the exit
+    # status of an unhandled KeyboardInterrupt (CPython then exits with 1
+    # instead of dying by SIGINT).  No build module, no compile server.
+    build = sys.modules.get(f"{__package__}.build")
+    if build is not None:
+        build.compile_server().detach()   # it finishes its current compile, then exits
 
 
 def _record_cache_use() -> None:

@@ -179,7 +179,10 @@ def test_traceback_from_hot_function_is_identical(run_python, tmp_path, program)
     assert "^" in plain.stderr or "~" in plain.stderr
 
 
-def test_keyboard_interrupt_exits_by_sigint(run_python, tmp_path):
+# The default options (nothing compiles in so short a program) matter: an
+# import of subprocess at exit made CPython exit with 1 instead of SIGINT.
+@pytest.mark.parametrize("options", [JIT, ("-m", "restrain")], ids=["sync", "default"])
+def test_keyboard_interrupt_exits_by_sigint(run_python, tmp_path, options):
     write(tmp_path / "prog.py", """
         def stop(n):
             if n == 4:
@@ -189,9 +192,18 @@ def test_keyboard_interrupt_exits_by_sigint(run_python, tmp_path):
         for i in range(6):
             print(stop(i))
     """)
-    plain = compare(run_python, "prog.py")
+    plain = compare(run_python, "prog.py", options=options)
     assert plain.returncode == -signal.SIGINT
     assert plain.stderr.rstrip().endswith("KeyboardInterrupt")
+
+
+@needs_install
+def test_keyboard_interrupt_exits_by_sigint_with_restrain_in_the_environment(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", "raise KeyboardInterrupt"], capture_output=True,
+                          text=True, timeout=120, env=clean_env(RESTRAIN="1"), cwd=tmp_path)
+    assert proc.returncode == -signal.SIGINT, proc.stderr
 
 
 def test_syntax_error(run_python, tmp_path):
@@ -373,3 +385,22 @@ def test_explain_with_argument_types(run_python, tmp_path):
     assert "rs_unbox_float" not in untyped.stdout
     bad = run_python("-m", "restrain", "explain", "--types", "str", "mymod:scale")
     assert bad.returncode == 2 and bad.stderr.startswith("restrain: error: --types")
+
+
+@needs_install
+def test_subinterpreters_run_without_the_jit(tmp_path):
+    """RESTRAIN=1 reaches subinterpreters too (site runs there): they must
+    not install the evaluator or start the sampling thread, which would be
+    alive at Py_EndInterpreter (a fatal error, as in CPython's test_threading)."""
+    import subprocess
+    import sys
+    code = ("import _testcapi, restrain\n"
+            "assert restrain.is_enabled()\n"
+            "r = _testcapi.run_in_subinterp('import restrain, time; time.sleep(0.05); "
+            "assert not restrain.enable(); print(\"sub ok\")')\n"
+            "print('main', r, restrain.is_enabled())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=clean_env(RESTRAIN="1"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["sub", "ok", "main", "0", "True"]
+
