@@ -39,6 +39,10 @@ enum {
 #define RS_FUNCTION_FLAGS (CO_OPTIMIZED | CO_NEWLOCALS)
 #define RS_RESUMABLE_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
 
+static inline int is_function_scope(int flags) {
+    return (flags & RS_FUNCTION_FLAGS) == RS_FUNCTION_FLAGS && !(flags & RS_RESUMABLE_FLAGS);
+}
+
 /* Per code object, in a co_extra slot (freed with the code object). */
 typedef struct {
     Py_ssize_t calls;
@@ -74,25 +78,9 @@ static void free_info(void *p) {
     PyMem_RawFree(info);
 }
 
-static RsCodeInfo *get_info(PyCodeObject *co, int create) {
-    void *p = NULL;
-    if (_PyCode_GetExtra((PyObject *)co, extra_index, &p) < 0) {
-        PyErr_Clear();
-        return NULL;
-    }
-    if (p != NULL || !create) return (RsCodeInfo *)p;
-    RsCodeInfo *info = PyMem_RawCalloc(1, sizeof(RsCodeInfo));
-    if (info == NULL) return NULL;
-    if (_PyCode_SetExtra((PyObject *)co, extra_index, info) < 0) {
-        PyErr_Clear();
-        PyMem_RawFree(info);
-        return NULL;
-    }
-    return info;
-}
-
-/* get_info(co, 0) without the call: 3.11's co_extra layout (_PyCodeObjectExtra,
- * private to Objects/codeobject.c), for the direct-call path. */
+/* A code object's RsCodeInfo, read straight from 3.11's co_extra layout
+ * (_PyCodeObjectExtra, private to Objects/codeobject.c): no call, for the
+ * direct-call path; NULL if it has none yet. */
 typedef struct {
     Py_ssize_t ce_size;
     void *ce_extras[1];
@@ -102,6 +90,19 @@ static inline RsCodeInfo *fast_info(PyCodeObject *co) {
     RsCodeExtra *extra = (RsCodeExtra *)co->co_extra;
     if (extra == NULL || extra_index >= extra->ce_size) return NULL;
     return (RsCodeInfo *)extra->ce_extras[extra_index];
+}
+
+static RsCodeInfo *get_info(PyCodeObject *co, int create) {
+    RsCodeInfo *info = fast_info(co);
+    if (info != NULL || !create) return info;
+    info = PyMem_RawCalloc(1, sizeof(RsCodeInfo));
+    if (info == NULL) return NULL;
+    if (_PyCode_SetExtra((PyObject *)co, extra_index, info) < 0) {
+        PyErr_Clear();
+        PyMem_RawFree(info);
+        return NULL;
+    }
+    return info;
 }
 
 /* The instruction indices where the current version deoptimised. */
@@ -300,7 +301,6 @@ static void clear_frame(_PyInterpreterFrame *frame, PyThreadState *tstate) {
 /* 3.11 has no co_framesize yet: _PyEvalFramePushAndInit's size */
 #define RS_FRAME_SIZE(co) ((co)->co_nlocalsplus + (co)->co_stacksize + FRAME_SPECIALS_SIZE)
 static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
-#define RS_DIRECT_EXCLUDED (CO_VARARGS | CO_VARKEYWORDS | RS_RESUMABLE_FLAGS)
 
 static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
     PyFunctionObject *func = (PyFunctionObject *)callable;
@@ -309,8 +309,8 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
     PyThreadState *tstate = _PyThreadState_GET();
     RsCodeInfo *info = installed ? fast_info(co) : NULL;
     if (info == NULL || info->entry == NULL || paused || tstate->cframe->use_tracing || c_stack_is_low() ||
-        nargs != co->co_argcount || co->co_kwonlyargcount != 0 || (co->co_flags & RS_DIRECT_EXCLUDED) ||
-        (co->co_flags & RS_FUNCTION_FLAGS) != RS_FUNCTION_FLAGS ||
+        nargs != co->co_argcount || co->co_kwonlyargcount != 0 ||
+        (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) || !is_function_scope(co->co_flags) ||
         !_PyThreadState_HasStackSpace(tstate, RS_FRAME_SIZE(co))) {
         return PyObject_Vectorcall(callable, args, nargsf, NULL);
     }
@@ -439,8 +439,7 @@ static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size
 static int swap_function(PyFunctionObject *f) {
     if (f == NULL || !windows || Py_TYPE(f) != &PyFunction_Type || f->vectorcall != _PyFunction_Vectorcall)
         return 0;
-    int flags = ((PyCodeObject *)f->func_code)->co_flags;
-    if ((flags & RS_FUNCTION_FLAGS) != RS_FUNCTION_FLAGS || (flags & RS_RESUMABLE_FLAGS)) return 0;
+    if (!is_function_scope(((PyCodeObject *)f->func_code)->co_flags)) return 0;
     Py_SET_TYPE(f, &RsFunctionType);   /* a static type: no reference to take */
     f->vectorcall = compiled_vectorcall;
     swaps++;

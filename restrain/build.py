@@ -64,7 +64,6 @@ def _abi_fingerprint() -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-@functools.lru_cache(maxsize=None)
 def cython_version() -> str:
     """Cython's version, for the cache key, read from Cython/Shadow.py: the
     package's __init__ imports Shadow, tens of milliseconds on the

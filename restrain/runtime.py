@@ -42,9 +42,9 @@ QUIET_SAMPLE_SECONDS = 0.03      # between windows: a lighter touch on the progr
 HOT_SAMPLES = 3
 SAMPLE_DEPTH = 3
 # The evaluator costs uncompiled code its inlined calls (design.md, fact 1),
-# so with sampling on it is switched off once nothing new has turned hot,
-# been compiled for QUIET_SECONDS, and
-# switched on again when something does (see _update_window).
+# so with sampling on it is switched off once no function worth compiling
+# has turned hot for QUIET_SECONDS, and switched on again after each
+# compile (see _update_window).
 QUIET_SECONDS = 0.1
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -222,7 +222,7 @@ def enable(threshold=None, sync=None, sample=None) -> bool:
     hook.set_prewarm(_prewarm)
     hook.set_deopt(_on_deopt, DEOPT_LIMIT)
     hook.install(_on_hot)
-    hook.set_windows(_state.config.sample and _state.config.windows)
+    hook.set_windows(_windows_mode())
     _note_activity()
     _state.enabled = True
     if _state.config.sample:
@@ -355,17 +355,22 @@ def _why_not_compile(code: CodeType, sampled: bool = False) -> Optional[str]:
     call) or whose loops mostly call Python functions is left to the
     interpreter -- when the evaluator is off between windows.  While it is
     on for good (no windows) calls are never inlined and compiling pays."""
-    if not (_state.config.sample and _state.config.windows):
+    if not _windows_mode():
         return None
     if code.co_name in _COMPREHENSIONS:
         return COMPREHENSION_REASON
     from .decode import calls_itself, has_loop
     from .feedback import work_mix
-    if has_loop(code) and work_mix(code).favours_compiling(sampled):
-        return None
-    if not has_loop(code) and calls_itself(code):
-        return None      # recursive: compiled, its calls of itself are direct
-    return LOOPLESS_REASON
+    if has_loop(code):
+        worth = work_mix(code).favours_compiling(sampled)
+    else:
+        worth = calls_itself(code)     # recursive: compiled, its calls of itself are direct
+    return None if worth else LOOPLESS_REASON
+
+
+def _windows_mode() -> bool:
+    """Whether the evaluator is on only in windows (it needs the sampler)."""
+    return _state.config.sample and _state.config.windows
 
 
 def _schedule(code: CodeType, feedback) -> None:
@@ -479,9 +484,9 @@ def _note_activity(open_window: bool = False) -> None:
 
 def _update_window(hook) -> None:
     """Close the evaluator's window after QUIET_SECONDS without news (a
-    compile that finishes later opens it again): from then on uncompiled code runs at the interpreter's
-    own speed, inlined calls included, and compiled functions are entered
-    through their swapped function objects."""
+    compile that finishes later opens it again): from then on uncompiled
+    code runs at the interpreter's own speed, inlined calls included, and
+    compiled functions are entered through their swapped function objects."""
     windows, counting, _ = hook.window()
     if windows and counting and time.monotonic() - _state.last_activity > QUIET_SECONDS:
         hook.set_counting(False)
