@@ -39,6 +39,7 @@ MAX_VERSIONS = 3
 # taken SAMPLE_SECONDS apart counts as hot even when it is called rarely.
 SAMPLE_SECONDS = 0.01
 QUIET_SAMPLE_SECONDS = 0.03      # between windows: a lighter touch on the program
+WORKER_IDLE_CHECK_SECONDS = 0.5  # an idle compiler thread checks that the program still runs
 HOT_SAMPLES = 3
 SAMPLE_DEPTH = 3
 # The evaluator costs uncompiled code its inlined calls (design.md, fact 1),
@@ -444,6 +445,8 @@ def _sample_until_disabled(hook) -> None:
     counts: dict[CodeType, int] = {}
     while _state.enabled and _state.config.sample and not _state.shutting_down:
         time.sleep(SAMPLE_SECONDS if hook.window()[1] else QUIET_SAMPLE_SECONDS)
+        if not _program_running():
+            return
         try:
             for frame in sys._current_frames().values():
                 if _in_restrain(frame):
@@ -555,12 +558,26 @@ def _ensure_worker() -> None:
     _state.worker.start()
 
 
+def _program_running() -> bool:
+    """False once the program's main thread has ended.  Normally that is the
+    end of the process, but in a child forked from another thread the forking
+    thread becomes the main thread, and when it ends nobody calls exit(): the
+    process lives while any thread does, daemon threads included.  So
+    restrain's threads end themselves, or such a child would never exit."""
+    return threading.main_thread().is_alive()
+
+
 def _worker_loop() -> None:
     hook = _hook()
     if hook is not None:
         hook.pause_thread()   # the compiler's own frames are never counted
     while True:
-        code, feedback = _state.queue.get()
+        try:
+            code, feedback = _state.queue.get(timeout=WORKER_IDLE_CHECK_SECONDS)
+        except queue.Empty:
+            if _program_running():
+                continue
+            return
         with _state.lock:
             _state.current = (code, feedback)   # the exit hand-over includes it
         try:
