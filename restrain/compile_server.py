@@ -35,6 +35,11 @@ def handle(request: dict) -> dict:
 
 
 def main() -> None:
+    # Started from one of restrain's threads, which block every signal
+    # (runtime._block_signals_in_this_thread): a child inherits that mask.
+    # The server and its C compilers must die of Ctrl-C and SIGTERM.
+    import signal
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     # Import Cython now, while the parent is still preparing the first
     # request: it is most of the first compile's latency.
     from Cython.Compiler import Main  # noqa: F401

@@ -435,6 +435,7 @@ def _sample_loop() -> None:
         _state.sampler_running = False
         return
     hook.pause_thread()
+    _block_signals_in_this_thread()
     try:
         _sample_until_disabled(hook)
     finally:
@@ -558,6 +559,20 @@ def _ensure_worker() -> None:
     _state.worker.start()
 
 
+def _block_signals_in_this_thread() -> None:
+    """A signal sent to the process goes to any thread that does not block
+    it.  Without restrain, a program whose threads all block a signal sees
+    it pending (signal.sigpending, sigwait); restrain's threads must not take
+    it instead.  Python handlers run in the main thread anyway, whichever
+    thread the kernel picked.  (The compile server, a child process, inherits
+    this mask and clears it: compile_server.main.)"""
+    try:
+        import _signal
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass      # no pthread_sigmask on this platform
+
+
 def _program_running() -> bool:
     """False once the program's main thread has ended.  Normally that is the
     end of the process, but in a child forked from another thread the forking
@@ -571,6 +586,7 @@ def _worker_loop() -> None:
     hook = _hook()
     if hook is not None:
         hook.pause_thread()   # the compiler's own frames are never counted
+    _block_signals_in_this_thread()
     while True:
         try:
             code, feedback = _state.queue.get(timeout=WORKER_IDLE_CHECK_SECONDS)

@@ -327,3 +327,52 @@ def test_async_exception_reaches_compiled_loop():
     assert not thread.is_alive()
     first = busy_while.__code__.co_firstlineno
     assert result == {"raised at": ("busy_while", first + 2)}
+
+
+# ---- restrain's own threads take no signal meant for the program ------------
+
+PENDING_PROGRAM = """
+import os, signal, sys, time
+import restrain
+from restrain import build
+
+def hot(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+restrain.enable(threshold=5)          # sampler thread; compiles on the compiler thread
+for _ in range(20):
+    hot(1000)
+assert restrain.wait(60)
+assert [f["status"] for f in restrain.stats()["functions"] if f["name"] == "hot"] == ["compiled"]
+
+# the compile server, started from the compiler thread, still takes signals
+server = build.compile_server().proc
+blocked = [l for l in open(f"/proc/{server.pid}/status") if l.startswith("SigBlk:")]
+print("server blocks", int(blocked[0].split()[1], 16))
+
+# the main thread blocks SIGUSR1: a SIGUSR1 sent to the process stays pending
+# (as in CPython's test_signal.test_sigpending), rather than being taken by
+# a thread of restrain's
+def handler(signum, frame):
+    1 / 0
+signal.signal(signal.SIGUSR1, handler)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+os.kill(os.getpid(), signal.SIGUSR1)
+time.sleep(0.1)
+print("pending", sorted(signal.sigpending()) == [signal.SIGUSR1])
+try:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
+except ZeroDivisionError:
+    print("handler ran on unblock")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/status")
+def test_signals_blocked_by_the_program_stay_pending(run_python, tmp_path):
+    (tmp_path / "pending.py").write_text(PENDING_PROGRAM, encoding="utf-8")
+    proc = run_python("pending.py", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["server blocks 0", "pending True", "handler ran on unblock"]
