@@ -95,7 +95,7 @@ def op_lines(op: Op) -> list[str]:
         "load_attr": lambda: f"{r[0]} = rs_load_attr(f, {a[0]}, {p[0]})",
         "store_attr": lambda: f"rs_store_attr(f, {a[0]}, {p[0]}, {a[1]})",
         "delete_attr": lambda: f"rs_delete_attr(f, {a[0]}, {p[0]})",
-        "call_ex": lambda: f"{r[0]} = rs_call_ex({a[0]}, {a[1]}, {_null_or(a[2] if len(a) > 2 else None)})",
+
         "binary_op": lambda: f"{r[0]} = rs_binary_op({p[0]}, {a[0]}, {a[1]})",
         "unary": lambda: f"{r[0]} = rs_unary_op({p[0]}, {a[0]})",
         "not": lambda: f"{r[0]} = rs_not({a[0]})",
@@ -138,8 +138,12 @@ def op_lines(op: Op) -> list[str]:
         return [f"{r[0]} = rs_load_method(f, {a[0]}, {p[0]})", f"{r[1]} = rs_take_second(f)"]
     if k == "before_with":
         return [f"{r[1]} = rs_before_with(f, {a[0]})", f"{r[0]} = rs_take_second(f)"]
+    # after a call, the eval-breaker poll of 3.11's CALL (rs_poll_after_call)
     if k == "call":
-        return [_call_line(op)]
+        return [_call_line(op), f"rs_poll_after_call(f, {op.index}, {a[0]}, {a[1]})"]
+    if k == "call_ex":
+        return [f"{r[0]} = rs_call_ex({a[0]}, {a[1]}, {_null_or(a[2] if len(a) > 2 else None)})",
+                f"rs_check_signals(f, {op.index})"]
     if k == "make_function":
         parts = iter(a[1:])
         operands = [next(parts) if present else "rs_null()" for present in p]

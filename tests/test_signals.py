@@ -376,3 +376,60 @@ def test_signals_blocked_by_the_program_stay_pending(run_python, tmp_path):
     proc = run_python("pending.py", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["server blocks 0", "pending True", "handler ran on unblock"]
+
+
+# ---- a signal that arrives during a C call is handled right after it --------
+
+AFTER_CALL_PROGRAM = """
+import sys, threading, time, _thread
+import restrain
+from restrain import _hook
+
+def wait_for(lock, helper):
+    steps = []
+    total = 0
+    for i in range(3):              # a typed loop: worth compiling
+        total += i
+    try:
+        helper.start()
+        lock.acquire()              # a C call; the interrupt comes while it blocks
+        steps.append("after acquire")
+        steps.append("still going")
+    except KeyboardInterrupt:
+        tb = sys.exc_info()[2]
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return steps, tb.tb_frame.f_code.co_name, tb.tb_lineno
+    return steps, None, None
+
+def run():
+    lock = threading.Lock()
+    lock.acquire()
+    def interrupt_then_release():
+        time.sleep(0.05)
+        _thread.interrupt_main()    # trips the eval breaker; wakes nothing
+        lock.release()
+    helper = threading.Thread(target=interrupt_then_release)
+    try:
+        return wait_for(lock, helper)
+    finally:
+        helper.join()
+
+print("interpreted", run())
+assert restrain.compile(wait_for).ok
+calls = _hook.info(wait_for.__code__)[0]
+print("compiled", run())
+print("ran compiled", _hook.info(wait_for.__code__)[0] > calls)
+"""
+
+
+def test_signal_during_a_c_call_is_handled_after_the_call(run_python, tmp_path):
+    # 3.11 polls after a CALL of anything but an inlined Python function;
+    # compiled code must too, or the KeyboardInterrupt lands statements later
+    (tmp_path / "after_call.py").write_text(AFTER_CALL_PROGRAM, encoding="utf-8")
+    proc = run_python("after_call.py", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    interpreted, compiled, ran = proc.stdout.splitlines()
+    assert interpreted.startswith("interpreted ([], 'wait_for', ")
+    assert compiled == interpreted.replace("interpreted", "compiled", 1)
+    assert ran == "ran compiled True"

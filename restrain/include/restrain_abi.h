@@ -1655,4 +1655,28 @@ RS_HOT int rs_check_signals(RsFrame *f, int index) {
     return 0;
 }
 
+/* 3.11's CALL polls too, after calling anything but a Python function that
+ * it runs inline (ceval.c: CHECK_EVAL_BREAKER at the end of CALL, of the
+ * PRECALL_BUILTIN_* and *METHOD_DESCRIPTOR* forms, of CALL_FUNCTION_EX): a
+ * signal that came during a C call (lock.acquire(), a C extension's long
+ * computation) is handled right after it, at the call's instruction.
+ * Waiting for the next back-edge or RESUME instead moved threading's
+ * KeyboardInterrupt from Condition.wait's `try` into its `finally`, which
+ * then released a lock it did not hold.  `first`, `second`: as for
+ * rs_call_array (the callable is `first` unless that is the NULL marker). */
+static inline int rs_runs_inline(PyObject *callable) {
+    if (PyMethod_Check(callable)) callable = PyMethod_GET_FUNCTION(callable);  /* PRECALL_BOUND_METHOD */
+    if (!PyFunction_Check(callable)) return 0;
+    int flags = ((PyCodeObject *)PyFunction_GET_CODE(callable))->co_flags;
+    return !(flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR));
+}
+
+RS_HOT int rs_poll_after_call(RsFrame *f, int index, PyObject *first, PyObject *second) {
+    if (__builtin_expect(_Py_atomic_load_relaxed(&f->tstate->interp->ceval.eval_breaker), 0)) {
+        if (!rs_runs_inline(first == RS_NULL ? second : first))
+            return rs_handle_pending(f, index);
+    }
+    return 0;
+}
+
 #endif /* RESTRAIN_ABI_H */

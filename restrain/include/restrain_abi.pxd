@@ -103,6 +103,7 @@ cdef extern from "restrain_abi.h":
     object rs_before_with(RsFrame *f, object mgr)
     object rs_with_except_start(object exit_func, object val)
     int rs_check_signals(RsFrame *f, int index) except -1
+    int rs_poll_after_call(RsFrame *f, int index, object first, object second) except -1
 
     # typed code (types.py): 1 = deoptimise, 0 = done
     void rs_deopt_begin(RsFrame *f, int resume)
