@@ -384,7 +384,23 @@ class CompileServerClient:
 
 
 _server = CompileServerClient()
+_inherited_servers: list[CompileServerClient] = []
 
 
 def compile_server() -> CompileServerClient:
     return _server
+
+
+def _new_server_in_child() -> None:
+    """A forked child must not talk to its parent's compile server: the two
+    would read each other's answers from the shared pipe.  The child starts
+    its own when it needs one; the parent's client object is kept (not
+    closed, not collected) so that nothing in the child touches the
+    parent's server."""
+    global _server
+    _inherited_servers.append(_server)
+    _server = CompileServerClient()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_server_in_child)

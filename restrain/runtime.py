@@ -226,8 +226,7 @@ def enable(threshold=None, sync=None, sample=None) -> bool:
     hook.set_windows(_windows_mode())
     _note_activity()
     _state.enabled = True
-    if _state.config.sample:
-        _ensure_sampler()
+    _start_threads()
     _register_atexit()
     return True
 
@@ -245,11 +244,18 @@ def is_enabled() -> bool:
     return bool(_state.enabled and hook is not None and hook.is_installed())
 
 
+# restrain imports its own modules lazily, some of them on its own threads.
+# A fork while one is half imported would leave the child waiting forever for
+# that module's import lock, held by a thread the child does not have; so
+# os.fork waits for such an import to finish (_before_fork).
+_import_guard = threading.RLock()
+
 # -- compiling ----------------------------------------------------------------------
 
 def _build_options():
-    from . import cache
-    from .build import BuildOptions
+    with _import_guard:
+        from . import cache
+        from .build import BuildOptions
     c = _state.config
     cache_dir = cache.open_cache(c.cache_dir or cache.default_cache_dir()) if c.cache else None
     return BuildOptions(cache_dir=cache_dir, timeout=c.compile_timeout, limit_bytes=c.cache_limit_bytes)
@@ -257,7 +263,8 @@ def _build_options():
 
 def _feedback(code: CodeType, record: FunctionRecord):
     """What the next version of `code` is specialised for."""
-    from .feedback import observe
+    with _import_guard:
+        from .feedback import observe
     return observe(code, record.arg_types, record.no_speculate, speculate=record.versions < MAX_VERSIONS - 1)
 
 
@@ -270,12 +277,14 @@ def _compile_now(code: CodeType, cache_only: bool = False, feedback=None) -> Opt
         hook.pause_thread()
     try:
         if cache_only:
-            from .load import load_from_cache
+            with _import_guard:
+                from .load import load_from_cache
             outcome = load_from_cache(code, _build_options(), feedback)
             if outcome is None:
                 return None
         else:
-            from .pipeline import compile_code
+            with _import_guard:
+                from .pipeline import compile_code
             outcome = compile_code(code, _build_options(), feedback)
     finally:
         if hook is not None:
@@ -314,9 +323,10 @@ def _prewarm(code: CodeType, arg_types: tuple = ()) -> None:
     try:
         if _state.shutting_down or _why_not_compile(code):
             return          # it will not be compiled: no need for Cython yet
-        from . import build
+        with _import_guard:
+            from . import build
+            from .feedback import observe
         options = _build_options()
-        from .feedback import observe
         if not _state.config.sync and build.lookup_cached(code, options, observe(code, arg_types)) is None:
             build.compile_server().ensure_started()
     except Exception:  # noqa: BLE001
@@ -360,8 +370,9 @@ def _why_not_compile(code: CodeType, sampled: bool = False) -> Optional[str]:
         return None
     if code.co_name in _COMPREHENSIONS:
         return COMPREHENSION_REASON
-    from .decode import calls_itself, has_loop
-    from .feedback import work_mix
+    with _import_guard:
+        from .decode import calls_itself, has_loop
+        from .feedback import work_mix
     if has_loop(code):
         worth = work_mix(code).favours_compiling(sampled)
     else:
@@ -409,6 +420,17 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # `python -m restrain script.py` runs the whole program inside these: they
 # do not make a thread one of restrain's own
 _LAUNCHER_FILES = {_PACKAGE_DIR + "__main__.py", _PACKAGE_DIR + "_startup.py"}
+
+
+def _start_threads() -> None:
+    """restrain's threads start with it, not when first needed: programs and
+    test suites that check for leaked threads (CPython's own count the
+    threads before and after each test) must not see one appear when a
+    function happens to turn hot."""
+    if _state.config.sample:
+        _ensure_sampler()
+    if not _state.config.sync:
+        _ensure_worker()
 
 
 def _ensure_sampler() -> None:
@@ -519,7 +541,8 @@ def _compile_if_called_from_compiled(hook, code: CodeType, caller: CodeType) -> 
     if record is None or record.status != "interpreted" or record.reason != LOOPLESS_REASON \
             or hook.info(caller)[1] != "compiled" or _state.shutting_down:
         return
-    from .feedback import work_mix
+    with _import_guard:
+        from .feedback import work_mix
     if work_mix(code).python_calls:
         return      # its own calls would leave compiled code: no gain
     record.status, record.reason = "queued", None
@@ -548,7 +571,8 @@ def _import_pipeline() -> None:
     In the worker thread every file system call of an import would wait up
     to the switch interval (5 ms) for the GIL while the program's hot code
     holds it; here it costs ~60 ms once, in programs that have hot code."""
-    from . import build, pipeline  # noqa: F401
+    with _import_guard:
+        from . import build, pipeline  # noqa: F401
     build.cython_version()
 
 
@@ -776,21 +800,32 @@ def _register_atexit() -> None:
         atexit.register(_at_exit)
 
 
+def _before_fork() -> None:
+    _import_guard.acquire()      # no import of restrain's own half done at fork
+
+
+def _after_fork_in_parent() -> None:
+    _import_guard.release()
+
+
 def _after_fork_in_child() -> None:
     """The worker thread does not survive fork; queued work is the parent's.
     The sampler is started again: forked workers find their own hot loops."""
+    global _import_guard
+    _import_guard = threading.RLock()
     _state.worker = None
     _state.sampler_running = False
     _state.queue = queue.Queue()
     _state.pending = 0
     _state.lock = threading.RLock()
     _state.idle = threading.Condition(_state.lock)
-    if _state.enabled and _state.config.sample:
+    if _state.enabled:
         try:
-            _ensure_sampler()
+            _start_threads()
         except Exception:  # noqa: BLE001
             pass
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -284,39 +284,3 @@ def test_deep_recursion_while_the_evaluator_is_on(evaluator):
     proc = run_source(DEEP_AT_START, evaluator)
     assert proc.stdout.split() == ["100000", "True", "100000", "True"]
 
-
-FORK_FROM_THREAD = """
-import os, sys, threading, restrain
-restrain.enable(threshold=5)      # the sampler thread runs; compiles start the compiler thread
-
-def hot(n):
-    s = 0
-    for i in range(n):
-        s += i * i
-    return s
-
-def worker():
-    pid = os.fork()
-    if pid == 0:
-        # the child: this thread is now its main thread, and when it ends
-        # nobody calls exit(); the process ends when its last thread does
-        for _ in range(20):
-            hot(1000)
-        restrain.wait(30)
-        status = restrain.stats()["functions"]
-        print("child", [f["status"] for f in status if f["name"] == "hot"], flush=True)
-        sys.exit(0)
-    _, status = os.waitpid(pid, 0)
-    print("parent", os.waitstatus_to_exitcode(status), flush=True)
-
-thread = threading.Thread(target=worker)
-thread.start()
-thread.join()
-"""
-
-
-def test_child_forked_from_a_thread_exits():
-    # restrain's threads are restarted in the child; they used to keep it alive forever
-    proc = run_source(FORK_FROM_THREAD, timeout=60)
-    lines = proc.stdout.splitlines()
-    assert lines == ["child ['compiled']", "parent 0"]
