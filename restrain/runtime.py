@@ -145,7 +145,7 @@ class _State:
     config: Config = field(default_factory=Config.from_environment)
     records: dict = field(default_factory=dict)          # id(code) -> FunctionRecord (code objects compare by content)
     queue: "queue.Queue[CodeType]" = field(default_factory=queue.Queue)
-    worker: Optional[threading.Thread] = None
+    worker_running: bool = False
     pending: int = 0
     # reentrant: _on_hot may run on a thread that holds it (a hot function
     # called inside threading's own code while wait() holds the lock)
@@ -577,10 +577,18 @@ def _import_pipeline() -> None:
 
 
 def _ensure_worker() -> None:
-    if _state.worker is not None and _state.worker.is_alive():
-        return
-    _state.worker = threading.Thread(target=_worker_loop, name="restrain-compiler", daemon=True)
-    _state.worker.start()
+    """A bare thread, like the sampler: not in threading.enumerate() or
+    active_count(), which programs may check, and none of threading's code
+    runs in it to turn hot."""
+    with _state.lock:
+        if _state.worker_running:
+            return
+        _state.worker_running = True
+    try:
+        _thread.start_new_thread(_worker_loop, ())
+    except Exception:  # noqa: BLE001
+        _state.worker_running = False
+        raise
 
 
 def _block_signals_in_this_thread() -> None:
@@ -611,6 +619,13 @@ def _worker_loop() -> None:
     if hook is not None:
         hook.pause_thread()   # the compiler's own frames are never counted
     _block_signals_in_this_thread()
+    try:
+        _compile_until_the_program_ends()
+    finally:
+        _state.worker_running = False
+
+
+def _compile_until_the_program_ends() -> None:
     while True:
         try:
             code, feedback = _state.queue.get(timeout=WORKER_IDLE_CHECK_SECONDS)
@@ -813,7 +828,7 @@ def _after_fork_in_child() -> None:
     The sampler is started again: forked workers find their own hot loops."""
     global _import_guard
     _import_guard = threading.RLock()
-    _state.worker = None
+    _state.worker_running = False
     _state.sampler_running = False
     _state.queue = queue.Queue()
     _state.pending = 0

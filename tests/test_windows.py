@@ -284,3 +284,27 @@ def test_deep_recursion_while_the_evaluator_is_on(evaluator):
     proc = run_source(DEEP_AT_START, evaluator)
     assert proc.stdout.split() == ["100000", "True", "100000", "True"]
 
+
+
+THREADS_SEEN = """
+import threading, restrain
+restrain.enable(threshold=5)      # sampling and background compiles: two threads of restrain's
+
+def hot(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+for _ in range(20):
+    hot(1000)
+assert restrain.wait(60)
+status = [f["status"] for f in restrain.stats()["functions"] if f["name"] == "hot"]
+print(status, threading.active_count(), [t.name for t in threading.enumerate()])
+"""
+
+
+def test_restrain_threads_are_not_the_programs():
+    # a program (or its test suite) that checks its threads sees only its own
+    proc = run_source(THREADS_SEEN)
+    assert proc.stdout.split("\n")[0] == "['compiled'] 1 ['MainThread']"
