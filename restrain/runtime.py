@@ -787,9 +787,14 @@ def _at_exit() -> None:
     # Import nothing new at exit: importing subprocess there loses the exit
     # status of an unhandled KeyboardInterrupt (CPython then exits with 1
     # instead of dying by SIGINT).  No build module, no compile server.
-    build = sys.modules.get(f"{__package__}.build")
-    if build is not None:
-        build.compile_server().detach()   # it finishes its current compile, then exits
+    # A thread of restrain's may be importing it right now: then it is in
+    # sys.modules half initialised, and there is no server yet anyway.
+    compile_server = getattr(sys.modules.get(f"{__package__}.build"), "compile_server", None)
+    if compile_server is not None:
+        try:
+            compile_server().detach()   # it finishes its current compile, then exits
+        except Exception:  # noqa: BLE001
+            logger.debug("restrain: could not detach the compile server", exc_info=True)
 
 
 def _record_cache_use() -> None:

@@ -404,3 +404,15 @@ def test_subinterpreters_run_without_the_jit(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["sub", "ok", "main", "0", "True"]
 
+
+
+def test_exit_while_restrain_imports_its_build_module(run_python):
+    # a thread of restrain's (the sampler, queueing a compile) may be
+    # importing restrain.build when the program exits: the exit handler
+    # then finds it half initialised and must leave it alone
+    code = ("import sys, types\n"
+            "sys.modules['restrain.build'] = types.ModuleType('restrain.build')  # as if half imported\n"
+            "print('done')\n")
+    proc = run_python("-m", "restrain", "-c", code)
+    assert proc.returncode == 0 and proc.stdout == "done\n"
+    assert proc.stderr == ""
