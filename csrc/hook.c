@@ -53,6 +53,8 @@ typedef struct {
     Py_ssize_t deopts;
     int nsites;
     int sites[RS_DEOPT_SITES];
+    /* calls from compiled code while left to the interpreter (see leaf_called) */
+    Py_ssize_t calls_from_compiled;
 } RsCodeInfo;
 
 static Py_ssize_t extra_index = -1;
@@ -66,6 +68,13 @@ static Py_ssize_t threshold = 1000;
  * and it is dropped, to be recompiled for what the code sees now. */
 static PyObject *deopt_callback = NULL;
 static Py_ssize_t deopt_limit = 20;
+/* Called as leaf_callback(code) when a code object the Python side left to
+ * the interpreter (RS_NEVER) has been called `threshold` times by compiled
+ * code: a small function without a loop is not worth compiling on its own,
+ * but called from a compiled loop it is (a direct C call instead of a new
+ * interpreter frame), and the sampler sees such a short function too rarely
+ * to tell. */
+static PyObject *leaf_callback = NULL;
 static int installed = 0;
 /* >0 while this thread runs restrain's own machinery (compiler thread,
  * synchronous compiles): its frames are neither counted nor compiled. */
@@ -302,6 +311,24 @@ static void clear_frame(_PyInterpreterFrame *frame, PyThreadState *tstate) {
 #define RS_FRAME_SIZE(co) ((co)->co_nlocalsplus + (co)->co_stacksize + FRAME_SPECIALS_SIZE)
 static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
 
+/* Tell the Python side (leaf_callback); -1 only for an interruption the
+ * program must see, as in report_hot. */
+static int leaf_called(PyCodeObject *co) {
+    if (leaf_callback == NULL) return 0;
+    paused++;
+    PyObject *r = PyObject_CallOneArg(leaf_callback, (PyObject *)co);
+    paused--;
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_WriteUnraisable(leaf_callback);
+        return 0;
+    }
+    return -1;
+}
+
 static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
@@ -312,6 +339,10 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
         nargs != co->co_argcount || co->co_kwonlyargcount != 0 ||
         (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) || !is_function_scope(co->co_flags) ||
         !_PyThreadState_HasStackSpace(tstate, RS_FRAME_SIZE(co))) {
+        if (info != NULL && info->entry == NULL && info->state == RS_NEVER && !paused &&
+                ++info->calls_from_compiled == threshold && leaf_called(co) < 0) {
+            return NULL;
+        }
         return PyObject_Vectorcall(callable, args, nargsf, NULL);
     }
     /* _PyThreadState_BumpFramePointer's fast path; popped below by moving
@@ -641,6 +672,17 @@ static PyObject *hook_set_prewarm(PyObject *self, PyObject *callback) {
     Py_RETURN_NONE;
 }
 
+/* set_leaf(callable or None): see leaf_callback */
+static PyObject *hook_set_leaf(PyObject *self, PyObject *callback) {
+    if (callback == Py_None) {
+        Py_CLEAR(leaf_callback);
+    } else {
+        Py_INCREF(callback);
+        Py_XSETREF(leaf_callback, callback);
+    }
+    Py_RETURN_NONE;
+}
+
 /* set_deopt(callable, limit): callable(code, sites) after `limit`
  * deoptimisations of one compiled version */
 static PyObject *hook_set_deopt(PyObject *self, PyObject *args) {
@@ -740,6 +782,7 @@ static PyMethodDef hook_methods[] = {
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},
     {"info", hook_info, METH_O, "info(code) -> (calls, state)"},
     {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): callable(code) is called once, when a first code object is halfway to hot"},
+    {"set_leaf", hook_set_leaf, METH_O, "set_leaf(callable): callable(code) when compiled code has called an uncompiled function threshold times"},
     {"set_deopt", hook_set_deopt, METH_VARARGS, "set_deopt(callable, limit): callable(code, sites) once a compiled version deoptimised limit times"},
     {"deopts", hook_deopts, METH_O, "deopts(code) -> (count, sites) for the current compiled version"},
     {"set_windows", hook_set_windows, METH_O, "set_windows(on): let the evaluator be off between windows of counting"},

@@ -135,19 +135,20 @@ class WorkMix:
         return self.typed_ops > 3 * self.python_calls and self.typed_ops >= minimum
 
 
-def work_mix(code: CodeType) -> WorkMix:
+def work_mix(code: CodeType, loops_only: bool = True) -> WorkMix:
     try:
         live = code._co_code_adaptive
     except AttributeError:      # not 3.11's layout
         return WorkMix(0, 0)
-    # only instructions inside loops count: a site run once per call (a
-    # len() before the loop) neither gains nor costs much, and may not even
-    # be specialised yet
+    # only instructions inside loops count (unless not loops_only): a site
+    # run once per call (a len() before the loop) neither gains nor costs
+    # much, and may not even be specialised yet
     instructions = list(dis.get_instructions(code))
     loops = [(inst.argval, inst.offset) for inst in instructions
              if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
     names = [dis._all_opname[live[inst.offset]] for inst in instructions
-             if inst.offset < len(live) and any(start <= inst.offset <= end for start, end in loops)]
+             if inst.offset < len(live)
+             and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(sum(name in PYTHON_CALLS for name in names),
                    sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names))

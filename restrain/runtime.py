@@ -222,6 +222,7 @@ def enable(threshold=None, sync=None, sample=None) -> bool:
     hook.set_threshold(_state.config.threshold)
     hook.set_prewarm(_prewarm)
     hook.set_deopt(_on_deopt, DEOPT_LIMIT)
+    hook.set_leaf(_on_leaf_called)
     hook.install(_on_hot)
     hook.set_windows(_windows_mode())
     _note_activity()
@@ -482,7 +483,9 @@ def _sample_until_disabled(hook) -> None:
                     n = counts[code] = counts.get(code, 0) + 1
                     if n == HOT_SAMPLES and not _called_by_module_body(frame):
                         _report_sampled(hook, code, frame)
-                    elif n % HOT_SAMPLES == 0 and frame.f_back is not None:
+                    elif n > HOT_SAMPLES and frame.f_back is not None:
+                        # every sample, not every third: a short leaf is seen on
+                        # top mostly while its caller still runs interpreted
                         _compile_if_called_from_compiled(hook, code, frame.f_back.f_code)
                     frame = frame.f_back
             del frame
@@ -533,18 +536,35 @@ _RESUMABLE_FLAGS = 0x20 | 0x80 | 0x100 | 0x200
 
 
 def _compile_if_called_from_compiled(hook, code: CodeType, caller: CodeType) -> None:
-    """A function left to the interpreter for want of a loop, seen again
-    and again below compiled code: compiled, its calls from there are
-    direct C calls (no vectorcall, no new interpreter loop), so compile it
-    after all -- unless it calls Python functions itself."""
+    """The sampler sees `code` running below `caller`."""
+    if hook.info(caller)[1] == "compiled":
+        _compile_leaf(code)
+
+
+def _on_leaf_called(code: CodeType) -> None:
+    """Called by the evaluator module once compiled code has called `code`,
+    left to the interpreter, `threshold` times (hook.c, leaf_callback).
+    Never raises an Exception."""
+    try:
+        _compile_leaf(code)
+    except Exception:  # noqa: BLE001
+        logger.exception("restrain: internal error while queueing a compile")
+
+
+def _compile_leaf(code: CodeType) -> None:
+    """A function left to the interpreter for want of a loop, called again
+    and again by compiled code: compiled, its calls from there are direct
+    C calls (no vectorcall, no new interpreter loop), so compile it after
+    all -- unless it calls Python functions itself (those calls would leave
+    compiled code and lose the interpreter's inlining)."""
     record = _state.records.get(id(code))
     if record is None or record.status != "interpreted" or record.reason != LOOPLESS_REASON \
-            or hook.info(caller)[1] != "compiled" or _state.shutting_down:
+            or _state.shutting_down or not _state.enabled:
         return
     with _import_guard:
         from .feedback import work_mix
-    if work_mix(code).python_calls:
-        return      # its own calls would leave compiled code: no gain
+    if work_mix(code, loops_only=False).python_calls:
+        return
     record.status, record.reason = "queued", None
     _note_activity()
     _schedule(code, _feedback(code, record))

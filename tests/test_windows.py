@@ -236,6 +236,48 @@ def test_loopless_functions_are_left_to_the_interpreter_only_in_windows_mode(eva
         assert status == "compiled"
 
 
+LEAF = """
+import json, restrain
+from restrain import _hook
+
+def leaf(i, j):                     # no loop: left to the interpreter...
+    return 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)
+
+def helper(i):                      # ...and this one too, as it calls a Python function
+    return leaf(i, 2) + 1.0
+
+def outer(n):
+    total = 0.0
+    for i in range(n):
+        total += leaf(i, 3) * 2.0 + helper(i)
+    return total
+
+def status(f):
+    return [r["status"] for r in restrain.stats()["functions"] if r["qualname"] == f.__qualname__]
+
+restrain.enable(threshold=50)
+for _ in range(60):
+    leaf(1, 2)
+    helper(1)
+before = status(leaf), status(helper)
+expected = outer(200)
+assert restrain.compile(outer).ok
+got = outer(200)                    # compiled: calls leaf 200 times, the threshold is 50
+assert restrain.wait(60)
+print("RESULT " + json.dumps({"before": before, "after": [status(leaf), status(helper)],
+                              "same": got == expected == outer(200)}))
+"""
+
+
+def test_leaf_called_from_compiled_code_is_compiled():
+    # deterministic, not left to the sampler's luck: the direct-call path
+    # counts the calls compiled code makes to a function left to the
+    # interpreter (hook.c, leaf_callback)
+    out = result_of(run_source(LEAF))
+    assert out["before"] == [["interpreted"], ["interpreted"]]
+    assert out["after"] == [["compiled"], ["interpreted"]]    # helper calls leaf: stays
+    assert out["same"]
+
 DEEP = """
 import sys, json, restrain
 from restrain import _hook
