@@ -326,6 +326,11 @@ class TypeInference:
         code = self.code
         nargs = code.co_argcount + code.co_kwonlyargcount
         local_reps = {key[1]: r for key, r in typed.items() if key[0] == "L"}
+        boxed = self.boxed_only_arguments(local_reps, nargs)
+        if boxed:
+            # stay objects: infer again with them excluded (they only shrink)
+            self.excluded_locals = self.excluded_locals | boxed
+            return self.run()
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
         fused = self.fuse_item_unboxing()
         for name in self.boxed_only_constants():
@@ -339,12 +344,33 @@ class TypeInference:
         """Typed constants that every use takes as an object (`n < 2` when
         `n` is not typed): a C variable would be boxed again at each use,
         while the constant object itself is at hand (co_consts)."""
+        consts = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
+                  if op.kind == "const" and self.reps.get(op.results[0]) in (INT, FLOAT, BOOL)}
+        typed_use = self.typed_uses()
+        return [c for c in consts if not typed_use.get(c, True)]
+
+    def boxed_only_arguments(self, local_reps: dict[int, str], nargs: int) -> set[int]:
+        """Typed arguments never assigned to whose every load is taken as an
+        object (`power *= base` once that multiplication has overflowed and
+        runs generic): unboxed at entry, they would be boxed again at each
+        use, while the argument object is in the frame."""
+        typed_use = self.typed_uses()
+        loads: dict[int, list[str]] = {}
+        assigned = set()
+        for block in self.ir.blocks.values():
+            for op in block.ops:
+                if op.kind == "load_fast":
+                    loads.setdefault(op.params[0], []).append(op.results[0])
+                elif op.kind in ("store_fast", "delete_fast"):
+                    assigned.add(op.params[0])
+        return {i for i in local_reps if i < nargs and i not in assigned
+                and not any(typed_use.get(r, True) for r in loads.get(i, ()))}
+
+    def typed_uses(self) -> dict[str, bool]:
+        """For each value, whether some use of it takes it typed (unboxed)."""
         typed_use: dict[str, bool] = {}
-        consts = set()
         for label, block in self.ir.blocks.items():
             for pos, op in enumerate(block.ops):
-                if op.kind == "const" and self.reps.get(op.results[0]) in (INT, FLOAT, BOOL):
-                    consts.add(op.results[0])
                 plan = self.ops.get((label, pos))
                 for j, a in enumerate(op.args):
                     used_typed = op.kind == "store_fast" or (
@@ -355,7 +381,7 @@ class TypeInference:
                     typed_use[v] = True
             if block.exit.value:
                 typed_use[block.exit.value] = True
-        return [c for c in consts if not typed_use.get(c, True)]
+        return typed_use
 
     def fuse_item_unboxing(self) -> dict[str, str]:
         """`xs[i]` whose only use unboxes it (guessed float or int) is read

@@ -386,3 +386,47 @@ def test_float_stored_in_place_only_when_nothing_else_sees_it():
         xs = [shared, 1.5]
         out = fn(xs, 2.0)
         assert shared == 7.25 and out == [8.25, 2.5] and xs[0] is not shared
+
+
+# -- arguments that every use takes as an object stay boxed ------------------------
+
+def power_sum(base, count):
+    total = 0
+    power = 1
+    for _ in range(count):
+        total += power
+        power *= base
+    return total
+
+
+def only_passed(x, n):
+    total = 0
+    for i in range(n):
+        total += len(str(x))
+    return total
+
+
+def used_typed(x, n):
+    total = 0
+    for i in range(n):
+        total += x * i
+    return total
+
+
+def test_arguments_used_only_as_objects_are_not_unboxed():
+    # unboxed at entry, `x` would be boxed again at every use
+    assert 0 not in plan_of(only_passed, (int, int)).local_reps
+    assert plan_of(used_typed, (int, int)).local_reps.get(0) == "int"
+    # after `power *= base` overflowed, the recompiled version multiplies
+    # generically: `base` is only an object there
+    sites = frozenset(i.offset for i in __import__("dis").get_instructions(power_sum)
+                      if i.opname == "BINARY_OP")
+    plan = infer_types(ir_for(power_sum.__code__), observe(power_sum.__code__, (int, int), sites))
+    assert 0 not in plan.local_reps
+
+
+@pytest.mark.parametrize("args", [(3, 10), (3, 60), (7, 45), (2 ** 70, 3), (-5, 50), (3.5, 10), ("ab", 0)])
+def test_boxed_arguments_differential(args):
+    for func in (power_sum, only_passed):
+        pair = specialised_pair(func, (int, int), [(3, 10)] * 5)
+        pair.check(*args)

@@ -566,6 +566,16 @@ RS_HOT PyObject *rs_binary_fast(int op, PyObject *a, PyObject *b) {
         case 12: return PyLong_FromLong(x ^ y);
         }
     }
+    else if (PyLong_CheckExact(a) && PyLong_CheckExact(b)) {
+        /* big ints (BINARY_OP_ADD_INT etc. take any exact int too): int's
+         * own slots, without PyNumber_*'s dispatch over both types */
+        PyNumberMethods *nb = PyLong_Type.tp_as_number;
+        switch (op) {
+        case 0: return nb->nb_add(a, b);
+        case 5: return nb->nb_multiply(a, b);
+        case 10: return nb->nb_subtract(a, b);
+        }
+    }
     return NULL;
 }
 
