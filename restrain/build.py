@@ -27,7 +27,7 @@ from pathlib import Path
 from types import CodeType
 
 from . import cache
-from .errors import BuildError
+from .errors import BuildError, FrontEndFailed, Unsupported
 
 INCLUDE_DIR = Path(__file__).parent / "include"
 EXT_SUFFIX = cache.EXT_SUFFIX
@@ -202,8 +202,11 @@ class BuildJob:
     request: dict          # for the compile server
 
 
-def prepare(code: CodeType, source: str, options: BuildOptions, feedback=None) -> BuiltModule | BuildJob:
-    """A cache hit, or the job that builds the module."""
+def prepare(code: CodeType, source: str | None, options: BuildOptions, feedback=None,
+            front_end: dict | None = None) -> BuiltModule | BuildJob:
+    """A cache hit, or the job that builds the module: from `source`, or
+    (source None) from the front end the server runs on `front_end`
+    (remote.front_end_spec)."""
     key = cache_key(code, options, feedback)
     hit = cached_module(key, options)
     if hit is not None:
@@ -214,9 +217,12 @@ def prepare(code: CodeType, source: str, options: BuildOptions, feedback=None) -
     else:
         workdir = Path(tempfile.mkdtemp(prefix="restrain-build-"))
     pyx = workdir / (name + ".pyx")
-    pyx.write_text(source)
     so_tmp = workdir / (name + EXT_SUFFIX)
     request = {"pyx": str(pyx), "c_command": c_command(so_tmp, options), "timeout": options.timeout}
+    if source is None:
+        request["front_end"] = front_end
+    else:
+        pyx.write_text(source)
     if options.cache_dir is None:
         return BuildJob(BuiltModule(name, so_tmp, pyx, False, scratch=workdir), request)
     entry = cache.entry_for(options.cache_dir, key)
@@ -253,6 +259,7 @@ def serve_request(request: dict) -> None:
     target = request.get("install")
     try:
         if not target:
+            write_source(request)
             compile_pyx(request)
             return
         cache_dir, key = Path(target["cache_dir"]), target["key"]
@@ -260,6 +267,7 @@ def serve_request(request: dict) -> None:
         with cache.build_lock(cache_dir, key):
             if cache.lookup(entry):
                 return            # another process built it meanwhile
+            write_source(request)
             so_tmp = compile_pyx(request)
             cache.install(entry, so_tmp, Path(request["pyx"]))
             if target.get("family"):
@@ -270,6 +278,13 @@ def serve_request(request: dict) -> None:
     finally:
         if request.get("cleanup"):
             shutil.rmtree(request["cleanup"], ignore_errors=True)
+
+
+def write_source(request: dict) -> None:
+    """The front end, when the request asks the server to run it."""
+    if request.get("front_end") is not None:
+        from .remote import front_end_source
+        Path(request["pyx"]).write_text(front_end_source(request["front_end"]))
 
 
 def compile_pyx(request: dict) -> Path:
@@ -379,8 +394,13 @@ class CompileServerClient:
             else:
                 raise BuildError("the compile server died")
         answer = json.loads(line)
-        if not answer.get("ok"):
-            raise BuildError(answer.get("error", "unknown compile server error"))
+        if answer.get("ok"):
+            return
+        if "unsupported" in answer:
+            raise Unsupported(answer["unsupported"])
+        if "front_end_failed" in answer:
+            raise FrontEndFailed(answer["front_end_failed"])
+        raise BuildError(answer.get("error", "unknown compile server error"))
 
 
 _server = CompileServerClient()

@@ -24,9 +24,13 @@ import sys
 
 def handle(request: dict) -> dict:
     from .build import serve_request
-    from .errors import BuildError
+    from .errors import BuildError, FrontEndFailed, Unsupported
     try:
         serve_request(request)
+    except Unsupported as e:
+        return {"ok": False, "unsupported": e.reason}
+    except FrontEndFailed as e:
+        return {"ok": False, "front_end_failed": str(e)}
     except BuildError as e:
         return {"ok": False, "error": str(e)}
     except Exception as e:  # noqa: BLE001 - report, keep serving

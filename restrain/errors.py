@@ -18,3 +18,8 @@ class Unsupported(Exception):
 
 class BuildError(Exception):
     """Cython, the C compiler or the loader failed; the message says which."""
+
+
+class FrontEndFailed(Exception):
+    """A front-end stage failed in the compile server (remote.py); the
+    message names the stage, as the in-process pipeline's reason does."""

@@ -157,7 +157,7 @@ class _State:
     shutting_down: bool = False
     current: Optional[tuple] = None                       # (code, feedback) being compiled by the worker
     sampler_running: bool = False
-    last_activity: float = 0.0      # monotonic time something last turned hot or was compiled
+    window_until: float = 0.0       # monotonic time the evaluator's window may close
 
     def __post_init__(self):
         self.idle = threading.Condition(self.lock)
@@ -269,10 +269,12 @@ def _feedback(code: CodeType, record: FunctionRecord):
     return observe(code, record.arg_types, record.no_speculate, speculate=record.versions < MAX_VERSIONS - 1)
 
 
-def _compile_now(code: CodeType, cache_only: bool = False, feedback=None) -> Optional[FunctionRecord]:
+def _compile_now(code: CodeType, cache_only: bool = False, feedback=None,
+                 in_server: bool = False) -> Optional[FunctionRecord]:
     """Compile on this thread with the evaluator paused for it, install the
     entry, record and log the outcome.  With cache_only, only a module
-    already in the cache is loaded; None if there is none."""
+    already in the cache is loaded; None if there is none.  With in_server,
+    the front end too runs in the compile server (remote.py)."""
     hook = _hook()
     if hook is not None:
         hook.pause_thread()
@@ -284,9 +286,15 @@ def _compile_now(code: CodeType, cache_only: bool = False, feedback=None) -> Opt
             if outcome is None:
                 return None
         else:
-            with _import_guard:
-                from .pipeline import compile_code
-            outcome = compile_code(code, _build_options(), feedback)
+            outcome = None
+            if in_server:
+                with _import_guard:
+                    from .remote import compile_in_server
+                outcome = compile_in_server(code, _build_options(), feedback)
+            if outcome is None:
+                with _import_guard:
+                    from .pipeline import compile_code
+                outcome = compile_code(code, _build_options(), feedback)
     finally:
         if hook is not None:
             hook.resume_thread()
@@ -298,7 +306,7 @@ def _compile_now(code: CodeType, cache_only: bool = False, feedback=None) -> Opt
     if outcome.ok and hook is not None:
         record.entry = outcome.entry
         hook.set_entry(code, outcome.entry.capsule)
-        _note_activity(open_window=True)   # the evaluator routes the function objects it sees
+        _note_activity(open_window=True)   # the evaluator swaps its function objects
     elif hook is not None:
         hook.mark_never(code)
     _log_outcome(record)
@@ -391,7 +399,8 @@ def _schedule(code: CodeType, feedback) -> None:
     if _state.config.sync:
         _compile_now(code, feedback=feedback)
     elif _compile_now(code, cache_only=True, feedback=feedback) is None:   # warm start: ~1 ms
-        _import_pipeline()
+        with _import_guard:
+            from . import remote  # noqa: F401 - here, not on the contended compiler thread
         with _state.lock:
             _state.pending += 1
         _ensure_worker()
@@ -505,7 +514,7 @@ def _called_by_module_body(frame) -> bool:
 
 
 def _note_activity(open_window: bool = False) -> None:
-    _state.last_activity = time.monotonic()
+    _state.window_until = time.monotonic() + QUIET_SECONDS
     hook = _hook()
     if open_window and hook is not None and _state.enabled:
         hook.set_counting(True)
@@ -517,7 +526,7 @@ def _update_window(hook) -> None:
     code runs at the interpreter's own speed, inlined calls included, and
     compiled functions are entered through their swapped function objects."""
     windows, counting, _ = hook.window()
-    if windows and counting and time.monotonic() - _state.last_activity > QUIET_SECONDS:
+    if windows and counting and time.monotonic() > _state.window_until:
         hook.set_counting(False)
 
 
@@ -587,10 +596,9 @@ def _report_sampled(hook, code: CodeType, frame) -> None:
 
 
 def _import_pipeline() -> None:
-    """Import the compiler's modules on the thread that runs the program.
-    In the worker thread every file system call of an import would wait up
-    to the switch interval (5 ms) for the GIL while the program's hot code
-    holds it; here it costs ~60 ms once, in programs that have hot code."""
+    """With --sync, compiles run the front end in this process, inside
+    whatever the program is doing: import it at enable(), not in the middle
+    of an import of the program's."""
     with _import_guard:
         from . import build, pipeline  # noqa: F401
     build.cython_version()
@@ -656,7 +664,7 @@ def _compile_until_the_program_ends() -> None:
         with _state.lock:
             _state.current = (code, feedback)   # the exit hand-over includes it
         try:
-            _compile_now(code, feedback=feedback)
+            _compile_now(code, feedback=feedback, in_server=True)
         except Exception:  # noqa: BLE001
             logger.exception("restrain: internal error in the compiler thread")
         finally:
@@ -757,10 +765,10 @@ HANDOVER_SECONDS = 0.3
 
 
 def _hand_over_queue() -> None:
-    """At exit: generate the source of every compile still queued and send
-    it to a fresh compile server that finishes them after this process has
-    gone, so that the next run of the program finds them in the cache.
-    Bounded by HANDOVER_SECONDS; never waits for a compile."""
+    """At exit: send every compile still queued to a fresh compile server,
+    which runs the whole pipeline for them after this process has gone, so
+    that the next run of the program finds them in the cache.  Bounded by
+    HANDOVER_SECONDS; never waits for a compile."""
     deadline = time.monotonic() + HANDOVER_SECONDS
     with _state.lock:
         # the worker may have taken one and not yet sent it: send it again
@@ -774,7 +782,7 @@ def _hand_over_queue() -> None:
     if not todo:
         return          # nothing queued: not even an import of the compiler
     from .build import BuildJob, CompileServerClient, prepare
-    from .pipeline import run_front_end
+    from .remote import front_end_spec
     options = _build_options()
     if options.cache_dir is None:
         return
@@ -783,8 +791,8 @@ def _hand_over_queue() -> None:
         if time.monotonic() > deadline:
             break
         try:
-            job = prepare(code, run_front_end(code, feedback=feedback)["emit"].source, options, feedback)
-        except Exception:  # noqa: BLE001 - unsupported or a bug: nothing to hand over
+            job = prepare(code, None, options, feedback, front_end=front_end_spec(code, feedback))
+        except Exception:  # noqa: BLE001 - not marshallable, or a bug: nothing to hand over
             continue
         if isinstance(job, BuildJob):
             server = server or CompileServerClient()

@@ -1,0 +1,107 @@
+"""The background compile path: the whole pipeline runs in the compile server.
+
+A compile on the compiler thread used to run the front end (decode ... emit)
+in the program's own process: importing it costs some 25 ms once, and each
+function's front end a few more, all of it holding the program's GIL.  Here
+the program only looks up the cache, sends the code object (marshalled) and
+its type feedback to the compile server, and loads the module the server
+built.  The server runs the same stages (pipeline.front_end_stages) and
+reports an unsupported construct or a failing stage the way the in-process
+pipeline would, so the outcome is the same either way.
+
+`restrain.compile()`, `--sync` and `explain` keep running the front end in
+the calling process (pipeline.compile_code): they are asked for right there.
+"""
+from __future__ import annotations
+
+import base64
+import marshal
+import shutil
+import time
+from types import CodeType
+
+from .build import BuildJob, BuildOptions, BuiltModule, compile_server, prepare
+from .errors import BuildError, FrontEndFailed, Unsupported
+from .feedback import NO_FEEDBACK, Feedback
+from .load import load, load_from_cache
+from .outcome import CompileOutcome
+
+
+def compile_in_server(code: CodeType, options: BuildOptions,
+                      feedback: Feedback = NO_FEEDBACK) -> CompileOutcome | None:
+    """As pipeline.compile_code, with the front end in the compile server.
+    None when the code object cannot be marshalled (a constant marshal does
+    not know): the caller runs the pipeline in-process instead."""
+    start = time.perf_counter()
+    timings: dict = {}
+    cached = load_from_cache(code, options, feedback)
+    timings["cache"] = time.perf_counter() - start
+    if cached is not None:
+        cached.stage_seconds = timings
+        return cached
+    try:
+        spec = front_end_spec(code, feedback)
+    except ValueError:
+        return None
+
+    def outcome(status: str, reason: str | None) -> CompileOutcome:
+        return CompileOutcome(status, reason, time.perf_counter() - start, stage_seconds=timings)
+
+    job = prepare(code, None, options, feedback, front_end=spec)
+    t = time.perf_counter()
+    module = job if isinstance(job, BuiltModule) else job.module    # a hit: built meanwhile
+    try:
+        if isinstance(job, BuildJob):
+            compile_server().compile(job.request)
+    except (Unsupported, FrontEndFailed, BuildError) as e:
+        if module.scratch is not None:
+            shutil.rmtree(module.scratch, ignore_errors=True)
+        if isinstance(e, Unsupported):
+            return outcome("unsupported", e.reason)
+        return outcome("failed", str(e) if isinstance(e, FrontEndFailed) else f"build: {e}")
+    timings["server"] = time.perf_counter() - t
+    t = time.perf_counter()
+    try:
+        entry = load(module)
+    except BuildError as e:
+        return outcome("failed", f"load: {e}")
+    except Exception as e:  # noqa: BLE001 - as pipeline.compile_code
+        return outcome("failed", f"load: {type(e).__name__}: {e}")
+    timings["load"] = time.perf_counter() - t
+    return CompileOutcome("compiled", None, time.perf_counter() - start, module.source_path,
+                          module.from_cache, entry, timings)
+
+
+def front_end_spec(code: CodeType, feedback: Feedback) -> dict:
+    """What the server needs to run the front end: JSON-able.  Raises
+    ValueError for a code object marshal cannot write."""
+    return {
+        "code": base64.b64encode(marshal.dumps(code)).decode("ascii"),
+        "arg_types": list(feedback.arg_types),
+        "op_types": [list(pair) for pair in feedback.op_types],
+        "no_speculate": sorted(feedback.no_speculate),
+        "speculate": feedback.speculate,
+    }
+
+
+# -- server side ---------------------------------------------------------------
+
+def front_end_source(spec: dict) -> str:
+    """Run the front end on a spec (in the compile server).  Raises
+    Unsupported, or FrontEndFailed naming the stage, as compile_code
+    reports them."""
+    from .pipeline import front_end_stages
+    code = marshal.loads(base64.b64decode(spec["code"]))
+    feedback = Feedback(tuple(spec["arg_types"]), tuple(tuple(p) for p in spec["op_types"]),
+                        frozenset(spec["no_speculate"]), bool(spec["speculate"]))
+    products: dict = {"code": code, "feedback": feedback}
+    for name, stage in front_end_stages():
+        try:
+            products[name] = stage(products)
+        except Unsupported:
+            raise
+        except BuildError as e:
+            raise FrontEndFailed(f"{name}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - a bug in a stage is a failed compile
+            raise FrontEndFailed(f"{name}: {type(e).__name__}: {e}") from None
+    return products["emit"].source
