@@ -123,16 +123,34 @@ class WorkMix:
     """What the interpreter has seen a code object's instructions do."""
     python_calls: int     # call sites specialised for Python functions
     typed_ops: int        # sites specialised for ints, floats, list/tuple items; loop steps
+    object_ops: int = 0   # attribute and method lookups, calls of C functions, generic operators
 
     def favours_compiling(self, sampled: bool = False) -> bool:
         """Typed work gains when compiled (~20-30 instructions saved per
         operation), a call of a Python function loses (~150 more than the
-        interpreter's inlined call): a loop of mostly calls is better left
-        to the interpreter.  Static sites, a rough guide: bench/run.py is
-        the judge (calls, raytrace and richards-style loops stay
+        interpreter's inlined call), and work on objects (an attribute,
+        `d.get(k)`, `x + y` of strings) costs compiled code about what it
+        costs the specialised interpreter: a loop of mostly calls or mostly
+        object work is better left to the interpreter.  Static sites, a
+        rough guide: bench/run.py is the judge (calls, raytrace and
+        richards-style loops and examples/particles.py's grid lookups stay
         interpreted, spectral-norm's and the sieve's compile)."""
         minimum = 1 if sampled else MIN_TYPED_OPS_CALLED
-        return self.typed_ops > 3 * self.python_calls and self.typed_ops >= minimum
+        return (self.typed_ops > 3 * self.python_calls and self.typed_ops >= minimum
+                and self.typed_ops >= self.object_ops)
+
+
+# Object work, as the specialised interpreter does it too: compiled, it is
+# no faster (attribute caches, C calls) and sometimes slower.
+OBJECT_WORK_PREFIXES = ("LOAD_ATTR", "STORE_ATTR", "LOAD_METHOD")
+OBJECT_WORK = frozenset({"BINARY_SUBSCR", "BINARY_SUBSCR_DICT", "BINARY_SUBSCR_GETITEM",
+                         "STORE_SUBSCR", "STORE_SUBSCR_DICT", "BINARY_OP", "COMPARE_OP",
+                         "BUILD_TUPLE", "BUILD_LIST", "BINARY_OP_ADD_UNICODE"})
+
+
+def is_object_work(name: str) -> bool:
+    return (name.startswith(OBJECT_WORK_PREFIXES) or name in OBJECT_WORK
+            or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))
 
 
 def work_mix(code: CodeType, loops_only: bool = True) -> WorkMix:
@@ -151,5 +169,6 @@ def work_mix(code: CodeType, loops_only: bool = True) -> WorkMix:
              and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(sum(name in PYTHON_CALLS for name in names),
-                   sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names))
+                   sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names),
+                   sum(is_object_work(name) for name in names))
 

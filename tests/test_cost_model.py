@@ -1,0 +1,63 @@
+"""The cost model that leaves to the interpreter what compiled code would
+not speed up (feedback.work_mix, WorkMix.favours_compiling), on functions
+the interpreter has specialised: typed loops compile; loops of Python calls
+and loops of object work (attributes, dict lookups, C method calls) do not."""
+from restrain.feedback import work_mix
+
+
+def float_loop(xs):
+    total = 0.0
+    for i in range(len(xs)):
+        total += xs[i] * 0.5 - 1.0
+    return total
+
+
+def helper(x):
+    return x + 1
+
+
+def calls_loop(n):
+    total = 0
+    for i in range(n):
+        total = helper(total) + helper(i)
+    return total
+
+
+class Item:
+    def __init__(self, ident, tag):
+        self.ident = ident
+        self.tag = tag
+
+
+def object_loop(items, index, me):
+    found = []
+    for other in items:
+        bucket = index.get(other.tag)
+        if bucket is not None and other.ident > me.ident:
+            found.append(bucket)
+    return found
+
+
+def warm(func, *args):
+    for _ in range(200):        # past the interpreter's specialisation thresholds
+        func(*args)
+    return work_mix(func.__code__)
+
+
+def test_typed_loop_compiles():
+    mix = warm(float_loop, [1.0, 2.0, 3.0] * 10)
+    assert mix.typed_ops >= 4 and mix.object_ops == 0
+    assert mix.favours_compiling()
+
+
+def test_loop_of_python_calls_stays_interpreted():
+    mix = warm(calls_loop, 30)
+    assert mix.python_calls == 2
+    assert not mix.favours_compiling()
+
+
+def test_loop_of_object_work_stays_interpreted():
+    items = [Item(i, i % 5) for i in range(30)]
+    mix = warm(object_loop, items, {0: "a", 2: "b"}, Item(10, 0))
+    assert mix.python_calls == 0 and mix.object_ops > mix.typed_ops
+    assert not mix.favours_compiling() and not mix.favours_compiling(sampled=True)
