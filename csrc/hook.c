@@ -550,6 +550,16 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
 
 /* ---- Python interface (used by restrain/runtime.py) ---------------------- */
 
+/* A callback slot takes a callable, or None to clear it. */
+static void set_callback(PyObject **slot, PyObject *callback) {
+    if (callback == Py_None) {
+        Py_CLEAR(*slot);
+    } else {
+        Py_INCREF(callback);
+        Py_XSETREF(*slot, callback);
+    }
+}
+
 /* install(callback): callback(code) is called once per hot code object;
  * None installs the evaluator only to run entries compiled explicitly. */
 static PyObject *hook_install(PyObject *self, PyObject *callback) {
@@ -561,12 +571,7 @@ static PyObject *hook_install(PyObject *self, PyObject *callback) {
                         "or another JIT; restrain will not replace it");
         return NULL;
     }
-    if (callback == Py_None) {
-        Py_CLEAR(hot_callback);
-    } else {
-        Py_INCREF(callback);
-        Py_XSETREF(hot_callback, callback);
-    }
+    set_callback(&hot_callback, callback);
     installed = 1;
     counting = 1;
     _PyInterpreterState_SetEvalFrameFunc(interp, restrain_eval);
@@ -663,23 +668,13 @@ static PyObject *hook_info(PyObject *self, PyObject *arg) {
 }
 
 static PyObject *hook_set_prewarm(PyObject *self, PyObject *callback) {
-    if (callback == Py_None) {
-        Py_CLEAR(prewarm_callback);
-    } else {
-        Py_INCREF(callback);
-        Py_XSETREF(prewarm_callback, callback);
-    }
+    set_callback(&prewarm_callback, callback);
     Py_RETURN_NONE;
 }
 
 /* set_leaf(callable or None): see leaf_callback */
 static PyObject *hook_set_leaf(PyObject *self, PyObject *callback) {
-    if (callback == Py_None) {
-        Py_CLEAR(leaf_callback);
-    } else {
-        Py_INCREF(callback);
-        Py_XSETREF(leaf_callback, callback);
-    }
+    set_callback(&leaf_callback, callback);
     Py_RETURN_NONE;
 }
 
@@ -689,12 +684,7 @@ static PyObject *hook_set_deopt(PyObject *self, PyObject *args) {
     PyObject *callback;
     Py_ssize_t limit;
     if (!PyArg_ParseTuple(args, "On", &callback, &limit)) return NULL;
-    if (callback == Py_None) {
-        Py_CLEAR(deopt_callback);
-    } else {
-        Py_INCREF(callback);
-        Py_XSETREF(deopt_callback, callback);
-    }
+    set_callback(&deopt_callback, callback);
     deopt_limit = limit < 1 ? 1 : limit;
     Py_RETURN_NONE;
 }

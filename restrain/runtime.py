@@ -447,14 +447,20 @@ def _ensure_sampler() -> None:
     """A bare thread (_thread, not threading): it runs no Python code of
     threading's before it stops the evaluator from counting its frames, so
     it never makes threading's own functions hot."""
+    _start_once("sampler_running", _sample_loop)
+
+
+def _start_once(flag: str, loop) -> None:
+    """Start `loop` on a bare thread unless `_state.<flag>` says it runs
+    (the loop clears the flag when it ends)."""
     with _state.lock:
-        if _state.sampler_running:
+        if getattr(_state, flag):
             return
-        _state.sampler_running = True
+        setattr(_state, flag, True)
     try:
-        _thread.start_new_thread(_sample_loop, ())
+        _thread.start_new_thread(loop, ())
     except Exception:  # noqa: BLE001
-        _state.sampler_running = False
+        setattr(_state, flag, False)
         raise
 
 
@@ -608,15 +614,7 @@ def _ensure_worker() -> None:
     """A bare thread, like the sampler: not in threading.enumerate() or
     active_count(), which programs may check, and none of threading's code
     runs in it to turn hot."""
-    with _state.lock:
-        if _state.worker_running:
-            return
-        _state.worker_running = True
-    try:
-        _thread.start_new_thread(_worker_loop, ())
-    except Exception:  # noqa: BLE001
-        _state.worker_running = False
-        raise
+    _start_once("worker_running", _worker_loop)
 
 
 def _block_signals_in_this_thread() -> None:

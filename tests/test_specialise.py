@@ -390,13 +390,16 @@ def test_float_stored_in_place_only_when_nothing_else_sees_it():
 
 # -- arguments that every use takes as an object stay boxed ------------------------
 
-def power_sum(base, count):
-    total = 0
-    power = 1
-    for _ in range(count):
-        total += power
-        power *= base
-    return total
+def _bench_program(name):
+    import importlib.util
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / "programs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+power_sum = _bench_program("int_overflow").power_sum     # total += power; power *= base
 
 
 def only_passed(x, n):
