@@ -15,19 +15,28 @@ from __future__ import annotations
 
 import _thread
 import atexit
-import logging
 import os
 import queue
 import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import CodeType, FunctionType
 from typing import Optional
 
-logger = logging.getLogger("restrain")
+
+class _Logger:
+    """logging.getLogger("restrain"), imported on first use.  With
+    RESTRAIN=1 every process imports restrain at start-up, and most never
+    log: logging, dataclasses (inspect) and pathlib were a third of its
+    start-up cost."""
+
+    def __getattr__(self, name):
+        import logging
+        return getattr(logging.getLogger("restrain"), name)
+
+
+logger = _Logger()
 
 SUPPORTED = (3, 11)
 # Deoptimisations of one compiled version before it is replaced, and how
@@ -57,12 +66,12 @@ def _env_flag(name: str) -> Optional[bool]:
     return value.strip().lower() in TRUE_WORDS
 
 
-@dataclass
 class Config:
+    """Settings; an instance changes its own copies of these defaults."""
     threshold: int = 1000
     sync: bool = False
     cache: bool = True
-    cache_dir: Optional[Path] = None
+    cache_dir: Optional[str] = None  # a path; made a Path where the cache is opened
     stats: bool = False
     compile_timeout: float = 120.0
     cache_limit_bytes: int = 256 * 1024 * 1024
@@ -88,7 +97,7 @@ class Config:
         if _env_flag("RESTRAIN_NO_CACHE"):
             c.cache = False
         if os.environ.get("RESTRAIN_CACHE_DIR"):
-            c.cache_dir = Path(os.environ["RESTRAIN_CACHE_DIR"])
+            c.cache_dir = os.environ["RESTRAIN_CACHE_DIR"]
         if os.environ.get("RESTRAIN_CACHE_LIMIT_MB"):
             try:
                 c.cache_limit_bytes = int(float(os.environ["RESTRAIN_CACHE_LIMIT_MB"]) * 1024 * 1024)
@@ -98,18 +107,20 @@ class Config:
         return c
 
 
-@dataclass
 class FunctionRecord:
-    code: CodeType
+    """What restrain did with one hot code object."""
     status: str = "queued"           # queued | compiled | failed | unsupported | interpreted
     reason: Optional[str] = None
     seconds: float = 0.0
-    source_path: Optional[Path] = None
+    source_path = None               # the generated .pyx (a Path)
     from_cache: bool = False
     entry: object = None             # keeps the loaded module alive
-    arg_types: tuple = ()
     versions: int = 0                # compiled versions so far
     no_speculate: frozenset = frozenset()
+
+    def __init__(self, code: CodeType, arg_types: tuple = ()):
+        self.code = code
+        self.arg_types = arg_types
 
     def as_dict(self) -> dict:
         from . import _hook_or_none
@@ -130,37 +141,43 @@ class FunctionRecord:
         }
 
 
-@dataclass
 class CompileResult:
     """What `restrain.compile(func)` returns."""
-    ok: bool
-    reason: Optional[str]
-    seconds: float
-    source_path: Optional[Path]
-    status: str = "compiled"
+    FIELDS = ("ok", "reason", "seconds", "source_path", "status")
+
+    def __init__(self, ok: bool, reason: Optional[str], seconds: float, source_path,
+                 status: str = "compiled"):
+        self.ok, self.reason, self.seconds, self.source_path, self.status = \
+            ok, reason, seconds, source_path, status
+
+    def __repr__(self) -> str:
+        return "CompileResult(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.FIELDS) + ")"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CompileResult) and all(
+            getattr(self, f) == getattr(other, f) for f in self.FIELDS)
 
 
-@dataclass
 class _State:
-    config: Config = field(default_factory=Config.from_environment)
-    records: dict = field(default_factory=dict)          # id(code) -> FunctionRecord (code objects compare by content)
-    queue: "queue.Queue[CodeType]" = field(default_factory=queue.Queue)
-    worker_running: bool = False
-    pending: int = 0
-    # reentrant: _on_hot may run on a thread that holds it (a hot function
-    # called inside threading's own code while wait() holds the lock)
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    idle: threading.Condition = None
-    enabled: bool = False
-    warned_unsupported_python: bool = False
-    atexit_registered: bool = False
-    shutting_down: bool = False
-    current: Optional[tuple] = None                       # (code, feedback) being compiled by the worker
-    sampler_running: bool = False
-    window_until: float = 0.0       # monotonic time the evaluator's window may close
+    """The runtime's state, one per process (reset in a forked child)."""
 
-    def __post_init__(self):
+    def __init__(self):
+        self.config = Config.from_environment()
+        self.records: dict = {}          # id(code) -> FunctionRecord (code objects compare by content)
+        self.queue: queue.Queue = queue.Queue()
+        self.worker_running = False
+        self.pending = 0
+        # reentrant: _on_hot may run on a thread that holds it (a hot function
+        # called inside threading's own code while wait() holds the lock)
+        self.lock = threading.RLock()
         self.idle = threading.Condition(self.lock)
+        self.enabled = False
+        self.warned_unsupported_python = False
+        self.atexit_registered = False
+        self.shutting_down = False
+        self.current: Optional[tuple] = None      # (code, feedback) being compiled by the worker
+        self.sampler_running = False
+        self.window_until = 0.0         # monotonic time the evaluator's window may close
 
 
 _state = _State()
@@ -182,7 +199,7 @@ def configure(threshold=None, sync=None, cache=None, cache_dir=None, stats=None,
     if cache is not None:
         c.cache = bool(cache)
     if cache_dir is not None:
-        c.cache_dir = Path(cache_dir)
+        c.cache_dir = os.fspath(cache_dir)
     if stats is not None:
         c.stats = bool(stats)
     _register_atexit()
@@ -258,7 +275,9 @@ def _build_options():
         from . import cache
         from .build import BuildOptions
     c = _state.config
-    cache_dir = cache.open_cache(c.cache_dir or cache.default_cache_dir()) if c.cache else None
+    from pathlib import Path
+    cache_dir = cache.open_cache(Path(c.cache_dir) if c.cache_dir else cache.default_cache_dir()) \
+        if c.cache else None
     return BuildOptions(cache_dir=cache_dir, timeout=c.compile_timeout, limit_bytes=c.cache_limit_bytes)
 
 

@@ -297,6 +297,19 @@ def test_restrain_env_without_restrain_imports_nothing(run_python):
     assert result.stdout == "False\n"
 
 
+def test_enabling_restrain_imports_little(run_python):
+    # RESTRAIN=1 puts restrain into every process: its start-up must stay
+    # small (logging, dataclasses/inspect and pathlib were most of it).
+    # -S: no site, so no .pth file of another package imports them first.
+    code = ("import sys, sysconfig; sys.path.append(sysconfig.get_paths()['purelib']); "
+            "import restrain; assert restrain.enable(); "
+            "print(sorted(m for m in ('logging', 'dataclasses', 'inspect', 'pathlib', 'subprocess') "
+            "if m in sys.modules))")
+    result = run_python("-S", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"
+
+
 @needs_install
 def test_restrain_env_and_cli_enable_once(run_python, tmp_path):
     write(tmp_path / "prog.py", """
