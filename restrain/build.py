@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import select
 import shlex
 import shutil
 import subprocess
@@ -32,6 +33,10 @@ from .errors import BuildError, FrontEndFailed, Unsupported
 INCLUDE_DIR = Path(__file__).parent / "include"
 EXT_SUFFIX = cache.EXT_SUFFIX
 RESTRAIN_BUILD_VERSION = "0.1.0"
+
+# Beyond the C compiler's own timeout, what the server may take for the
+# front end and Cython before the client gives up on it.
+SERVER_GRACE_SECONDS = 120.0
 
 # One Cython compile at a time: its compiler keeps global state.
 _cython_lock = threading.Lock()
@@ -385,7 +390,7 @@ class CompileServerClient:
                 try:
                     self.proc.stdin.write(request)
                     self.proc.stdin.flush()
-                    line = self.proc.stdout.readline()
+                    line = self._answer(float(request_data.get("timeout", 120)) + SERVER_GRACE_SECONDS)
                 except (BrokenPipeError, OSError):
                     line = ""
                 if line:
@@ -401,6 +406,18 @@ class CompileServerClient:
         if "front_end_failed" in answer:
             raise FrontEndFailed(answer["front_end_failed"])
         raise BuildError(answer.get("error", "unknown compile server error"))
+
+
+    def _answer(self, seconds: float) -> str:
+        """The server's answer line.  A server that stops answering (a bug,
+        a stopped process) is killed after `seconds`, so that a compile
+        waiting for it (--sync, restrain.wait()) cannot hang the program."""
+        if not select.select([self.proc.stdout], [], [], seconds)[0]:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise BuildError(f"the compile server did not answer in {seconds:.0f} s")
+        return self.proc.stdout.readline()
 
 
 _server = CompileServerClient()

@@ -59,3 +59,27 @@ def test_without_a_cache(options):
 def test_unmarshallable_code_falls_back(options):
     code = typed_loop.__code__.replace(co_consts=typed_loop.__code__.co_consts + (object(),))
     assert compile_in_server(code, options, observe(code, (int,))) is None
+
+
+def test_a_server_that_stops_answering_is_given_up(monkeypatch):
+    # a compile server that reads the request and never answers: the
+    # client kills it after the request's timeout plus the grace period
+    import subprocess
+    import sys
+    import time
+
+    from restrain import build
+    from restrain.errors import BuildError
+
+    def silent_server(self):
+        return subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdin.readline(); time.sleep(600)"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    monkeypatch.setattr(build.CompileServerClient, "start", silent_server)
+    monkeypatch.setattr(build, "SERVER_GRACE_SECONDS", 0.5)
+    client = build.CompileServerClient()
+    start = time.monotonic()
+    with pytest.raises(BuildError, match="did not answer"):
+        client.compile({"pyx": "x.pyx", "c_command": [], "timeout": 0.5})
+    assert time.monotonic() - start < 30
+    assert client.proc is None
