@@ -114,7 +114,7 @@ def code_fingerprint(code: CodeType) -> str:
     return h.hexdigest()
 
 
-GENERATOR_MODULES = ("decode.py", "cfg.py", "ir.py", "feedback.py", "types.py", "structure.py", "emit.py",
+GENERATOR_MODULES = ("costmodel.py", "decode.py", "cfg.py", "ir.py", "feedback.py", "types.py", "structure.py", "emit.py",
                      "pipeline.py")
 
 

@@ -24,6 +24,7 @@ import inspect
 import types
 from dataclasses import dataclass, field
 
+from restrain.costmodel import BACKWARD_JUMPS, calls_itself, has_loop  # noqa: F401 - re-exported
 from restrain.errors import Unsupported
 
 __all__ = [
@@ -57,33 +58,6 @@ UNCONDITIONAL_JUMPS: frozenset[str] = frozenset({
     "JUMP_BACKWARD",
     "JUMP_BACKWARD_NO_INTERRUPT",
 })
-
-#: Jumps to an earlier instruction: every loop has one.
-BACKWARD_JUMPS: frozenset[str] = frozenset({
-    "JUMP_BACKWARD",
-    "JUMP_BACKWARD_NO_INTERRUPT",
-    "POP_JUMP_BACKWARD_IF_TRUE",
-    "POP_JUMP_BACKWARD_IF_FALSE",
-    "POP_JUMP_BACKWARD_IF_NONE",
-    "POP_JUMP_BACKWARD_IF_NOT_NONE",
-})
-_BACKWARD_OPCODES = frozenset(dis.opmap[name] for name in BACKWARD_JUMPS)
-
-
-def has_loop(code: types.CodeType) -> bool:
-    """Whether `code` has a loop: a cheap scan of the de-quickened bytes (an
-    opcode every two bytes; inline caches are zero, CACHE), no decoding."""
-    raw = code.co_code
-    return any(raw[i] in _BACKWARD_OPCODES for i in range(0, len(raw), 2))
-
-
-def calls_itself(code: types.CodeType) -> bool:
-    """Whether `code` loads its own name as a global: a recursive function
-    (methods calling themselves through `self` are not recognised)."""
-    return code.co_name in code.co_names and any(
-        inst.opname == "LOAD_GLOBAL" and inst.argval == code.co_name
-        for inst in dis.get_instructions(code))
-
 
 #: Two-way branches: control continues at the next instruction or the target.
 #: FOR_ITER jumps (popping the iterator) when the iterator is exhausted.

@@ -399,8 +399,7 @@ def _why_not_compile(code: CodeType, sampled: bool = False) -> Optional[str]:
     if code.co_name in _COMPREHENSIONS:
         return COMPREHENSION_REASON
     with _import_guard:
-        from .decode import calls_itself, has_loop
-        from .feedback import work_mix
+        from .costmodel import calls_itself, has_loop, work_mix
     if has_loop(code):
         worth = work_mix(code).favours_compiling(sampled)
     else:
@@ -596,7 +595,7 @@ def _compile_leaf(code: CodeType) -> None:
             or _state.shutting_down or not _state.enabled:
         return
     with _import_guard:
-        from .feedback import work_mix
+        from .costmodel import work_mix
     if work_mix(code, loops_only=False).python_calls:
         return
     record.status, record.reason = "queued", None

@@ -301,13 +301,18 @@ def test_enabling_restrain_imports_little(run_python):
     # RESTRAIN=1 puts restrain into every process: its start-up must stay
     # small (logging, dataclasses/inspect and pathlib were most of it).
     # -S: no site, so no .pth file of another package imports them first.
+    # A function turning hot that the cost model leaves to the interpreter
+    # (no loop) needs none of the compiler either (restrain/costmodel.py).
     code = ("import sys, sysconfig; sys.path.append(sysconfig.get_paths()['purelib']); "
-            "import restrain; assert restrain.enable(); "
-            "print(sorted(m for m in ('logging', 'dataclasses', 'inspect', 'pathlib', 'subprocess') "
-            "if m in sys.modules))")
+            "import restrain; assert restrain.enable(threshold=100); "
+            "exec('def small(x):\\n    return x + 1'); "
+            "[small(i) for i in range(1000)]; "
+            "print([f['status'] for f in restrain.stats()['functions'] if f['name'] == 'small'], "
+            "sorted(m for m in ('logging', 'dataclasses', 'inspect', 'pathlib', 'subprocess', "
+            "'restrain.decode', 'restrain.feedback', 'restrain.build') if m in sys.modules))")
     result = run_python("-S", "-c", code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "[]\n"
+    assert result.stdout == "['interpreted'] []\n"
 
 
 @needs_install

@@ -1,8 +1,8 @@
 """The cost model that leaves to the interpreter what compiled code would
-not speed up (feedback.work_mix, WorkMix.favours_compiling), on functions
+not speed up (restrain/costmodel.py: work_mix, WorkMix.favours_compiling), on functions
 the interpreter has specialised: typed loops compile; loops of Python calls
 and loops of object work (attributes, dict lookups, C method calls) do not."""
-from restrain.feedback import work_mix
+from restrain.costmodel import work_mix
 
 
 def float_loop(xs):

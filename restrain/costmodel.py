@@ -1,0 +1,123 @@
+"""The cost model: whether compiled code would beat the interpreter on a code
+object, judged from what 3.11's adaptive interpreter has specialised in it.
+
+The runtime asks this of every function that turns hot, in the program's
+own thread, so this module imports only `dis`: the front end (decode,
+feedback and their dataclasses) is not needed to say "leave it to the
+interpreter", which is the answer for most hot functions of most programs.
+
+Version-specific: the specialised opcode names are 3.11's (opcode and dis
+expose them as `_specialized_instructions` / `_all_opname`).
+"""
+from __future__ import annotations
+
+import dis
+from types import CodeType
+from typing import NamedTuple
+
+#: Jumps to an earlier instruction: every loop has one.
+BACKWARD_JUMPS: frozenset[str] = frozenset({
+    "JUMP_BACKWARD",
+    "JUMP_BACKWARD_NO_INTERRUPT",
+    "POP_JUMP_BACKWARD_IF_TRUE",
+    "POP_JUMP_BACKWARD_IF_FALSE",
+    "POP_JUMP_BACKWARD_IF_NONE",
+    "POP_JUMP_BACKWARD_IF_NOT_NONE",
+})
+_BACKWARD_OPCODES = frozenset(dis.opmap[name] for name in BACKWARD_JUMPS)
+
+
+def has_loop(code: CodeType) -> bool:
+    """Whether `code` has a loop: a cheap scan of the de-quickened bytes (an
+    opcode every two bytes; inline caches are zero, CACHE), no decoding."""
+    raw = code.co_code
+    return any(raw[i] in _BACKWARD_OPCODES for i in range(0, len(raw), 2))
+
+
+def calls_itself(code: CodeType) -> bool:
+    """Whether `code` loads its own name as a global: a recursive function
+    (methods calling themselves through `self` are not recognised)."""
+    return code.co_name in code.co_names and any(
+        inst.opname == "LOAD_GLOBAL" and inst.argval == code.co_name
+        for inst in dis.get_instructions(code))
+
+
+# Specialised instruction name -> the operand types it proves.
+OPERAND_FEEDBACK = {
+    "BINARY_OP_ADD_FLOAT": "float", "BINARY_OP_SUBTRACT_FLOAT": "float",
+    "BINARY_OP_MULTIPLY_FLOAT": "float",
+    "BINARY_OP_ADD_INT": "int", "BINARY_OP_SUBTRACT_INT": "int", "BINARY_OP_MULTIPLY_INT": "int",
+    "COMPARE_OP_FLOAT_JUMP": "float", "COMPARE_OP_INT_JUMP": "int",
+    "BINARY_SUBSCR_LIST_INT": "list", "BINARY_SUBSCR_TUPLE_INT": "tuple",
+    "STORE_SUBSCR_LIST_INT": "list",
+}
+
+
+# Calls that may be calls of Python functions and methods: 3.11 specialises
+# every call's PRECALL (CALL_PY_* only appear with no evaluator installed);
+# one still adaptive has not settled (several callees, a Python class, too
+# few runs yet) and counts as one too.  From interpreted code the
+# interpreter inlines such calls; from compiled code each one goes through C
+# (vectorcall, a new _PyEval_EvalFrameDefault), which costs more.
+PYTHON_CALLS = frozenset({"PRECALL_PYFUNC", "PRECALL_BOUND_METHOD", "PRECALL_ADAPTIVE", "PRECALL"})
+
+
+# A function called often (hot by its call count) whose loops do less typed
+# work than this (random's `while r >= n: r = getrandbits(k)`, a sum over
+# *args) loses more entering compiled code than the few iterations gain; one
+# found running by the sampler has long loops, and one typed step pays.
+MIN_TYPED_OPS_CALLED = 3
+
+
+class WorkMix(NamedTuple):
+    """What the interpreter has seen a code object's instructions do."""
+    python_calls: int     # call sites specialised for Python functions
+    typed_ops: int        # sites specialised for ints, floats, list/tuple items; loop steps
+    object_ops: int = 0   # attribute and method lookups, calls of C functions, generic operators
+
+    def favours_compiling(self, sampled: bool = False) -> bool:
+        """Typed work gains when compiled (~20-30 instructions saved per
+        operation), a call of a Python function loses (~150 more than the
+        interpreter's inlined call), and work on objects (an attribute,
+        `d.get(k)`, `x + y` of strings) costs compiled code about what it
+        costs the specialised interpreter: a loop of mostly calls or mostly
+        object work is better left to the interpreter.  Static sites, a
+        rough guide: bench/run.py is the judge (calls, raytrace and
+        richards-style loops and examples/particles.py's grid lookups stay
+        interpreted, spectral-norm's and the sieve's compile)."""
+        minimum = 1 if sampled else MIN_TYPED_OPS_CALLED
+        return (self.typed_ops > 3 * self.python_calls and self.typed_ops >= minimum
+                and self.typed_ops >= self.object_ops)
+
+
+# Object work, as the specialised interpreter does it too: compiled, it is
+# no faster (attribute caches, C calls) and sometimes slower.
+OBJECT_WORK_PREFIXES = ("LOAD_ATTR", "STORE_ATTR", "LOAD_METHOD")
+OBJECT_WORK = frozenset({"BINARY_SUBSCR", "BINARY_SUBSCR_DICT", "BINARY_SUBSCR_GETITEM",
+                         "STORE_SUBSCR", "STORE_SUBSCR_DICT", "BINARY_OP", "COMPARE_OP",
+                         "BUILD_TUPLE", "BUILD_LIST", "BINARY_OP_ADD_UNICODE"})
+
+
+def is_object_work(name: str) -> bool:
+    return (name.startswith(OBJECT_WORK_PREFIXES) or name in OBJECT_WORK
+            or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))
+
+
+def work_mix(code: CodeType, loops_only: bool = True) -> WorkMix:
+    try:
+        live = code._co_code_adaptive
+    except AttributeError:      # not 3.11's layout
+        return WorkMix(0, 0)
+    # only instructions inside loops count (unless not loops_only): a site
+    # run once per call (a len() before the loop) neither gains nor costs
+    # much, and may not even be specialised yet
+    instructions = list(dis.get_instructions(code))
+    loops = [(inst.argval, inst.offset) for inst in instructions
+             if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
+    names = [dis._all_opname[live[inst.offset]] for inst in instructions
+             if inst.offset < len(live)
+             and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
+    # a FOR_ITER is a loop step: over a range a C loop, over a list an index
+    return WorkMix(sum(name in PYTHON_CALLS for name in names),
+                   sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names),
+                   sum(is_object_work(name) for name in names))
