@@ -380,7 +380,8 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
         logger.exception("restrain: internal error while queueing a compile")
 
 
-LOOPLESS_REASON = "no loop, or a loop of mostly Python calls: the interpreter, which inlines calls, runs it faster"
+LOOPLESS_REASON = ("no loop, or loops of mostly Python calls or work on objects: the interpreter, "
+                   "which inlines calls, runs it as fast or faster")
 COMPREHENSION_REASON = "a comprehension: a new function object per run, entered only through the evaluator"
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
 
