@@ -311,22 +311,32 @@ static void clear_frame(_PyInterpreterFrame *frame, PyThreadState *tstate) {
 #define RS_FRAME_SIZE(co) ((co)->co_nlocalsplus + (co)->co_stacksize + FRAME_SPECIALS_SIZE)
 static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
 
-/* Tell the Python side (leaf_callback); -1 only for an interruption the
- * program must see, as in report_hot. */
-static int leaf_called(PyCodeObject *co) {
-    if (leaf_callback == NULL) return 0;
-    paused++;
-    PyObject *r = PyObject_CallOneArg(leaf_callback, (PyObject *)co);
-    paused--;
+/* What a call of one of the Python side's callbacks returned (r, a new
+ * reference or NULL): 0 done; 1 it raised an Exception, reported as
+ * unraisable (the callbacks catch everything of their own, so that is a
+ * restrain bug, and a JIT bug must never reach the program); -1 it was
+ * interrupted by something the program must see (KeyboardInterrupt and
+ * other non-Exception BaseExceptions), left set. */
+static int callback_result(PyObject *r, PyObject *callback) {
     if (r != NULL) {
         Py_DECREF(r);
         return 0;
     }
     if (PyErr_ExceptionMatches(PyExc_Exception)) {
-        PyErr_WriteUnraisable(leaf_callback);
-        return 0;
+        PyErr_WriteUnraisable(callback);
+        return 1;
     }
     return -1;
+}
+
+/* Tell the Python side (leaf_callback); -1 only for an interruption the
+ * program must see (callback_result). */
+static int leaf_called(PyCodeObject *co) {
+    if (leaf_callback == NULL) return 0;
+    paused++;
+    PyObject *r = PyObject_CallOneArg(leaf_callback, (PyObject *)co);
+    paused--;
+    return callback_result(r, leaf_callback) < 0 ? -1 : 0;
 }
 
 static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
@@ -391,18 +401,9 @@ static int report_hot(PyCodeObject *co, RsCodeInfo *info, _PyInterpreterFrame *f
     PyObject *r = PyObject_CallFunctionObjArgs(hot_callback, (PyObject *)co, types, NULL);
     paused--;
     Py_DECREF(types);
-    if (r != NULL) {
-        Py_DECREF(r);
-        return 0;
-    }
-    /* The callback catches everything of its own; what is left here is an
-     * interruption or a bug.  Never let a JIT bug reach the program. */
-    if (PyErr_ExceptionMatches(PyExc_Exception)) {
-        PyErr_WriteUnraisable(hot_callback);
-        info->state = RS_NEVER;
-        return 0;
-    }
-    return -1;
+    int rc = callback_result(r, hot_callback);
+    if (rc > 0) info->state = RS_NEVER;      /* a bug on the Python side: leave it alone */
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- entering compiled code while the evaluator is off -------------------- */

@@ -242,14 +242,16 @@ def prepare(code: CodeType, source: str | None, options: BuildOptions, feedback=
     return BuildJob(BuiltModule(name, entry.so_path, entry.source_path, False), request)
 
 
-def build(code: CodeType, source: str, options: BuildOptions, feedback=None) -> BuiltModule:
-    """The module for this code and source: from the cache, or built now."""
-    job = prepare(code, source, options, feedback)
+def build(code: CodeType, source: str | None, options: BuildOptions, feedback=None,
+          front_end: dict | None = None) -> BuiltModule:
+    """The module for this code and source (or front end, as for prepare):
+    from the cache, or built now."""
+    job = prepare(code, source, options, feedback, front_end)
     if isinstance(job, BuiltModule):
         return job
     try:
         compile_server().compile(job.request)
-    except BuildError:
+    except (BuildError, Unsupported, FrontEndFailed):
         if job.module.scratch is not None:
             shutil.rmtree(job.module.scratch, ignore_errors=True)
         raise
@@ -406,7 +408,6 @@ class CompileServerClient:
         if "front_end_failed" in answer:
             raise FrontEndFailed(answer["front_end_failed"])
         raise BuildError(answer.get("error", "unknown compile server error"))
-
 
     def _answer(self, seconds: float) -> str:
         """The server's answer line.  A server that stops answering (a bug,

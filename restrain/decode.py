@@ -24,7 +24,6 @@ import inspect
 import types
 from dataclasses import dataclass, field
 
-from restrain.costmodel import BACKWARD_JUMPS, calls_itself, has_loop  # noqa: F401 - re-exported
 from restrain.errors import Unsupported
 
 __all__ = [
@@ -36,9 +35,6 @@ __all__ = [
     "stack_effect",
     "is_generator_like",
     "is_function_scope",
-    "has_loop",
-    "calls_itself",
-    "BACKWARD_JUMPS",
     "UNCONDITIONAL_JUMPS",
     "CONDITIONAL_JUMPS",
     "JUMPS",

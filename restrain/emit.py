@@ -95,7 +95,6 @@ def op_lines(op: Op) -> list[str]:
         "load_attr": lambda: f"{r[0]} = rs_load_attr(f, {a[0]}, {p[0]})",
         "store_attr": lambda: f"rs_store_attr(f, {a[0]}, {p[0]}, {a[1]})",
         "delete_attr": lambda: f"rs_delete_attr(f, {a[0]}, {p[0]})",
-
         "binary_op": lambda: f"{r[0]} = rs_binary_op({p[0]}, {a[0]}, {a[1]})",
         "unary": lambda: f"{r[0]} = rs_unary_op({p[0]}, {a[0]})",
         "not": lambda: f"{r[0]} = rs_not({a[0]})",

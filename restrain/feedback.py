@@ -26,8 +26,7 @@ import hashlib
 from dataclasses import dataclass, field
 from types import CodeType
 
-from .costmodel import (  # noqa: F401 - the cost model's names, also used from here
-    MIN_TYPED_OPS_CALLED, OPERAND_FEEDBACK, PYTHON_CALLS, WorkMix, is_object_work, work_mix)
+from .costmodel import OPERAND_FEEDBACK
 from .decode import decode
 
 # Argument types worth a C representation; anything else is "object".

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import base64
 import marshal
-import shutil
 import time
 from types import CodeType
 
-from .build import BuildJob, BuildOptions, BuiltModule, compile_server, prepare
+from .build import BuildOptions, build
 from .errors import BuildError, FrontEndFailed, Unsupported
 from .feedback import NO_FEEDBACK, Feedback
 from .load import load, load_from_cache
@@ -47,18 +46,15 @@ def compile_in_server(code: CodeType, options: BuildOptions,
     def outcome(status: str, reason: str | None) -> CompileOutcome:
         return CompileOutcome(status, reason, time.perf_counter() - start, stage_seconds=timings)
 
-    job = prepare(code, None, options, feedback, front_end=spec)
     t = time.perf_counter()
-    module = job if isinstance(job, BuiltModule) else job.module    # a hit: built meanwhile
     try:
-        if isinstance(job, BuildJob):
-            compile_server().compile(job.request)
-    except (Unsupported, FrontEndFailed, BuildError) as e:
-        if module.scratch is not None:
-            shutil.rmtree(module.scratch, ignore_errors=True)
-        if isinstance(e, Unsupported):
-            return outcome("unsupported", e.reason)
-        return outcome("failed", str(e) if isinstance(e, FrontEndFailed) else f"build: {e}")
+        module = build(code, None, options, feedback, front_end=spec)
+    except Unsupported as e:
+        return outcome("unsupported", e.reason)
+    except FrontEndFailed as e:
+        return outcome("failed", str(e))
+    except BuildError as e:
+        return outcome("failed", f"build: {e}")
     timings["server"] = time.perf_counter() - t
     t = time.perf_counter()
     try:

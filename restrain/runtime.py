@@ -876,8 +876,9 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """The worker thread does not survive fork; queued work is the parent's.
-    The sampler is started again: forked workers find their own hot loops."""
+    """restrain's threads do not survive fork, and queued work is the
+    parent's: both threads start again (forked workers find their own hot
+    loops) with fresh locks; build.py gives the child its own compile server."""
     global _import_guard
     _import_guard = threading.RLock()
     _state.worker_running = False

@@ -326,35 +326,35 @@ class TypeInference:
         code = self.code
         nargs = code.co_argcount + code.co_kwonlyargcount
         local_reps = {key[1]: r for key, r in typed.items() if key[0] == "L"}
-        boxed = self.boxed_only_arguments(local_reps, nargs)
+        typed_use = self.typed_uses()
+        boxed = self.boxed_only_arguments(local_reps, nargs, typed_use)
         if boxed:
             # stay objects: infer again with them excluded (they only shrink)
             self.excluded_locals = self.excluded_locals | boxed
             return self.run()
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
         fused = self.fuse_item_unboxing()
-        for name in self.boxed_only_constants():
+        for name in self.boxed_only_constants(typed_use):
             del self.reps[name]
         return TypePlan({n: r for n, r in self.reps.items() if r in (INT, FLOAT, BOOL)},
                         local_reps, self.ops, self.deopt_blocks,
                         tuple(i for i in range(nargs) if i in local_reps), self.resume,
                         slot_reps, self.definitely_assigned(), fused)
 
-    def boxed_only_constants(self) -> list[str]:
+    def boxed_only_constants(self, typed_use: dict[str, bool]) -> list[str]:
         """Typed constants that every use takes as an object (`n < 2` when
         `n` is not typed): a C variable would be boxed again at each use,
         while the constant object itself is at hand (co_consts)."""
         consts = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
                   if op.kind == "const" and self.reps.get(op.results[0]) in (INT, FLOAT, BOOL)}
-        typed_use = self.typed_uses()
         return [c for c in consts if not typed_use.get(c, True)]
 
-    def boxed_only_arguments(self, local_reps: dict[int, str], nargs: int) -> set[int]:
+    def boxed_only_arguments(self, local_reps: dict[int, str], nargs: int,
+                             typed_use: dict[str, bool]) -> set[int]:
         """Typed arguments never assigned to whose every load is taken as an
         object (`power *= base` once that multiplication has overflowed and
         runs generic): unboxed at entry, they would be boxed again at each
         use, while the argument object is in the frame."""
-        typed_use = self.typed_uses()
         loads: dict[int, list[str]] = {}
         assigned = set()
         for block in self.ir.blocks.values():
@@ -367,7 +367,8 @@ class TypeInference:
                 and not any(typed_use.get(r, True) for r in loads.get(i, ()))}
 
     def typed_uses(self) -> dict[str, bool]:
-        """For each value, whether some use of it takes it typed (unboxed)."""
+        """For each value, whether some use of it takes it typed (unboxed),
+        under the current plan (self.ops)."""
         typed_use: dict[str, bool] = {}
         for label, block in self.ir.blocks.items():
             for pos, op in enumerate(block.ops):
