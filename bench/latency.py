@@ -43,9 +43,33 @@ for f in funcs:
 print(json.dumps(latencies))
 """
 
+# N functions turn hot at once; how long until all of them run compiled,
+# with functions queued together built into one module (restrain's default)
+# and with one module per function (MAX_BATCH 1).
+TOGETHER = r"""
+import json, sys, time, restrain
+from restrain import _hook, runtime
+n, runtime.MAX_BATCH = int(sys.argv[1]), int(sys.argv[2])
+restrain.enable(threshold=3)
+funcs = []
+for i in range(n):
+    ns = {}
+    exec(f"def g{i}(x):\n    s = 0.5\n    for k in range(x):\n        s += k * {i} - s / 3\n    return s\n", ns)
+    funcs.append(ns[f"g{i}"])
+start = time.perf_counter()
+for f in funcs:
+    for _ in range(3):
+        f(10)
+while any(_hook.info(f.__code__)[1] != "compiled" for f in funcs):
+    if time.perf_counter() - start > 120:
+        break
+    sum(range(2000))
+print(json.dumps(time.perf_counter() - start))
+"""
 
-def run(n: int, cache_dir: str) -> list[float]:
-    env_cmd = [sys.executable, "-c", CHILD, str(n)]
+
+def run(n: int, cache_dir: str, child: str = CHILD, *extra: str):
+    env_cmd = [sys.executable, "-c", child, str(n), *extra]
     import os
     env = dict(os.environ, RESTRAIN_CACHE_DIR=cache_dir)
     out = subprocess.run(env_cmd, capture_output=True, text=True, env=env, check=True)
@@ -55,6 +79,7 @@ def run(n: int, cache_dir: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--functions", type=int, default=12)
+    parser.add_argument("--together", type=int, default=8, help="functions turning hot at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache_dir:
         cold = run(args.functions, cache_dir)
@@ -64,6 +89,14 @@ def main() -> None:
     print(f"first compile of a process:   {cold[0]:.3f} s")
     print(f"later compiles, median:       {statistics.median(rest):.3f} s  (worst {max(rest):.3f} s)")
     print(f"warm cache, load, median:     {statistics.median(warm) * 1000:.1f} ms  (worst {max(warm) * 1000:.1f} ms)")
+    batched, single = [], []
+    for _ in range(3):      # alternating, each on an empty cache
+        for times, max_batch in ((batched, "4"), (single, "1")):
+            with tempfile.TemporaryDirectory() as cache_dir:
+                times.append(run(args.together, cache_dir, TOGETHER, max_batch))
+    b, s1 = statistics.median(batched), statistics.median(single)
+    print(f"{args.together} functions hot at once, all compiled after (median of 3): "
+          f"{b:.3f} s built together, {s1:.3f} s one module each ({s1 / b:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ limit) are in cache.py.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -258,7 +259,142 @@ def build(code: CodeType, source: str | None, options: BuildOptions, feedback=No
     return job.module
 
 
+def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOptions) -> list:
+    """Several functions (code, feedback, front-end spec) that became hot
+    together: those not in the cache are built into one module by one
+    Cython and C compiler run (the request's "batch"), which is installed
+    in the cache under each function's key.  Per member, in order, the
+    BuiltModule or the exception (Unsupported, FrontEndFailed, BuildError)
+    a build of it alone would raise."""
+    results: list = [None] * len(members)
+    keys = [cache_key(code, options, feedback) for code, feedback, _ in members]
+    misses: dict[str, list[int]] = {}      # key -> members asking for it
+    for i, key in enumerate(keys):
+        hit = cached_module(key, options)
+        if hit is not None:
+            results[i] = hit
+        else:
+            misses.setdefault(key, []).append(i)
+    if options.cache_dir is None or len(misses) < 2:
+        for key, indexes in misses.items():      # nothing to share a module with
+            code, feedback, spec = members[indexes[0]]
+            try:
+                built = build(code, None, options, feedback, front_end=spec)
+            except (BuildError, Unsupported, FrontEndFailed) as e:
+                built = e
+            for i in indexes:
+                results[i] = built
+        return results
+    workdir = Path(tempfile.mkdtemp(prefix="build-", dir=options.cache_dir))
+    batch = []
+    for key, indexes in misses.items():
+        code, feedback, spec = members[indexes[0]]
+        batch.append({"key": key, "family": family_key(code, options, feedback) if feedback is not None else None,
+                      "front_end": spec})
+    request = {"batch": batch, "workdir": str(workdir), "compiler": compiler_command() + list(options.opt_flags),
+               "timeout": options.timeout, "cleanup": str(workdir),
+               "install": {"cache_dir": str(options.cache_dir), "limit_bytes": options.limit_bytes}}
+    try:
+        # the combined build, and if it fails one build per member
+        answers = compile_server().compile_batch(request, options.timeout * (len(batch) + 1))
+    except BuildError as e:
+        answers = [{"ok": False, "error": str(e)}] * len(batch)
+    for (key, indexes), answer in zip(misses.items(), answers):
+        entry = cache.entry_for(options.cache_dir, key)
+        outcome = BuiltModule(entry.name, entry.so_path, entry.source_path, False) if answer.get("ok") \
+            else answer_error(answer)
+        for i in indexes:
+            results[i] = outcome
+    return results
+
+
 _sizes = cache.SizeTracker()
+
+
+def serve_batch(request: dict) -> list[dict]:
+    """Server side of build_batch: one answer per member.  The members' build
+    locks are all held (taken in key order, so that two processes building
+    overlapping batches cannot deadlock) while the module is built.  If the
+    combined module fails to build, each member is built alone, so that one
+    function the back end cannot handle does not cost the others theirs."""
+    target = request["install"]
+    cache_dir = Path(target["cache_dir"])
+    workdir = Path(request["workdir"])
+    members = request["batch"]
+    answers: list[dict] = [{"ok": True} for _ in members]
+    try:
+        with contextlib.ExitStack() as locks:
+            for key in sorted(m["key"] for m in members):
+                locks.enter_context(cache.build_lock(cache_dir, key))
+            todo = []       # (member index, emitted module)
+            for i, member in enumerate(members):
+                if cache.lookup(cache.entry_for(cache_dir, member["key"])):
+                    continue           # another process built it meanwhile
+                try:
+                    todo.append((i, _front_end_module(member["front_end"], len(todo))))
+                except (Unsupported, FrontEndFailed) as e:
+                    answers[i] = failure_answer(e)
+            try:
+                _build_combined(request, [(members[i], emitted) for i, emitted in todo])
+            except BuildError:
+                for i, emitted in todo:
+                    try:
+                        _build_combined(request, [(members[i], emitted)])
+                    except BuildError as e:
+                        answers[i] = failure_answer(e)
+        limit = int(target.get("limit_bytes", cache.DEFAULT_LIMIT_BYTES))
+        keys = {m["key"] for m in members}
+        for key in keys:     # never the entries just built: the program is about to load them
+            _sizes.added(cache_dir, cache.entry_for(cache_dir, key).so_path, limit, keep=keys)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return answers
+
+
+def _front_end_module(spec: dict, index: int):
+    from .emit import member_prefix
+    from .remote import front_end_module
+    return front_end_module(spec, member_prefix(index))
+
+
+def _build_combined(request: dict, members: list[tuple[dict, object]]) -> None:
+    """Build one module of `members` and install a copy under each key."""
+    if not members:
+        return
+    from .emit import combined_source
+    cache_dir, workdir = Path(request["install"]["cache_dir"]), Path(request["workdir"])
+    name = f"rsjit_{members[0][0]['key']}"
+    named = [(f"rsjit_{m['key']}", emitted) for m, emitted in members]
+    pyx = workdir / (name + ".pyx")
+    pyx.write_text(combined_source(name, named))
+    so = workdir / (name + EXT_SUFFIX)
+    c_file = run_cython(pyx)
+    run_c_command(list(request["compiler"]) + ["-o", str(so), str(c_file)], float(request.get("timeout", 120)))
+    for k, (member, _) in enumerate(members):
+        copy_so, copy_pyx = workdir / f"copy{k}{EXT_SUFFIX}", workdir / f"copy{k}.pyx"
+        shutil.copyfile(so, copy_so)
+        copy_pyx.write_text(combined_source(name, named, installed_as=k))   # the same but its first comment
+        cache.install(cache.entry_for(cache_dir, member["key"]), copy_so, copy_pyx)
+        if member.get("family"):
+            cache.record_family(cache_dir, member["family"], member["key"])
+
+
+def failure_answer(error: Exception) -> dict:
+    """The compile server's answer for a build that raised `error`."""
+    if isinstance(error, Unsupported):
+        return {"ok": False, "unsupported": error.reason}
+    if isinstance(error, FrontEndFailed):
+        return {"ok": False, "front_end_failed": str(error)}
+    return {"ok": False, "error": str(error)}
+
+
+def answer_error(answer: dict) -> Exception:
+    """The exception a failed answer stands for (failure_answer's inverse)."""
+    if "unsupported" in answer:
+        return Unsupported(answer["unsupported"])
+    if "front_end_failed" in answer:
+        return FrontEndFailed(answer["front_end_failed"])
+    return BuildError(answer.get("error", "unknown compile server error"))
 
 
 def serve_request(request: dict) -> None:
@@ -384,6 +520,19 @@ class CompileServerClient:
                 pass
 
     def compile(self, request_data: dict) -> None:
+        answer = self._exchange(request_data, float(request_data.get("timeout", 120)))
+        if not answer.get("ok"):
+            raise answer_error(answer)
+
+    def compile_batch(self, request_data: dict, seconds: float) -> list[dict]:
+        """One answer per member of the request's batch (build_batch);
+        `seconds`: what its C compiler runs may take together."""
+        answer = self._exchange(request_data, seconds)
+        if not answer.get("ok"):
+            raise answer_error(answer)
+        return answer["members"]
+
+    def _exchange(self, request_data: dict, seconds: float) -> dict:
         request = json.dumps(request_data) + "\n"
         with self.lock:
             for attempt in (1, 2):
@@ -392,7 +541,7 @@ class CompileServerClient:
                 try:
                     self.proc.stdin.write(request)
                     self.proc.stdin.flush()
-                    line = self._answer(float(request_data.get("timeout", 120)) + SERVER_GRACE_SECONDS)
+                    line = self._answer(seconds + SERVER_GRACE_SECONDS)
                 except (BrokenPipeError, OSError):
                     line = ""
                 if line:
@@ -400,14 +549,7 @@ class CompileServerClient:
                 self.proc = None   # died: start a fresh one, once
             else:
                 raise BuildError("the compile server died")
-        answer = json.loads(line)
-        if answer.get("ok"):
-            return
-        if "unsupported" in answer:
-            raise Unsupported(answer["unsupported"])
-        if "front_end_failed" in answer:
-            raise FrontEndFailed(answer["front_end_failed"])
-        raise BuildError(answer.get("error", "unknown compile server error"))
+        return json.loads(line)
 
     def _answer(self, seconds: float) -> str:
         """The server's answer line.  A server that stops answering (a bug,

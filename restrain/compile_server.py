@@ -11,8 +11,11 @@ Protocol: one JSON object per line on stdin, one JSON answer per line on
 stdout.  Request: {"pyx": path, "c_command": [argv...], "install":
 {"cache_dir", "key", "limit_bytes"}, "cleanup": dir}; the C command is
 complete (the parent decides compiler and flags); the server builds under
-the key's lock and moves the results into the cache itself.  Answer: {"ok": true} or {"ok": false, "error": text}.  EOF on
-stdin ends the server once it has done what it was sent: at exit the
+the key's lock and moves the results into the cache itself.  Answer:
+{"ok": true} or {"ok": false, "error": text} (or "unsupported",
+"front_end_failed").  A request with a "batch" builds several functions
+into one module (build.build_batch); its answer holds one such answer per
+member under "members".  EOF on stdin ends the server once it has done what it was sent: at exit the
 program hands over the compiles still queued, so the next run finds them in
 the cache.
 """
@@ -23,16 +26,14 @@ import sys
 
 
 def handle(request: dict) -> dict:
-    from .build import serve_request
+    from .build import failure_answer, serve_batch, serve_request
     from .errors import BuildError, FrontEndFailed, Unsupported
     try:
+        if "batch" in request:
+            return {"ok": True, "members": serve_batch(request)}
         serve_request(request)
-    except Unsupported as e:
-        return {"ok": False, "unsupported": e.reason}
-    except FrontEndFailed as e:
-        return {"ok": False, "front_end_failed": str(e)}
-    except BuildError as e:
-        return {"ok": False, "error": str(e)}
+    except (Unsupported, FrontEndFailed, BuildError) as e:
+        return failure_answer(e)
     except Exception as e:  # noqa: BLE001 - report, keep serving
         return {"ok": False, "error": f"compile server: {type(e).__name__}: {e}"}
     return {"ok": True}

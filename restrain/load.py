@@ -36,10 +36,42 @@ def load(built: BuiltModule) -> LoadedEntry:
     finally:
         if built.scratch is not None:     # loaded (or not): the files can go
             shutil.rmtree(built.scratch, ignore_errors=True)
-    capsule = getattr(module, "__restrain_entry__", None)
+    return _entry_of(module, built)
+
+
+def _entry_of(module: ModuleType, built: BuiltModule) -> LoadedEntry:
+    """A module of one function exports its entry as __restrain_entry__; a
+    combined one (emit.combined_source) its functions' entries by the
+    module names they are installed under."""
+    entries = getattr(module, "__restrain_entries__", None)
+    if entries is not None:
+        capsule = entries.get(built.module_name)
+    else:
+        capsule = getattr(module, "__restrain_entry__", None)
     if capsule is None:
-        raise BuildError(f"{built.so_path.name} has no entry point")
+        raise BuildError(f"{built.so_path.name} has no entry point for {built.module_name}")
     return LoadedEntry(module, capsule)
+
+
+def load_together(built: list[BuiltModule]) -> list:
+    """Load modules built together: a combined module is loaded once, and
+    each of its functions' entries taken from it (its copies in the cache
+    under the other functions' keys are for other processes).  Per module,
+    the LoadedEntry or the BuildError of loading it."""
+    loaded: list[ModuleType] = []
+    results: list = []
+    for b in built:
+        module = next((m for m in loaded if b.module_name in getattr(m, "__restrain_entries__", ())), None)
+        try:
+            if module is not None:
+                results.append(_entry_of(module, b))
+                continue
+            entry = load(b)
+            loaded.append(entry.module)
+            results.append(entry)
+        except BuildError as e:
+            results.append(e)
+    return results
 
 
 def load_or_discard(built: BuiltModule) -> LoadedEntry | None:

@@ -19,10 +19,10 @@ import marshal
 import time
 from types import CodeType
 
-from .build import BuildOptions, build
+from .build import BuildOptions, build, build_batch
 from .errors import BuildError, FrontEndFailed, Unsupported
 from .feedback import NO_FEEDBACK, Feedback
-from .load import load, load_from_cache
+from .load import load, load_from_cache, load_together
 from .outcome import CompileOutcome
 
 
@@ -68,6 +68,45 @@ def compile_in_server(code: CodeType, options: BuildOptions,
                           module.from_cache, entry, timings)
 
 
+def compile_batch_in_server(items: list[tuple[CodeType, Feedback]],
+                            options: BuildOptions) -> list[CompileOutcome | None]:
+    """As compile_in_server for several functions that became hot together:
+    those not in the cache are built into one module (build.build_batch).
+    Per item, its outcome, or None as for compile_in_server."""
+    start = time.perf_counter()
+    outcomes: list[CompileOutcome | None] = [None] * len(items)
+    todo = []       # (item index, code, feedback, spec)
+    for i, (code, feedback) in enumerate(items):
+        outcomes[i] = load_from_cache(code, options, feedback)
+        if outcomes[i] is None:
+            try:
+                todo.append((i, code, feedback, front_end_spec(code, feedback)))
+            except ValueError:
+                pass
+    if not todo:
+        return outcomes
+    built = build_batch([(code, feedback, spec) for _, code, feedback, spec in todo], options)
+    server_seconds = time.perf_counter() - start
+    entries = iter(load_together([b for b in built if not isinstance(b, Exception)]))
+    for (i, *_), result in zip(todo, built):
+        entry = None if isinstance(result, Exception) else next(entries)
+        outcomes[i] = _batch_outcome(result, entry, time.perf_counter() - start, {"server": server_seconds})
+    return outcomes
+
+
+def _batch_outcome(built, entry, seconds: float, timings: dict) -> CompileOutcome:
+    """What compile_in_server reports for the same build and load."""
+    if isinstance(built, Unsupported):
+        return CompileOutcome("unsupported", built.reason, seconds, stage_seconds=timings)
+    if isinstance(built, FrontEndFailed):
+        return CompileOutcome("failed", str(built), seconds, stage_seconds=timings)
+    if isinstance(built, Exception):
+        return CompileOutcome("failed", f"build: {built}", seconds, stage_seconds=timings)
+    if isinstance(entry, Exception):
+        return CompileOutcome("failed", f"load: {entry}", seconds, stage_seconds=timings)
+    return CompileOutcome("compiled", None, seconds, built.source_path, built.from_cache, entry, timings)
+
+
 def front_end_spec(code: CodeType, feedback: Feedback) -> dict:
     """What the server needs to run the front end: JSON-able.  Raises
     ValueError for a code object marshal cannot write."""
@@ -82,15 +121,16 @@ def front_end_spec(code: CodeType, feedback: Feedback) -> dict:
 
 # -- server side ---------------------------------------------------------------
 
-def front_end_source(spec: dict) -> str:
-    """Run the front end on a spec (in the compile server).  Raises
-    Unsupported, or FrontEndFailed naming the stage, as compile_code
-    reports them."""
+def front_end_module(spec: dict, prefix: str = ""):
+    """Run the front end on a spec (in the compile server): the emitted
+    module (emit.EmittedModule), its module-level names prefixed with
+    `prefix`.  Raises Unsupported, or FrontEndFailed naming the stage, as
+    compile_code reports them."""
     from .pipeline import front_end_stages
     code = marshal.loads(base64.b64decode(spec["code"]))
     feedback = Feedback(tuple(spec["arg_types"]), tuple(tuple(p) for p in spec["op_types"]),
                         frozenset(spec["no_speculate"]), bool(spec["speculate"]))
-    products: dict = {"code": code, "feedback": feedback}
+    products: dict = {"code": code, "feedback": feedback, "prefix": prefix}
     for name, stage in front_end_stages():
         try:
             products[name] = stage(products)
@@ -100,4 +140,8 @@ def front_end_source(spec: dict) -> str:
             raise FrontEndFailed(f"{name}: {e}") from None
         except Exception as e:  # noqa: BLE001 - a bug in a stage is a failed compile
             raise FrontEndFailed(f"{name}: {type(e).__name__}: {e}") from None
-    return products["emit"].source
+    return products["emit"]
+
+
+def front_end_source(spec: dict) -> str:
+    return front_end_module(spec).source

@@ -49,6 +49,11 @@ MAX_VERSIONS = 3
 SAMPLE_SECONDS = 0.01
 QUIET_SAMPLE_SECONDS = 0.03      # between windows: a lighter touch on the program
 WORKER_IDLE_CHECK_SECONDS = 0.5  # an idle compiler thread checks that the program still runs
+# Functions queued while a compile runs are built into one module, up to
+# this many: one Cython and C compiler run for several functions (measured
+# here: 1 function 0.34 s, 2 0.45 s, 4 0.70 s, 8 1.16 s), without making
+# the first of them wait longer than the rest.
+MAX_BATCH = 4
 HOT_SAMPLES = 3
 SAMPLE_DEPTH = 3
 # The evaluator costs uncompiled code its inlined calls (design.md, fact 1),
@@ -177,7 +182,7 @@ class _State:
         self.warned_unsupported_python = False
         self.atexit_registered = False
         self.shutting_down = False
-        self.current: Optional[tuple] = None      # (code, feedback) being compiled by the worker
+        self.current: Optional[list] = None       # the (code, feedback) pairs the worker is compiling
         self.sampler_running = False
         self.window_until = 0.0         # monotonic time the evaluator's window may close
 
@@ -319,6 +324,13 @@ def _compile_now(code: CodeType, cache_only: bool = False, feedback=None,
     finally:
         if hook is not None:
             hook.resume_thread()
+    return _record_outcome(code, outcome)
+
+
+def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
+    """Install a compiled entry (or mark the code never to be compiled),
+    record and log the outcome."""
+    hook = _hook()
     record = _state.records.setdefault(id(code), FunctionRecord(code))
     record.status, record.reason, record.seconds = outcome.status, outcome.reason, outcome.seconds
     record.source_path, record.from_cache = outcome.source_path, outcome.from_cache
@@ -675,22 +687,52 @@ def _worker_loop() -> None:
 def _compile_until_the_program_ends() -> None:
     while True:
         try:
-            code, feedback = _state.queue.get(timeout=WORKER_IDLE_CHECK_SECONDS)
+            batch = [_state.queue.get(timeout=WORKER_IDLE_CHECK_SECONDS)]
         except queue.Empty:
             if _program_running():
                 continue
             return
+        # what turned hot while the last compile ran is built together
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(_state.queue.get_nowait())
+            except queue.Empty:
+                break
         with _state.lock:
-            _state.current = (code, feedback)   # the exit hand-over includes it
+            _state.current = batch      # the exit hand-over includes them
         try:
-            _compile_now(code, feedback=feedback, in_server=True)
+            _compile_batch_now(batch)
         except Exception:  # noqa: BLE001
             logger.exception("restrain: internal error in the compiler thread")
         finally:
             with _state.lock:
                 _state.current = None
-                _state.pending -= 1
+                _state.pending -= len(batch)
                 _state.idle.notify_all()
+
+
+def _compile_batch_now(batch: list) -> None:
+    """Compile (code, feedback) pairs on the compiler thread, in the compile
+    server; several at once share one module (remote.compile_batch_in_server)."""
+    if len(batch) == 1:
+        code, feedback = batch[0]
+        _compile_now(code, feedback=feedback, in_server=True)
+        return
+    hook = _hook()
+    if hook is not None:
+        hook.pause_thread()
+    try:
+        with _import_guard:
+            from .remote import compile_batch_in_server
+        outcomes = compile_batch_in_server(batch, _build_options())
+    finally:
+        if hook is not None:
+            hook.resume_thread()
+    for (code, feedback), outcome in zip(batch, outcomes):
+        if outcome is None:     # cannot be sent to the server: compiled here
+            _compile_now(code, feedback=feedback)
+        else:
+            _record_outcome(code, outcome)
 
 
 def compile(func, arg_types=None) -> CompileResult:  # noqa: A001 - the public name
@@ -792,7 +834,7 @@ def _hand_over_queue() -> None:
     with _state.lock:
         # the worker may have taken one and not yet sent it: send it again
         # (the compile server's per-key lock makes the second build a no-op)
-        todo = [_state.current] if _state.current is not None else []
+        todo = list(_state.current or [])
         while True:
             try:
                 todo.append(_state.queue.get_nowait())

@@ -128,8 +128,8 @@ def test_compiler_timeout_is_recorded(monkeypatch):
 
 def test_cython_error_is_recorded(monkeypatch):
     f = make_function("cyerr")
-    real = emit_mod.ModuleEmitter.source
-    monkeypatch.setattr(emit_mod.ModuleEmitter, "source", lambda self: real(self) + "\ncdef cdef nonsense(\n")
+    real = emit_mod.ModuleEmitter.function_lines
+    monkeypatch.setattr(emit_mod.ModuleEmitter, "function_lines", lambda self: real(self) + ["cdef cdef nonsense("])
     r = restrain.compile(f)
     assert not r.ok and r.reason.startswith("build: Cython")
     assert f(1) == 3
