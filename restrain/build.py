@@ -8,6 +8,10 @@ seconds per module.
 
 The cache's layout and rules (safety, integrity, one build per key, size
 limit) are in cache.py.
+
+A warm start only computes cache keys and looks them up (lookup_cached,
+from load.py), so what only building needs (subprocess, select, tempfile)
+is imported where it is used: together a few milliseconds per process.
 """
 from __future__ import annotations
 
@@ -16,13 +20,10 @@ import functools
 import hashlib
 import json
 import os
-import select
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +214,7 @@ def prepare(code: CodeType, source: str | None, options: BuildOptions, feedback=
     """A cache hit, or the job that builds the module: from `source`, or
     (source None) from the front end the server runs on `front_end`
     (remote.front_end_spec)."""
+    import tempfile
     key = cache_key(code, options, feedback)
     hit = cached_module(key, options)
     if hit is not None:
@@ -285,6 +287,7 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
             for i in indexes:
                 results[i] = built
         return results
+    import tempfile
     workdir = Path(tempfile.mkdtemp(prefix="build-", dir=options.cache_dir))
     batch = []
     for key, indexes in misses.items():
@@ -467,6 +470,7 @@ def c_command(out: Path, options: BuildOptions) -> list[str]:
 
 
 def run_c_command(cmd: list[str], timeout: float) -> None:
+    import subprocess
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
@@ -490,6 +494,7 @@ class CompileServerClient:
         self.lock = threading.Lock()
 
     def start(self) -> subprocess.Popen:
+        import subprocess
         package_parent = str(Path(__file__).resolve().parent.parent)
         bootstrap = (f"import sys; sys.path[:1] = [{package_parent!r}]; "
                      "from restrain.compile_server import main; main()")
@@ -555,6 +560,7 @@ class CompileServerClient:
         """The server's answer line.  A server that stops answering (a bug,
         a stopped process) is killed after `seconds`, so that a compile
         waiting for it (--sync, restrain.wait()) cannot hang the program."""
+        import select
         if not select.select([self.proc.stdout], [], [], seconds)[0]:
             self.proc.kill()
             self.proc.wait()

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from types import CodeType
 
 from .costmodel import OPERAND_FEEDBACK
-from .decode import decode
 
 # Argument types worth a C representation; anything else is "object".
 TYPED_ARGS = {int: "int", float: "float"}
@@ -85,9 +84,11 @@ def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:
     except AttributeError:      # not 3.11's layout
         return ()
     found = []
-    for inst in decode(code).instructions:
-        if inst.offset < len(live):
+    # dis, not restrain.decode: a warm start observes feedback to find its
+    # cache entry, and must not import the compiler's front end for it
+    for inst in dis.get_instructions(code):
+        if inst.opname != "CACHE" and inst.offset < len(live):
             name = dis._all_opname[live[inst.offset]]
             if name in OPERAND_FEEDBACK:
-                found.append((inst.index, OPERAND_FEEDBACK[name]))
+                found.append((inst.offset // 2, OPERAND_FEEDBACK[name]))
     return tuple(found)

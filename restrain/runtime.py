@@ -24,19 +24,7 @@ import warnings
 from types import CodeType, FunctionType
 from typing import Optional
 
-
-class _Logger:
-    """logging.getLogger("restrain"), imported on first use.  With
-    RESTRAIN=1 every process imports restrain at start-up, and most never
-    log: logging, dataclasses (inspect) and pathlib were a third of its
-    start-up cost."""
-
-    def __getattr__(self, name):
-        import logging
-        return getattr(logging.getLogger("restrain"), name)
-
-
-logger = _Logger()
+from .log import logger
 
 SUPPORTED = (3, 11)
 # Deoptimisations of one compiled version before it is replaced, and how
@@ -361,16 +349,26 @@ def _prewarm(code: CodeType, arg_types: tuple = ()) -> None:
     """A first function is halfway to hot.  Import what loading from the
     cache needs, and unless that function is already cached (a warm start:
     probably no compile at all) start the compile server, which imports
-    Cython (the bulk of a first compile) in parallel with the program."""
+    Cython (the bulk of a first compile) in parallel with the program.
+    A function that will not be compiled does not count: the next one
+    halfway to hot is asked again (without that, a warm start imported the
+    loader on its first hot function, 15 ms in bench/latency.py)."""
     try:
-        if _state.shutting_down or _why_not_compile(code):
-            return          # it will not be compiled: no need for Cython yet
+        if _state.shutting_down:
+            return
+        if _why_not_compile(code):
+            _hook().set_prewarm(_prewarm)   # no need for Cython yet
+            return
         with _import_guard:
-            from . import build
+            from . import build, load  # noqa: F401 - load: for load_from_cache, at hot
             from .feedback import observe
         options = _build_options()
         if not _state.config.sync and build.lookup_cached(code, options, observe(code, arg_types)) is None:
             build.compile_server().ensure_started()
+        # news: the window stays open (or opens again: the imports and the
+        # server's start can take longer than QUIET_SECONDS) for the calls
+        # that make it hot
+        _note_activity(open_window=True)
     except Exception:  # noqa: BLE001
         logger.debug("restrain: could not start the compile server early", exc_info=True)
 

@@ -350,3 +350,34 @@ def test_restrain_threads_are_not_the_programs():
     # a program (or its test suite) that checks its threads sees only its own
     proc = run_source(THREADS_SEEN)
     assert proc.stdout.split("\n")[0] == "['compiled'] 1 ['MainThread']"
+
+
+PREWARM = """
+import sys, restrain
+from restrain import _hook, runtime
+runtime.QUIET_SECONDS = 60        # the window stays open: every call below is counted
+restrain.enable(threshold=10)
+
+def loopless(x):
+    return x + 1
+
+def hot(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+for _ in range(7):
+    loopless(1)                   # halfway to hot, but it will not be compiled
+before = "restrain.load" in sys.modules
+for _ in range(7):
+    hot(10)                       # halfway to hot, and worth compiling
+print(before, "restrain.load" in sys.modules, _hook.info(hot.__code__)[1])
+"""
+
+
+def test_loader_is_imported_before_the_first_compiled_function_turns_hot():
+    # a function that will not be compiled does not use up the one early
+    # import: a warm start then loads its first function in about a
+    # millisecond instead of importing the loader at that moment
+    assert run_source(PREWARM).stdout.split() == ["False", "True", "counting"]
