@@ -9,8 +9,9 @@ The C compiler is a wrapper that records every module it builds, so the
 count of builds is exact.  Checks and prints:
 
   - every restrain process printed what plain CPython prints, exit status 0
-  - each module was built once between all of them (builds == distinct
-    modules == entries in the cache)
+  - each function was built once between all of them (a module built can
+    hold several functions: the functions of all builds are distinct and
+    are the entries in the cache)
   - nothing on any process's stderr (restrain logs a failed compile, a
     corrupt or unsafe cache entry, as a warning there)
   - the wall time of the N processes, plain and under restrain, and its ratio
@@ -33,15 +34,16 @@ from run import PROGRAMS, ROOT, child_env, wait_for_detached_compiles
 
 
 def compiler_wrapper(directory: Path, log: Path) -> str:
-    """A C compiler that appends the module it builds (the -o argument) to
-    `log`, then runs the real one."""
+    """A C compiler that appends a line to `log` per module it builds: the
+    cache names of the functions in it (the module's init functions, one
+    per function: emit.combined_source), then runs the real one."""
     real = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     script = directory / "cc-logging.sh"
     script.write_text(
         "#!/bin/sh\n"
-        'out=""; prev=""\n'
-        'for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done\n'
-        f'echo "$(basename "$out")" >> {shlex.quote(str(log))}\n'
+        'for a in "$@"; do source="$a"; done\n'     # the C file comes last
+        "names=$(grep -o 'PyInit_rsjit_[0-9a-f]*(void)' \"$source\" | sort -u | sed 's/PyInit_//; s/(void)//')\n"
+        f'echo $names >> {shlex.quote(str(log))}\n'
         f'exec {real} "$@"\n')
     script.chmod(0o755)
     return str(script)
@@ -74,18 +76,20 @@ def main() -> int:
         cmd = [sys.executable, "-m", "restrain", "--cache-dir", str(cache_dir), str(program)]
         jit_seconds, jit = start_together(cmd, args.processes, env)
         wait_for_detached_compiles()    # compiles handed over at exit, to count them too
-        builds = log.read_text().split() if log.exists() else []
-        entries = sorted(p.name for p in cache_dir.rglob("*" + sysconfig.get_config_var("EXT_SUFFIX")))
+        builds = log.read_text().splitlines() if log.exists() else []
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        entries = sorted(p.name[: -len(suffix)] for p in cache_dir.rglob("*" + suffix))
         warm_seconds, warm = start_together(cmd, args.processes, env)    # the same, cache filled
-        rebuilt = len(log.read_text().split()) - len(builds)
+        rebuilt = len(log.read_text().splitlines()) - len(builds)
 
     same_output = all(rc == 0 and out == expected for rc, out, _ in jit + warm)
     quiet = all(not err.strip() for _, _, err in jit + warm)
-    once = len(builds) == len(set(builds)) and sorted(set(builds)) == entries
+    functions = " ".join(builds).split()
+    once = len(functions) == len(set(functions)) and sorted(functions) == entries
     print(f"{args.processes} processes of {args.program}.py started together on an empty cache")
     print(f"identical output, exit status 0:  {'yes' if same_output else 'NO'}")
-    print(f"modules built / distinct / in cache: {len(builds)} / {len(set(builds))} / {len(entries)}"
-          f"  ({'each once' if once else 'NOT each once'})")
+    print(f"modules built: {len(builds)}, functions built: {len(functions)}, distinct: {len(set(functions))}, "
+          f"in cache: {len(entries)}  ({'each once' if once else 'NOT each once'})")
     print(f"stderr empty in every process:    {'yes' if quiet else 'NO'}")
     print(f"wall time, plain {plain_seconds:.2f} s, restrain {jit_seconds:.2f} s (empty cache), "
           f"ratio {plain_seconds / jit_seconds:.2f}")
