@@ -269,14 +269,7 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
     BuiltModule or the exception (Unsupported, FrontEndFailed, BuildError)
     a build of it alone would raise."""
     results: list = [None] * len(members)
-    keys = [cache_key(code, options, feedback) for code, feedback, _ in members]
-    misses: dict[str, list[int]] = {}      # key -> members asking for it
-    for i, key in enumerate(keys):
-        hit = cached_module(key, options)
-        if hit is not None:
-            results[i] = hit
-        else:
-            misses.setdefault(key, []).append(i)
+    misses = _cache_misses(members, options, results)
     if options.cache_dir is None or len(misses) < 2:
         for key, indexes in misses.items():      # nothing to share a module with
             code, feedback, spec = members[indexes[0]]
@@ -287,21 +280,12 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
             for i in indexes:
                 results[i] = built
         return results
-    import tempfile
-    workdir = Path(tempfile.mkdtemp(prefix="build-", dir=options.cache_dir))
-    batch = []
-    for key, indexes in misses.items():
-        code, feedback, spec = members[indexes[0]]
-        batch.append({"key": key, "family": family_key(code, options, feedback) if feedback is not None else None,
-                      "front_end": spec})
-    request = {"batch": batch, "workdir": str(workdir), "compiler": compiler_command() + list(options.opt_flags),
-               "timeout": options.timeout, "cleanup": str(workdir),
-               "install": {"cache_dir": str(options.cache_dir), "limit_bytes": options.limit_bytes}}
+    request = _batch_request(members, misses, options)
     try:
         # the combined build, and if it fails one build per member
-        answers = compile_server().compile_batch(request, options.timeout * (len(batch) + 1))
+        answers = compile_server().compile_batch(request, options.timeout * (len(misses) + 1))
     except BuildError as e:
-        answers = [{"ok": False, "error": str(e)}] * len(batch)
+        answers = [{"ok": False, "error": str(e)}] * len(misses)
     for (key, indexes), answer in zip(misses.items(), answers):
         entry = cache.entry_for(options.cache_dir, key)
         outcome = BuiltModule(entry.name, entry.so_path, entry.source_path, False) if answer.get("ok") \
@@ -309,6 +293,42 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
         for i in indexes:
             results[i] = outcome
     return results
+
+
+def batch_request(members: list[tuple[CodeType, object, dict]], options: BuildOptions) -> dict | None:
+    """The request build_batch sends, for a server that is not waited for
+    (the hand-over at exit); None unless two or more members are to be built."""
+    misses = _cache_misses(members, options, [None] * len(members))
+    if options.cache_dir is None or len(misses) < 2:
+        return None
+    return _batch_request(members, misses, options)
+
+
+def _cache_misses(members, options: BuildOptions, results: list) -> dict[str, list[int]]:
+    """Members found in the cache go into `results`; the others, by key
+    (members with the same key are built once)."""
+    misses: dict[str, list[int]] = {}
+    for i, (code, feedback, _) in enumerate(members):
+        key = cache_key(code, options, feedback)
+        hit = cached_module(key, options)
+        if hit is not None:
+            results[i] = hit
+        else:
+            misses.setdefault(key, []).append(i)
+    return misses
+
+
+def _batch_request(members, misses: dict[str, list[int]], options: BuildOptions) -> dict:
+    import tempfile
+    workdir = Path(tempfile.mkdtemp(prefix="build-", dir=options.cache_dir))
+    batch = []
+    for key, indexes in misses.items():
+        code, feedback, spec = members[indexes[0]]
+        batch.append({"key": key, "family": family_key(code, options, feedback) if feedback is not None else None,
+                      "front_end": spec})
+    return {"batch": batch, "workdir": str(workdir), "compiler": compiler_command() + list(options.opt_flags),
+            "timeout": options.timeout, "cleanup": str(workdir),
+            "install": {"cache_dir": str(options.cache_dir), "limit_bytes": options.limit_bytes}}
 
 
 _sizes = cache.SizeTracker()

@@ -840,24 +840,34 @@ def _hand_over_queue() -> None:
                 break
     if not todo:
         return          # nothing queued: not even an import of the compiler
-    from .build import BuildJob, CompileServerClient, prepare
+    from .build import BuildJob, CompileServerClient, batch_request, prepare
     from .remote import front_end_spec
     options = _build_options()
     if options.cache_dir is None:
         return
-    server = None
+    members = []
     for code, feedback in todo:
-        if time.monotonic() > deadline:
-            break
         try:
-            job = prepare(code, None, options, feedback, front_end=front_end_spec(code, feedback))
+            members.append((code, feedback, front_end_spec(code, feedback)))
         except Exception:  # noqa: BLE001 - not marshallable, or a bug: nothing to hand over
             continue
-        if isinstance(job, BuildJob):
-            server = server or CompileServerClient()
-            server.submit(job.request)
-    if server is not None:
-        server.detach()
+    server = CompileServerClient()
+    for start in range(0, len(members), MAX_BATCH):     # built together, as the worker would
+        if time.monotonic() > deadline:
+            break
+        chunk = members[start:start + MAX_BATCH]
+        try:
+            request = batch_request(chunk, options)
+            if request is not None:
+                server.submit(request)
+                continue
+            for code, feedback, spec in chunk:
+                job = prepare(code, None, options, feedback, front_end=spec)
+                if isinstance(job, BuildJob):
+                    server.submit(job.request)
+        except Exception:  # noqa: BLE001 - a bug: hand over the rest
+            continue
+    server.detach()
 
 
 def _at_exit() -> None:
