@@ -752,6 +752,40 @@ static PyObject *hook_swap_frame_function(PyObject *self, PyObject *arg) {
     return PyBool_FromLong(swap_function(frame->f_func));
 }
 
+/* ---- running a callable on the main thread ------------------------------
+ * The sampler finds hot functions from a thread of its own, where every
+ * system call (a cache lookup makes several) gives up the GIL and waits up
+ * to the switch interval (5 ms) for the program's main thread to hand it
+ * back: loading a cached function took 50-70 ms there.  The main thread
+ * does the same in about a millisecond, between two of its instructions,
+ * the way it runs signal handlers (Py_AddPendingCall).  An Exception from
+ * the callable is reported as unraisable; anything else (KeyboardInterrupt
+ * from a signal handler that ran meanwhile) goes on to the program. */
+static int run_pending_call(void *arg) {
+    PyObject *callable = (PyObject *)arg;
+    paused++;
+    PyObject *r = PyObject_CallNoArgs(callable);
+    paused--;
+    Py_DECREF(callable);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+    PyErr_WriteUnraisable(NULL);
+    return 0;
+}
+
+/* call_on_main_thread(callable) -> False if it could not be queued */
+static PyObject *hook_call_on_main_thread(PyObject *self, PyObject *callable) {
+    Py_INCREF(callable);
+    if (Py_AddPendingCall(run_pending_call, callable) != 0) {
+        Py_DECREF(callable);
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyObject *hook_pause_thread(PyObject *self, PyObject *unused) {
     paused++;
     Py_RETURN_NONE;
@@ -782,6 +816,7 @@ static PyMethodDef hook_methods[] = {
     {"in_main_interpreter", hook_in_main_interpreter, METH_NOARGS, "whether this is the main interpreter (the only one restrain runs in)"},
     {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
     {"swap_frame_function", hook_swap_frame_function, METH_O, "swap_frame_function(frame): route the frame's function to its compiled code"},
+    {"call_on_main_thread", hook_call_on_main_thread, METH_O, "call_on_main_thread(callable): call it on the main thread soon, as a signal handler; False if it cannot be queued"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},
     {"resume_thread", hook_resume_thread, METH_NOARGS, "undo pause_thread"},
     {NULL, NULL, 0, NULL},

@@ -98,6 +98,13 @@ OBJECT_WORK = frozenset({"BINARY_SUBSCR", "BINARY_SUBSCR_DICT", "BINARY_SUBSCR_G
                          "BUILD_TUPLE", "BUILD_LIST", "BINARY_OP_ADD_UNICODE"})
 
 
+def called_global_names(code: CodeType) -> frozenset:
+    """Names of globals `code` calls: 3.11's LOAD_GLOBAL pushes a NULL
+    first (oparg bit 0) when the value is called."""
+    return frozenset(inst.argval for inst in dis.get_instructions(code)
+                     if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1)
+
+
 def is_object_work(name: str) -> bool:
     return (name.startswith(OBJECT_WORK_PREFIXES) or name in OBJECT_WORK
             or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))

@@ -43,6 +43,9 @@ WORKER_IDLE_CHECK_SECONDS = 0.5  # an idle compiler thread checks that the progr
 # the first of them wait longer than the rest.
 MAX_BATCH = 4
 HOT_SAMPLES = 3
+# A hot function the sampler found is taken up by the main thread, or by
+# the sampler itself if the main thread has not within this time.
+MAIN_THREAD_WAIT_SECONDS = 0.1
 SAMPLE_DEPTH = 3
 # The evaluator costs uncompiled code its inlined calls (design.md, fact 1),
 # so with sampling on it is switched off once no function worth compiling
@@ -426,16 +429,43 @@ def _windows_mode() -> bool:
 
 
 def _schedule(code: CodeType, feedback) -> None:
-    """Compile now (sync), load from the cache, or queue for the worker."""
+    """Compile now (sync), load from the cache, or queue for the worker.
+    The small functions it calls that were left to the interpreter for
+    want of a loop (_compile_leaf) come along: queued with it, they are
+    built into its module, and a warm start loads them with it, instead of
+    each turning up a run later (when compiled code has called them enough)."""
+    todo = [(code, feedback)] + [(leaf, _feedback(leaf, _state.records[id(leaf)])) for leaf in _leaf_callees(code)]
     if _state.config.sync:
-        _compile_now(code, feedback=feedback)
-    elif _compile_now(code, cache_only=True, feedback=feedback) is None:   # warm start: ~1 ms
+        for item_code, item_feedback in todo:
+            _compile_now(item_code, feedback=item_feedback)
+        return
+    # warm start: about a millisecond each
+    todo = [(c, fb) for c, fb in todo if _compile_now(c, cache_only=True, feedback=fb) is None]
+    if todo:
         with _import_guard:
             from . import remote  # noqa: F401 - here, not on the contended compiler thread
         with _state.lock:
-            _state.pending += 1
+            _state.pending += len(todo)
         _ensure_worker()
-        _state.queue.put((code, feedback))
+        _state.queue.put(todo)      # one item: the worker takes them together
+
+
+def _leaf_callees(code: CodeType) -> list:
+    """Code objects of the functions `code` calls by global name that
+    _compile_leaf would compile (matched by name and file among the
+    records: the evaluator reports code objects, not function objects; a
+    wrong match only compiles a function that did not need it).  Marked
+    queued."""
+    with _import_guard:
+        from .costmodel import called_global_names
+    names = called_global_names(code)
+    leaves = []
+    for record in list(_state.records.values()):
+        if record.code.co_name in names and record.code.co_filename == code.co_filename \
+                and record.code is not code and _leaf_worth_compiling(record):
+            record.status, record.reason = "queued", None
+            leaves.append(record.code)
+    return leaves
 
 
 def _on_deopt(code: CodeType, sites: tuple) -> None:
@@ -513,10 +543,12 @@ def _sample_loop() -> None:
 
 def _sample_until_disabled(hook) -> None:
     counts: dict[CodeType, int] = {}
+    late: list = []     # hot functions reported to the main thread: (deadline, code, argument types)
     while _state.enabled and _state.config.sample and not _state.shutting_down:
         time.sleep(SAMPLE_SECONDS if hook.window()[1] else QUIET_SAMPLE_SECONDS)
         if not _program_running():
             return
+        _report_late(late)
         try:
             for frame in sys._current_frames().values():
                 if _in_restrain(frame):
@@ -528,7 +560,7 @@ def _sample_until_disabled(hook) -> None:
                     hook.swap_frame_function(frame)   # made while the window was closed
                     n = counts[code] = counts.get(code, 0) + 1
                     if n == HOT_SAMPLES and not _called_by_module_body(frame):
-                        _report_sampled(hook, code, frame)
+                        _report_sampled(hook, code, frame, late)
                     elif n > HOT_SAMPLES and frame.f_back is not None:
                         # every sample, not every third: a short leaf is seen on
                         # top mostly while its caller still runs interpreted
@@ -604,19 +636,32 @@ def _compile_leaf(code: CodeType) -> None:
     all -- unless it calls Python functions itself (those calls would leave
     compiled code and lose the interpreter's inlining)."""
     record = _state.records.get(id(code))
-    if record is None or record.status != "interpreted" or record.reason != LOOPLESS_REASON \
-            or _state.shutting_down or not _state.enabled:
-        return
-    with _import_guard:
-        from .costmodel import work_mix
-    if work_mix(code, loops_only=False).python_calls:
+    if record is None or not _leaf_worth_compiling(record):
         return
     record.status, record.reason = "queued", None
     _note_activity()
     _schedule(code, _feedback(code, record))
 
 
-def _report_sampled(hook, code: CodeType, frame) -> None:
+def _leaf_worth_compiling(record: FunctionRecord) -> bool:
+    if record.status != "interpreted" or record.reason != LOOPLESS_REASON \
+            or _state.shutting_down or not _state.enabled:
+        return False
+    with _import_guard:
+        from .costmodel import work_mix
+    return not work_mix(record.code, loops_only=False).python_calls
+
+
+def _report_late(late: list) -> None:
+    """Hot functions the main thread has not taken up in time (it may be
+    blocked, joining the threads that run them): reported from here."""
+    now = time.monotonic()
+    while late and late[0][0] <= now:
+        _, code, arg_types = late.pop(0)
+        _on_hot(code, arg_types, sampled=True)     # nothing to do if the main thread did it
+
+
+def _report_sampled(hook, code: CodeType, frame, late: list) -> None:
     calls, state = hook.info(code)
     if state != "counting":
         return
@@ -629,7 +674,11 @@ def _report_sampled(hook, code: CodeType, frame) -> None:
     arg_types = tuple(type(values[name]) if name in values else type(None)
                       for name in code.co_varnames[:nargs])
     hook.mark_queued(code)
-    _on_hot(code, arg_types, sampled=True)
+    # on the main thread, where a cache lookup does not wait for the GIL
+    # after each system call (hook.c, call_on_main_thread)
+    late.append((time.monotonic() + MAIN_THREAD_WAIT_SECONDS, code, arg_types))
+    if not hook.call_on_main_thread(lambda: _on_hot(code, arg_types, sampled=True)):
+        _report_late([(0.0, code, arg_types)])
 
 
 def _import_pipeline() -> None:
@@ -685,7 +734,7 @@ def _worker_loop() -> None:
 def _compile_until_the_program_ends() -> None:
     while True:
         try:
-            batch = [_state.queue.get(timeout=WORKER_IDLE_CHECK_SECONDS)]
+            batch = list(_state.queue.get(timeout=WORKER_IDLE_CHECK_SECONDS))
         except queue.Empty:
             if _program_running():
                 continue
@@ -693,13 +742,14 @@ def _compile_until_the_program_ends() -> None:
         # what turned hot while the last compile ran is built together
         while len(batch) < MAX_BATCH:
             try:
-                batch.append(_state.queue.get_nowait())
+                batch += _state.queue.get_nowait()
             except queue.Empty:
                 break
         with _state.lock:
             _state.current = batch      # the exit hand-over includes them
         try:
-            _compile_batch_now(batch)
+            for start in range(0, len(batch), MAX_BATCH):    # a function with many leaves
+                _compile_batch_now(batch[start:start + MAX_BATCH])
         except Exception:  # noqa: BLE001
             logger.exception("restrain: internal error in the compiler thread")
         finally:
@@ -835,7 +885,7 @@ def _hand_over_queue() -> None:
         todo = list(_state.current or [])
         while True:
             try:
-                todo.append(_state.queue.get_nowait())
+                todo += _state.queue.get_nowait()
             except queue.Empty:
                 break
     if not todo:

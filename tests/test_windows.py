@@ -381,3 +381,87 @@ def test_loader_is_imported_before_the_first_compiled_function_turns_hot():
     # import: a warm start then loads its first function in about a
     # millisecond instead of importing the loader at that moment
     assert run_source(PREWARM).stdout.split() == ["False", "True", "counting"]
+
+
+LEAF_WITH_CALLER = """
+import json, tempfile, restrain
+from restrain import runtime
+runtime.QUIET_SECONDS = 60        # the window stays open: every call below is counted
+restrain.configure(cache_dir=tempfile.mkdtemp())    # built here, not found in the cache
+restrain.enable(threshold=50)
+
+def leaf(x):
+    return x * 3 + 1              # no loop: left to the interpreter when it turns hot
+
+def caller(n):
+    s = 0
+    for i in range(n):
+        s += leaf(i) * 2 + i * i - i % 7 + (i << 1)    # typed work enough to be worth compiling
+    return s
+
+for _ in range(60):
+    leaf(1)
+first = {f["name"]: f["status"] for f in restrain.stats()["functions"]}
+for _ in range(60):
+    caller(10)
+assert restrain.wait(120)
+out = {f["name"]: f for f in restrain.stats()["functions"]}
+print("RESULT " + json.dumps({"leaf_first": first["leaf"], "status": {k: v["status"] for k, v in out.items()},
+                              "sources": {k: open(v["source_path"]).read() for k, v in out.items() if v["source_path"]},
+                              "result": caller(10)}))
+"""
+
+
+def test_leaf_is_compiled_with_its_caller():
+    # a small function left to the interpreter, called by a function that
+    # turns hot, is compiled with it, into the same module
+    out = result_of(run_source(LEAF_WITH_CALLER))
+    assert out["leaf_first"] == "interpreted"
+    assert out["status"] == {"leaf": "compiled", "caller": "compiled"}
+    assert out["result"] == sum((i * 3 + 1) * 2 + i * i - i % 7 + (i << 1) for i in range(10))
+    for source in out["sources"].values():
+        assert "for leaf (" in source or "for caller (" in source
+        assert "rs_entry(RsFrame *f)" in source and source.count("_rs_entry(RsFrame *f):") == 2
+
+
+SAMPLED_ON_MAIN_THREAD = """
+import json, threading, time, restrain
+from restrain import runtime
+threads = []
+real = runtime._on_hot
+def on_hot(code, *args, **kwargs):
+    if code.co_name == "spin":
+        threads.append(threading.current_thread() is threading.main_thread())
+    return real(code, *args, **kwargs)
+runtime._on_hot = on_hot
+restrain.enable()
+
+def spin(n):                      # called 15 times: found by the sampler, not by counting calls
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+def main():
+    for _ in range(15):
+        spin(1000000)
+
+if MAIN_BLOCKED:                  # the main thread waits in join() while another thread spins
+    t = threading.Thread(target=main)
+    t.start()
+    t.join()
+else:
+    main()
+restrain.wait(120)
+status = [f["status"] for f in restrain.stats()["functions"] if f["name"] == "spin"]
+print("RESULT " + json.dumps({"threads": threads, "status": status}))
+"""
+
+
+@pytest.mark.parametrize("main_blocked", [False, True])
+def test_sampled_hot_function_is_taken_up_by_the_main_thread(main_blocked):
+    # on the main thread a cache lookup does not wait for the GIL after every
+    # system call; a main thread blocked in join() is not waited for
+    out = result_of(run_source(SAMPLED_ON_MAIN_THREAD.replace("MAIN_BLOCKED", str(main_blocked))))
+    assert out["status"] == ["compiled"]
+    assert out["threads"][0] is (not main_blocked)
