@@ -453,10 +453,12 @@ static void unswap_function(PyFunctionObject *f) {
 
 static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     PyInterpreterState *interp = _PyInterpreterState_GET();
-    if (!installed || !windows || c_stack_is_low()) {
-        /* restrain was disabled (or left windows mode), or the C stack is
-         * nearly used up (deep recursion): a plain function again, which
-         * the interpreter calls without C recursion */
+    RsCodeInfo *info = fast_info((PyCodeObject *)((PyFunctionObject *)func)->func_code);
+    if (!installed || !windows || c_stack_is_low() || (info != NULL && info->state == RS_NEVER)) {
+        /* restrain was disabled (or left windows mode), the C stack is
+         * nearly used up (deep recursion), or the code was left to the
+         * interpreter after all (it deoptimised): a plain function again,
+         * which the interpreter calls without C recursion, inlined */
         unswap_function((PyFunctionObject *)func);
         return _PyFunction_Vectorcall(func, args, nargsf, kwnames);
     }

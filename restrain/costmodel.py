@@ -110,7 +110,9 @@ def is_object_work(name: str) -> bool:
             or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))
 
 
-def work_mix(code: CodeType, loops_only: bool = True) -> WorkMix:
+def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset = frozenset()) -> WorkMix:
+    """`generic_sites`: instruction indices (offset // 2) where a compiled
+    version's guesses failed: the next version does generic work there."""
     try:
         live = code._co_code_adaptive
     except AttributeError:      # not 3.11's layout
@@ -121,10 +123,11 @@ def work_mix(code: CodeType, loops_only: bool = True) -> WorkMix:
     instructions = list(dis.get_instructions(code))
     loops = [(inst.argval, inst.offset) for inst in instructions
              if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
-    names = [dis._all_opname[live[inst.offset]] for inst in instructions
+    sites = [(inst.offset // 2, dis._all_opname[live[inst.offset]]) for inst in instructions
              if inst.offset < len(live)
              and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
+    names = [name for index, name in sites if index not in generic_sites]
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(sum(name in PYTHON_CALLS for name in names),
                    sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names),
-                   sum(is_object_work(name) for name in names))
+                   sum(is_object_work(name) for name in names) + len(sites) - len(names))

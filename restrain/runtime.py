@@ -397,6 +397,8 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
 
 LOOPLESS_REASON = ("no loop, or loops of mostly Python calls or work on objects: the interpreter, "
                    "which inlines calls, runs it as fast or faster")
+DEOPTIMISED_REASON = ("deoptimised: without the guesses that failed, its loops do no more typed work "
+                      "than work on objects, which compiled code does no faster than the interpreter")
 COMPREHENSION_REASON = "a comprehension: a new function object per run, entered only through the evaluator"
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
 
@@ -477,6 +479,17 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
         if record is None or _state.shutting_down:
             return
         record.no_speculate = record.no_speculate | frozenset(sites)
+        if _windows_mode():
+            with _import_guard:
+                from .costmodel import work_mix
+            if not work_mix(code, generic_sites=record.no_speculate).favours_compiling(sampled=True):
+                # big integers in an integer loop: the interpreter, whose
+                # specialisations handle them, is as fast as generic code
+                record.status, record.reason = "interpreted", DEOPTIMISED_REASON
+                _hook().mark_never(code)
+                logger.debug("restrain: %s deoptimised at %s; left to the interpreter", code.co_qualname,
+                             sorted(sites))
+                return
         record.status = "queued"
         logger.debug("restrain: %s deoptimised at %s; compiling version %d", code.co_qualname,
                      sorted(sites), record.versions + 1)

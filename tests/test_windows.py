@@ -465,3 +465,52 @@ def test_sampled_hot_function_is_taken_up_by_the_main_thread(main_blocked):
     out = result_of(run_source(SAMPLED_ON_MAIN_THREAD.replace("MAIN_BLOCKED", str(main_blocked))))
     assert out["status"] == ["compiled"]
     assert out["threads"][0] is (not main_blocked)
+
+
+OVERFLOWING_LOOP = """
+import json, tempfile, types, restrain
+from restrain import runtime
+runtime.QUIET_SECONDS = 60
+restrain.configure(cache_dir=tempfile.mkdtemp())
+restrain.enable(threshold=20)
+
+def power_sum(base, count):       # outgrows 64 bits: every guess of its loop fails
+    total = 0
+    power = 1
+    for _ in range(count):
+        total += power
+        power *= base
+    return total
+
+def small_sum(count):             # stays small: compiled for good
+    total = 0
+    for i in range(count):
+        total += i * 3
+    return total
+
+for _ in range(30):
+    power_sum(3, 10), small_sum(10)
+assert restrain.wait(120)
+results = []
+for _ in range(3):                # each version deoptimises DEOPT_LIMIT times, at other sites
+    results += [power_sum(3, 60 + k) for k in range(30)]
+    assert restrain.wait(120)
+results.append(small_sum(100))
+out = {f["name"]: [f["status"], f["reason"]] for f in restrain.stats()["functions"]}
+print("RESULT " + json.dumps({"results": [str(r) for r in results], "functions": out,
+                              "plain": [type(f) is types.FunctionType for f in (power_sum, small_sum)]}))
+"""
+
+
+def test_loop_whose_guesses_all_fail_goes_back_to_the_interpreter():
+    # without its failed guesses the loop would do generic work on big ints,
+    # which the interpreter does as fast: no second version is compiled
+    out = result_of(run_source(OVERFLOWING_LOOP))
+    expected = [sum(3 ** k for k in range(60 + j)) for j in range(30)] * 3 + [sum(i * 3 for i in range(100))]
+    assert out["results"] == [str(r) for r in expected]
+    assert out["functions"]["power_sum"][0] == "interpreted"
+    assert out["functions"]["power_sum"][1].startswith("deoptimised")
+    assert out["functions"]["small_sum"][0] == "compiled"
+    # a plain function again, which the interpreter calls inlined (a compiled
+    # one has restrain's function type, which routes calls to its entry)
+    assert out["plain"] == [True, False]
