@@ -220,6 +220,7 @@ class ModuleEmitter:
         # what a call costs.
         self.slot_of: dict[str, str] = {}
         self.nslots = 0
+        self.pure_call: list[str] = []        # the entry's call of the C version (PureEmitter)
 
     def nm(self, label: int, name: str) -> str:
         """The expression for IR value `name` in block `label`."""
@@ -499,7 +500,7 @@ class ModuleEmitter:
             lines += [f"if rs_unbox_{rep}(rs_local(f, {i}), &L{i}):",
                       INDENT + "rs_deopt_begin(f, 0)", INDENT + "return rs_deopted(f)",
                       f"L{i}_set = 1"]
-        return lines
+        return lines + self.pure_call
 
     # -- block exits -----------------------------------------------------------------
     def edge_lines(self, block: IRBlock, target: int, values: tuple[str, ...], live: list[str]) -> list[str]:
@@ -642,8 +643,10 @@ class ModuleEmitter:
     def function_lines(self) -> list[str]:
         """The function's part of the module: its caches, bail function and
         entry point."""
+        pure = PureEmitter(self.ir, self.shape, self.module_name, self.title, self.plan, self.prefix).version()
+        self.pure_call = pure.call if pure is not None else []
         body = self.body_lines()
-        out = [f"# {self.title}"] + self.bail_function()
+        out = [f"# {self.title}"] + (pure.function if pure is not None else []) + self.bail_function()
         out += [f"cdef PyObject *{c} = NULL" for c in self.guard_caches]
         out += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
         out += [f"cdef RsAttrCache {c}" for c in self.attr_caches]
@@ -659,6 +662,169 @@ class ModuleEmitter:
 
     def source(self) -> str:
         return self.emitted().source
+
+
+class NotPure(Exception):
+    """The function has something the C version cannot do."""
+
+
+@dataclass(frozen=True)
+class PureVersion:
+    function: list[str]     # the C function (and the cache of its own global name)
+    call: list[str]         # the entry's lines that try it first
+
+
+# what the C version computes with (types.TypePlan's `how`, before the colon)
+PURE_PLANS = ("int", "float", "cmp", "neg", "pos", "invert", "not")
+PURE_BAILS_ALLOWED = 8
+
+
+class PureEmitter(ModuleEmitter):
+    """The C version of a function whose body is typed arithmetic on its
+    C-typed arguments and calls of itself by its own global name, such as
+    a recursive Fibonacci: `cdef long long rs_pure(args, int *rs_bail, int
+    rs_depth)`, calling itself with C values, no frames, no boxing.  It has
+    no side effects, so wherever the frame-full code would deoptimise (an
+    overflow), or the interpreter would poll (signals, other threads) or
+    count a frame against the recursion limit, it gives up (sets
+    *rs_bail) and the entry runs the call again from its start with frames
+    (restrain_abi.h, "pure typed recursion").  version() is None for any
+    other function."""
+
+    def version(self) -> PureVersion | None:
+        code = self.ir.cfg.decoded.code
+        self.self_name = code.co_name
+        args = list(range(code.co_argcount))
+        if (code.co_kwonlyargcount or code.co_flags & 0x0C or code.co_cellvars or code.co_freevars
+                or self.ir.handler_table() or not args
+                or sorted(self.plan.typed_args) != args
+                or any(self.plan.local_reps.get(i) not in (INT, FLOAT) for i in args)):
+            return None
+        self.arg_reps = [self.plan.local_reps[i] for i in args]
+        self.self_values: set[str] = set()
+        self.pure_results: dict[str, str] = {}
+        try:
+            self.return_rep = self.typed_return_rep()
+            body = self.body_lines()
+        except NotPure:
+            return None
+        if not self.pure_results or any(re.search(r"\bf\b|rs_at\(", line) for line in body):
+            return None         # no call of itself, or something still needs the frame
+        name = f"{self.prefix}rs_pure"
+        ctype = C_TYPES[self.return_rep]
+        params = ", ".join(f"{C_TYPES[rep]} rs_a{i}" for i, rep in zip(args, self.arg_reps))
+        function = [f"cdef {ctype} {name}({params}, int *rs_bail, int rs_depth) noexcept:"]
+        function += [INDENT + line for line in self.declarations(body)]
+        function += [INDENT + f"L{i} = rs_a{i}" for i in args] + [INDENT + f"L{i}_set = 1" for i in args]
+        function += [INDENT + line for line in body] + [INDENT + "rs_bail[0] = 1", INDENT + "return 0", ""]
+        cache, bails = f"{self.prefix}rs_gcp", f"{self.prefix}rs_pure_bails"
+        function[:0] = [f"cdef RsGlobalCache {cache}", f"cdef int {bails} = 0"]
+        name_index = code.co_names.index(self.self_name)
+        # Each time it gives up, the call runs again with frames, and so do
+        # the calls that one makes (each trying the C version first): after
+        # PURE_BAILS_ALLOWED of those (big integers, deep recursion, other
+        # threads) the C version is not tried again.
+        call = [f"global {bails}", "cdef int rs_pd = 0", "cdef int rs_pb = 0", f"cdef {ctype} rs_pr",
+                f"if {bails} < {PURE_BAILS_ALLOWED}:",
+                INDENT + f"rs_pd = rs_pure_budget(f, {name_index}, &{cache})",
+                "if rs_pd > 0:",
+                INDENT + f"rs_pr = {name}({', '.join(f'L{i}' for i in args)}, &rs_pb, rs_pd)",
+                INDENT + "if not rs_pb:", 2 * INDENT + "return rs_pr",
+                INDENT + f"{bails} += 1"]
+        return PureVersion(function, call)
+
+    def typed_return_rep(self) -> str:
+        reps = set()
+        for label, block in self.ir.blocks.items():
+            if block.exit.kind == "return":
+                rep = self.plan.value_rep(label, block.exit.value)
+                if rep != OBJ:
+                    reps.add(rep)
+        if len(reps) != 1 or not reps <= {INT, FLOAT}:
+            raise NotPure("returns")
+        return reps.pop()
+
+    def nm(self, label: int, name: str) -> str:
+        if name in self.pure_results:
+            return f"u_{name}_{self.pure_results[name]}"
+        return super().nm(label, name)
+
+    def rep(self, label: int, name: str) -> str:
+        return self.pure_results.get(name) or super().rep(label, name)
+
+    def deopt_lines(self, block: IRBlock, op: Op) -> list[str]:
+        return ["rs_bail[0] = 1", "return 0"]
+
+    def returning(self) -> list[str]:
+        return []
+
+    def entry_lines(self) -> list[str]:
+        return []
+
+    def body_lines(self) -> list[str]:
+        self.ok_flag = False
+        return render(self.shape, self.block_code, label_var="label", indent=INDENT)
+
+    def block_code(self, label: int) -> BlockCode:
+        # no object is ever made and nothing raises: the drops of the
+        # (unused) object slots and the stores of prev_instr go
+        code = super().block_code(label)
+        lines = tuple(line for line in code.body
+                      if not re.fullmatch(r"t\d+ = None|rs_at\(f, \d+\)", line)) or ("pass",)
+        return BlockCode(lines, code.exit)
+
+    def edge_lines(self, block: IRBlock, target: int, values: tuple[str, ...], live: list[str]) -> list[str]:
+        if any(self.rep(block.label, v) == OBJ for v in values):
+            raise NotPure("an object on the stack")
+        return super().edge_lines(block, target, values, [])
+
+    def exit_lines(self, block: IRBlock, last_index, live: list[str]) -> list[str]:
+        ex = block.exit
+        if ex.kind == "return" and self.rep(block.label, ex.value) != self.return_rep:
+            raise NotPure("return")
+        if ex.kind == "branch" and (self.rep(block.label, ex.value) == OBJ or ex.polled_edge is not None):
+            raise NotPure("a loop or a branch on an object")
+        return super().exit_lines(block, last_index, live)
+
+    def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
+        label = block.label
+        if op.kind == "check_signals":
+            return ["if rs_pure_interrupted():"] + [INDENT + x for x in self.deopt_lines(block, op)]
+        if op.kind == "null":
+            return []
+        if op.kind == "load_global":
+            if self.ir.cfg.decoded.code.co_names[op.params[0]] != self.self_name or plan is not None:
+                raise NotPure("a global")
+            self.self_values.add(op.results[0])
+            return []
+        if op.kind == "call":
+            return self.self_call(block, op)
+        if op.kind in ("load_fast", "store_fast", "const"):
+            if any(self.rep(label, v) == OBJ for v in op.results + op.args):
+                raise NotPure("an object local")
+            return super().op_code(block, op, plan)
+        if plan is None or plan.how.partition(":")[0] not in PURE_PLANS:
+            raise NotPure(op.kind)
+        plan = replace(plan, unbox=tuple((n, r) for n, r in plan.unbox if n not in self.pure_results))
+        if plan.unbox:
+            raise NotPure("an object operand")
+        return super().op_code(block, op, plan)
+
+    def self_call(self, block: IRBlock, op: Op) -> list[str]:
+        """f(args) of the function itself: a C call of the C version."""
+        label = block.label
+        first, callee, *args = op.args
+        if callee not in self.self_values or op.params[0] is not None or len(args) != len(self.arg_reps) \
+                or any(self.rep(label, a) != rep for a, rep in zip(args, self.arg_reps)):
+            raise NotPure("a call")
+        result = op.results[0]
+        self.pure_results[result] = self.return_rep
+        shadow = self.nm(label, result)
+        self.typed_decls[shadow] = self.return_rep
+        values = ", ".join(self.nm(label, a) for a in args)
+        return ["if rs_depth <= 0:"] + [INDENT + x for x in self.deopt_lines(block, op)] + [
+            f"{shadow} = {self.prefix}rs_pure({values}, rs_bail, rs_depth - 1)",
+            "if rs_bail[0]:", INDENT + "return 0"]
 
 
 def _module_header(comment: str) -> list[str]:

@@ -1689,4 +1689,37 @@ RS_HOT int rs_poll_after_call(RsFrame *f, int index, PyObject *first, PyObject *
     return 0;
 }
 
+/* ---- pure typed recursion ---------------------------------------------------
+ * A function whose body is typed arithmetic on C-typed arguments and calls
+ * of itself by its global name (fib) also gets a plain C version, which
+ * calls itself with C values and no frames (emit.PureEmitter).  It has no
+ * side effects, so whenever it cannot go on -- an integer overflows, a
+ * signal or another thread waits (the eval breaker), the recursion reaches
+ * the limit the interpreter would enforce -- it gives up and the call runs
+ * again from its start on the compiled code with frames, which then does
+ * exactly what the interpreter does (big integers, RecursionError,
+ * KeyboardInterrupt).  RS_PURE_MAX_DEPTH bounds the C stack it may use. */
+#define RS_PURE_MAX_DEPTH 5000
+
+/* How deep the C version may recurse from this frame (0: not at all): the
+ * global it calls itself by must be the running function (then, with no
+ * Python code running meanwhile, it stays so), and each of its calls
+ * stands for a frame the interpreter would count against the limit. */
+RS_HOT int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c) {
+    PyObject *v = rs_load_global_cached(f, name_index, c);
+    if (v == NULL) {          /* the frame-full code raises it where it should */
+        PyErr_Clear();
+        return 0;
+    }
+    int running = v == (PyObject *)f->frame->f_func;
+    Py_DECREF(v);
+    if (!running) return 0;
+    int remaining = f->tstate->recursion_remaining;
+    return remaining < RS_PURE_MAX_DEPTH ? remaining : RS_PURE_MAX_DEPTH;
+}
+
+RS_HOT int rs_pure_interrupted(void) {
+    return _Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker) != 0;
+}
+
 #endif /* RESTRAIN_ABI_H */
