@@ -19,26 +19,37 @@ import subprocess
 import sys
 import tempfile
 
-CHILD = r"""
+# What both child programs share: n distinct small functions (BODY with I
+# replaced by the function's number), and a busy wait until they run compiled.
+PRELUDE = r"""
 import json, sys, time, restrain
-from restrain import _hook
-n = int(sys.argv[1])
+from restrain import _hook, runtime
+
+def make_functions(n, body):
+    funcs = []
+    for i in range(n):
+        ns = {}
+        exec(f"def f{i}(x):\n" + body.replace("I", str(i)), ns)
+        funcs.append(ns[f"f{i}"])
+    return funcs
+
+def busy_until_compiled(funcs, start, limit):
+    while any(_hook.info(f.__code__)[1] != "compiled" for f in funcs):   # the program keeps busy
+        if time.perf_counter() - start > limit:
+            break
+        sum(range(2000))
+"""
+
+CHILD = PRELUDE + r"""
 restrain.enable(threshold=3)
-funcs = []
-for i in range(n):
-    ns = {}
-    exec(f"def f{i}(x):\n    s = 0\n    for k in range(x):\n        s += k * {i}\n    return s\n", ns)
-    funcs.append(ns[f"f{i}"])
+funcs = make_functions(int(sys.argv[1]), "    s = 0\n    for k in range(x):\n        s += k * I\n    return s\n")
 latencies = []
 for f in funcs:
     for _ in range(2):
         f(10)
     start = time.perf_counter()
     f(10)                                  # the hot call
-    while _hook.info(f.__code__)[1] != "compiled":   # the program keeps busy
-        if time.perf_counter() - start > 60:
-            break
-        sum(range(2000))
+    busy_until_compiled([f], start, 60)
     latencies.append(time.perf_counter() - start)
 print(json.dumps(latencies))
 """
@@ -46,24 +57,15 @@ print(json.dumps(latencies))
 # N functions turn hot at once; how long until all of them run compiled,
 # with functions queued together built into one module (restrain's default)
 # and with one module per function (MAX_BATCH 1).
-TOGETHER = r"""
-import json, sys, time, restrain
-from restrain import _hook, runtime
-n, runtime.MAX_BATCH = int(sys.argv[1]), int(sys.argv[2])
+TOGETHER = PRELUDE + r"""
+runtime.MAX_BATCH = int(sys.argv[2])
 restrain.enable(threshold=3)
-funcs = []
-for i in range(n):
-    ns = {}
-    exec(f"def g{i}(x):\n    s = 0.5\n    for k in range(x):\n        s += k * {i} - s / 3\n    return s\n", ns)
-    funcs.append(ns[f"g{i}"])
+funcs = make_functions(int(sys.argv[1]), "    s = 0.5\n    for k in range(x):\n        s += k * I - s / 3\n    return s\n")
 start = time.perf_counter()
 for f in funcs:
     for _ in range(3):
         f(10)
-while any(_hook.info(f.__code__)[1] != "compiled" for f in funcs):
-    if time.perf_counter() - start > 120:
-        break
-    sum(range(2000))
+busy_until_compiled(funcs, start, 120)
 print(json.dumps(time.perf_counter() - start))
 """
 

@@ -381,7 +381,7 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
     the arguments of the call that made it hot. Never raises an Exception
     (the C side would treat it as a restrain bug)."""
     try:
-        if id(code) in _state.records or _state.shutting_down:
+        if id(code) in _state.records or _state.shutting_down or not _state.enabled:
             return
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
         reason = _why_not_compile(code, sampled)
