@@ -170,8 +170,10 @@ static int c_stack_is_low(void) {
         size_t size = 0;
         stack_limit = 1;     /* unknown: never low */
         if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-            if (pthread_attr_getstack(&attr, &base, &size) == 0 && size > 2 * RS_STACK_RESERVE)
-                stack_limit = (uintptr_t)base + RS_STACK_RESERVE;
+            /* a small stack (threading.stack_size(256 * 1024)) keeps half of
+             * itself: "never low" there let compiled recursion overflow it */
+            if (pthread_attr_getstack(&attr, &base, &size) == 0 && size > 0)
+                stack_limit = (uintptr_t)base + (size > 2 * RS_STACK_RESERVE ? RS_STACK_RESERVE : size / 2);
             pthread_attr_destroy(&attr);
         }
     }
@@ -371,7 +373,14 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
     return result;
 }
 
-static RsApi hook_api = {RS_API_VERSION, NULL, call_function};
+/* The lowest stack address compiled code of this thread may use (1: not
+ * known), for the C versions of pure functions (restrain_abi.h). */
+static uintptr_t api_stack_limit(void) {
+    c_stack_is_low();        /* sets stack_limit for this thread */
+    return stack_limit;
+}
+
+static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit};
 
 /* The types of the call's arguments (positional and keyword-only): the
  * type feedback the compiled version is specialised for. */

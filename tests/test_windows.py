@@ -514,3 +514,38 @@ def test_loop_whose_guesses_all_fail_goes_back_to_the_interpreter():
     # a plain function again, which the interpreter calls inlined (a compiled
     # one has restrain's function type, which routes calls to its entry)
     assert out["plain"] == [True, False]
+
+
+SMALL_STACK = """
+import sys, threading, restrain
+sys.setrecursionlimit(30000)
+
+def down(n):                      # pure typed recursion: its C version
+    if n == 0:
+        return 0
+    return down(n - 1) + 1
+
+def down_obj(n, seen):            # compiled with frames
+    if n == 0:
+        return len(seen)
+    return down_obj(n - 1, seen) + 1
+
+for _ in range(3):
+    down(10), down_obj(10, [])
+assert restrain.compile(down, (int,)).ok and restrain.compile(down_obj, (int, list)).ok
+out = []
+threading.stack_size(STACK_KIB * 1024)
+t = threading.Thread(target=lambda: out.append((down(15000), down_obj(15000, [1]))))
+t.start()
+t.join()
+print(out)
+"""
+
+
+@pytest.mark.parametrize("stack_kib", [64, 256, 1024])
+def test_deep_recursion_in_a_thread_with_a_small_stack(stack_kib):
+    # the interpreter recurses 15000 deep there without C recursion; compiled
+    # code recursed on the C stack and crashed the process below 1 MiB of
+    # stack (its limit was "unknown, never low")
+    proc = run_source(SMALL_STACK.replace("STACK_KIB", str(stack_kib)), evaluator="always")
+    assert proc.stdout.split("\n")[0] == "[(15000, 15001)]"

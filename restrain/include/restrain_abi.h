@@ -430,8 +430,10 @@ typedef struct {
      * is compiled, the compiled code runs directly (a frame on the thread's
      * frame stack, no vectorcall, no evaluator); otherwise the generic call. */
     PyObject *(*call_function)(PyObject *func, PyObject *const *args, size_t nargsf);
+    /* The lowest stack address this thread's compiled code may use; 1: not known. */
+    uintptr_t (*stack_limit)(void);
 } RsApi;
-#define RS_API_VERSION 1
+#define RS_API_VERSION 2
 
 static RsApi *rs_api = NULL;
 
@@ -1700,6 +1702,7 @@ RS_HOT int rs_poll_after_call(RsFrame *f, int index, PyObject *first, PyObject *
  * exactly what the interpreter does (big integers, RecursionError,
  * KeyboardInterrupt).  RS_PURE_MAX_DEPTH bounds the C stack it may use. */
 #define RS_PURE_MAX_DEPTH 5000
+#define RS_PURE_FRAME_BYTES 512     /* a generous bound on one level's C stack */
 
 /* How deep the C version may recurse from this frame (0: not at all): the
  * global it calls itself by must be the running function (then, with no
@@ -1713,9 +1716,15 @@ RS_HOT int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c) {
     }
     int running = v == (PyObject *)f->frame->f_func;
     Py_DECREF(v);
-    if (!running) return 0;
-    int remaining = f->tstate->recursion_remaining;
-    return remaining < RS_PURE_MAX_DEPTH ? remaining : RS_PURE_MAX_DEPTH;
+    if (!running || rs_api == NULL) return 0;
+    int depth = f->tstate->recursion_remaining;
+    if (depth > RS_PURE_MAX_DEPTH) depth = RS_PURE_MAX_DEPTH;
+    /* and no deeper than the thread's C stack allows */
+    char here;
+    uintptr_t limit = rs_api->stack_limit();
+    if (limit <= 1 || (uintptr_t)&here <= limit) return 0;
+    uintptr_t fits = ((uintptr_t)&here - limit) / RS_PURE_FRAME_BYTES;
+    return fits < (uintptr_t)depth ? (int)fits : depth;
 }
 
 RS_HOT int rs_pure_interrupted(void) {
