@@ -770,10 +770,18 @@ static PyObject *hook_swap_frame_function(PyObject *self, PyObject *arg) {
  * back: loading a cached function took 50-70 ms there.  The main thread
  * does the same in about a millisecond, between two of its instructions,
  * the way it runs signal handlers (Py_AddPendingCall).  An Exception from
- * the callable is reported as unraisable; anything else (KeyboardInterrupt
+ * the callable is dropped (it logs its own); anything else (KeyboardInterrupt
  * from a signal handler that ran meanwhile) goes on to the program. */
+#define RS_PENDING_HEADROOM 200     /* frames restrain's own Python code may need */
+
 static int run_pending_call(void *arg) {
     PyObject *callable = (PyObject *)arg;
+    if (PyThreadState_Get()->recursion_remaining < RS_PENDING_HEADROOM) {
+        /* the program is deep in a recursion: restrain's code could hit the
+         * limit there; the sampler's thread takes the call up instead */
+        Py_DECREF(callable);
+        return 0;
+    }
     paused++;
     PyObject *r = PyObject_CallNoArgs(callable);
     paused--;
@@ -783,7 +791,7 @@ static int run_pending_call(void *arg) {
         return 0;
     }
     if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
-    PyErr_WriteUnraisable(NULL);
+    PyErr_Clear();     /* the callable logs its own errors; nothing reaches the program */
     return 0;
 }
 

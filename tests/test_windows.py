@@ -549,3 +549,40 @@ def test_deep_recursion_in_a_thread_with_a_small_stack(stack_kib):
     # stack (its limit was "unknown, never low")
     proc = run_source(SMALL_STACK.replace("STACK_KIB", str(stack_kib)), evaluator="always")
     assert proc.stdout.split("\n")[0] == "[(15000, 15001)]"
+
+
+PENDING_CALLS = """
+import sys
+from restrain import _hook
+called = []
+
+def note(where):
+    def callback():
+        called.append(where)
+        raise ValueError("restrain's callbacks log their own errors")   # must not reach the program
+    return callback
+
+def queue_and_run(where):
+    _hook.call_on_main_thread(note(where))
+    for _ in range(1000):        # the main thread polls its eval breaker on this back-edge
+        pass
+
+def deep(n):
+    if n == 0:
+        queue_and_run("deep")
+        return
+    deep(n - 1)
+
+queue_and_run("shallow")
+deep(sys.getrecursionlimit() - 60)   # under 200 frames left: skipped (the sampler does it)
+queue_and_run("shallow again")
+print(called)
+"""
+
+
+def test_main_thread_callbacks_keep_out_of_deep_recursion():
+    # restrain's code run near the recursion limit could hit it there; and
+    # an Exception it raises is dropped, never printed or raised in the program
+    proc = run_source(PENDING_CALLS)
+    assert proc.stdout.split("\n")[0] == "['shallow', 'shallow again']"
+    assert proc.stderr == ""
