@@ -10,7 +10,10 @@ part of what restrain cost them.
 class _Logger:
     def __getattr__(self, name):
         import logging
-        return getattr(logging.getLogger("restrain"), name)
+        try:
+            return getattr(logging.getLogger("restrain"), name)
+        except AttributeError:     # the program is importing logging right now
+            return lambda *args, **kwargs: None
 
 
 logger = _Logger()

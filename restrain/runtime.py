@@ -176,6 +176,9 @@ class _State:
         self.current: Optional[list] = None       # the (code, feedback) pairs the worker is compiling
         self.sampler_running = False
         self.window_until = 0.0         # monotonic time the evaluator's window may close
+        # hot functions for the sampler's thread to report (if nobody has) once
+        # the time is up: (deadline, code, argument types); see _report_sampled
+        self.late: list = []
 
 
 _state = _State()
@@ -359,8 +362,8 @@ def _prewarm(code: CodeType, arg_types: tuple = ()) -> None:
     try:
         if _state.shutting_down:
             return
-        if _why_not_compile(code):
-            _hook().set_prewarm(_prewarm)   # no need for Cython yet
+        if _importing_here() or _why_not_compile(code):
+            _hook().set_prewarm(_prewarm)   # another time (see _importing_here); or no need for Cython yet
             return
         with _import_guard:
             from . import build, load  # noqa: F401 - load: for load_from_cache, at hot
@@ -382,6 +385,10 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
     (the C side would treat it as a restrain bug)."""
     try:
         if id(code) in _state.records or _state.shutting_down or not _state.enabled:
+            return
+        if _importing_here():
+            # later, from the sampler's thread (_report_late)
+            _state.late.append((time.monotonic() + MAIN_THREAD_WAIT_SECONDS, code, tuple(arg_types)))
             return
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
         reason = _why_not_compile(code, sampled)
@@ -556,7 +563,7 @@ def _sample_loop() -> None:
 
 def _sample_until_disabled(hook) -> None:
     counts: dict[CodeType, int] = {}
-    late: list = []     # hot functions reported to the main thread: (deadline, code, argument types)
+    late = _state.late
     while _state.enabled and _state.config.sample and not _state.shutting_down:
         time.sleep(SAMPLE_SECONDS if hook.window()[1] else QUIET_SAMPLE_SECONDS)
         if not _program_running():
@@ -637,7 +644,8 @@ def _on_leaf_called(code: CodeType) -> None:
     left to the interpreter, `threshold` times (hook.c, leaf_callback).
     Never raises an Exception."""
     try:
-        _compile_leaf(code)
+        if not _importing_here():      # else the sampler may find it (see _importing_here)
+            _compile_leaf(code)
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
 
@@ -663,6 +671,21 @@ def _leaf_worth_compiling(record: FunctionRecord) -> bool:
     with _import_guard:
         from .costmodel import work_mix
     return not work_mix(record.code, loops_only=False).python_calls
+
+
+def _importing_here() -> bool:
+    """Whether this thread is running a module body for an import.  The
+    callbacks of the evaluator run inside the program's code, which may be
+    importing `dis` or `logging` at that moment: importing them again from
+    there gives the half-initialised module (an AttributeError in the cost
+    model, CPython's test_inspect saw it).  On another thread, an import
+    waits until the module is complete."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _report_late(late: list) -> None:
@@ -997,6 +1020,7 @@ def _after_fork_in_child() -> None:
     _state.worker_running = False
     _state.sampler_running = False
     _state.queue = queue.Queue()
+    _state.late = []
     _state.pending = 0
     _state.lock = threading.RLock()
     _state.idle = threading.Condition(_state.lock)

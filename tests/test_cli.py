@@ -206,6 +206,16 @@ def test_keyboard_interrupt_exits_by_sigint_with_restrain_in_the_environment(tmp
     assert proc.returncode == -signal.SIGINT, proc.stderr
 
 
+def test_function_hot_while_the_program_imports_what_restrain_needs(run_python):
+    # importing dis runs opcode's module body, which calls def_op() hundreds
+    # of times: it turns hot while dis is half-initialised, and the cost
+    # model, importing dis from there, failed; the error reached stderr
+    # (seen in CPython's test_inspect under RESTRAIN=1)
+    proc = run_python("-c", "import restrain; restrain.enable(threshold=50); import dis; print('ok')")
+    assert proc.stdout == "ok\n"
+    assert proc.stderr == ""
+
+
 def test_syntax_error(run_python, tmp_path):
     write(tmp_path / "prog.py", "print('a')\ndef broken(:\n    pass\n")
     plain = compare(run_python, "prog.py")
