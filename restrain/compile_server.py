@@ -15,9 +15,9 @@ the key's lock and moves the results into the cache itself.  Answer:
 {"ok": true} or {"ok": false, "error": text} (or "unsupported",
 "front_end_failed").  A request with a "batch" builds several functions
 into one module (build.build_batch); its answer holds one such answer per
-member under "members".  EOF on stdin ends the server once it has done what it was sent: at exit the
-program hands over the compiles still queued, so the next run finds them in
-the cache.
+member under "members".  EOF on stdin ends the server once it has done
+what it was sent: at exit the program hands over the compiles still
+queued, so the next run finds them in the cache.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ and goes round again.
 """
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass, replace
 
@@ -660,9 +661,6 @@ class ModuleEmitter:
             f'__restrain_entry__ = PyCapsule_New(<void*>{self.prefix}rs_entry, "restrain.entry", NULL)', ""])
         return EmittedModule(self.module_name, source, function, f"{self.prefix}rs_entry", self.title)
 
-    def source(self) -> str:
-        return self.emitted().source
-
 
 class NotPure(Exception):
     """The function has something the C version cannot do."""
@@ -695,8 +693,9 @@ class PureEmitter(ModuleEmitter):
         code = self.ir.cfg.decoded.code
         self.self_name = code.co_name
         args = list(range(code.co_argcount))
-        if (code.co_kwonlyargcount or code.co_flags & 0x0C or code.co_cellvars or code.co_freevars
-                or self.ir.handler_table() or not args
+        if (self.self_name not in code.co_names          # it cannot call itself by name
+                or code.co_kwonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+                or code.co_cellvars or code.co_freevars or self.ir.handler_table() or not args
                 or sorted(self.plan.typed_args) != args
                 or any(self.plan.local_reps.get(i) not in (INT, FLOAT) for i in args)):
             return None
@@ -710,15 +709,14 @@ class PureEmitter(ModuleEmitter):
             return None
         if not self.pure_results or any(re.search(r"\bf\b|rs_at\(", line) for line in body):
             return None         # no call of itself, or something still needs the frame
-        name = f"{self.prefix}rs_pure"
+        name, cache, bails = f"{self.prefix}rs_pure", f"{self.prefix}rs_gcp", f"{self.prefix}rs_pure_bails"
         ctype = C_TYPES[self.return_rep]
         params = ", ".join(f"{C_TYPES[rep]} rs_a{i}" for i, rep in zip(args, self.arg_reps))
-        function = [f"cdef {ctype} {name}({params}, int *rs_bail, int rs_depth) noexcept:"]
+        function = [f"cdef RsGlobalCache {cache}", f"cdef int {bails} = 0",
+                    f"cdef {ctype} {name}({params}, int *rs_bail, int rs_depth) noexcept:"]
         function += [INDENT + line for line in self.declarations(body)]
         function += [INDENT + f"L{i} = rs_a{i}" for i in args] + [INDENT + f"L{i}_set = 1" for i in args]
         function += [INDENT + line for line in body] + [INDENT + "rs_bail[0] = 1", INDENT + "return 0", ""]
-        cache, bails = f"{self.prefix}rs_gcp", f"{self.prefix}rs_pure_bails"
-        function[:0] = [f"cdef RsGlobalCache {cache}", f"cdef int {bails} = 0"]
         name_index = code.co_names.index(self.self_name)
         # Each time it gives up, the call runs again with frames, and so do
         # the calls that one makes (each trying the C version first): after

@@ -43,29 +43,21 @@ def compile_in_server(code: CodeType, options: BuildOptions,
     except ValueError:
         return None
 
-    def outcome(status: str, reason: str | None) -> CompileOutcome:
-        return CompileOutcome(status, reason, time.perf_counter() - start, stage_seconds=timings)
-
     t = time.perf_counter()
     try:
         module = build(code, None, options, feedback, front_end=spec)
-    except Unsupported as e:
-        return outcome("unsupported", e.reason)
-    except FrontEndFailed as e:
-        return outcome("failed", str(e))
-    except BuildError as e:
-        return outcome("failed", f"build: {e}")
+    except (Unsupported, FrontEndFailed, BuildError) as e:
+        return _outcome(e, None, time.perf_counter() - start, timings)
     timings["server"] = time.perf_counter() - t
     t = time.perf_counter()
     try:
         entry = load(module)
     except BuildError as e:
-        return outcome("failed", f"load: {e}")
+        entry = e
     except Exception as e:  # noqa: BLE001 - as pipeline.compile_code
-        return outcome("failed", f"load: {type(e).__name__}: {e}")
+        entry = BuildError(f"{type(e).__name__}: {e}")
     timings["load"] = time.perf_counter() - t
-    return CompileOutcome("compiled", None, time.perf_counter() - start, module.source_path,
-                          module.from_cache, entry, timings)
+    return _outcome(module, entry, time.perf_counter() - start, timings)
 
 
 def compile_batch_in_server(items: list[tuple[CodeType, Feedback]],
@@ -90,12 +82,14 @@ def compile_batch_in_server(items: list[tuple[CodeType, Feedback]],
     entries = iter(load_together([b for b in built if not isinstance(b, Exception)]))
     for (i, *_), result in zip(todo, built):
         entry = None if isinstance(result, Exception) else next(entries)
-        outcomes[i] = _batch_outcome(result, entry, time.perf_counter() - start, {"server": server_seconds})
+        outcomes[i] = _outcome(result, entry, time.perf_counter() - start, {"server": server_seconds})
     return outcomes
 
 
-def _batch_outcome(built, entry, seconds: float, timings: dict) -> CompileOutcome:
-    """What compile_in_server reports for the same build and load."""
+def _outcome(built, entry, seconds: float, timings: dict) -> CompileOutcome:
+    """The outcome of a build (BuiltModule, or the exception it raised) and
+    of loading it (LoadedEntry, or the BuildError of loading), reported as
+    pipeline.compile_code reports them."""
     if isinstance(built, Unsupported):
         return CompileOutcome("unsupported", built.reason, seconds, stage_seconds=timings)
     if isinstance(built, FrontEndFailed):
