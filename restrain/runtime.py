@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import contextlib
 import os
 import queue
 import sys
@@ -289,16 +290,27 @@ def _feedback(code: CodeType, record: FunctionRecord):
     return observe(code, record.arg_types, record.no_speculate, speculate=record.versions < MAX_VERSIONS - 1)
 
 
+@contextlib.contextmanager
+def _evaluator_paused():
+    """The evaluator neither counts nor compiles this thread's frames
+    meanwhile: restrain's own code (and what it calls) never turns hot."""
+    hook = _hook()
+    if hook is not None:
+        hook.pause_thread()
+    try:
+        yield
+    finally:
+        if hook is not None:
+            hook.resume_thread()
+
+
 def _compile_now(code: CodeType, cache_only: bool = False, feedback=None,
                  in_server: bool = False) -> Optional[FunctionRecord]:
     """Compile on this thread with the evaluator paused for it, install the
     entry, record and log the outcome.  With cache_only, only a module
     already in the cache is loaded; None if there is none.  With in_server,
     the front end too runs in the compile server (remote.py)."""
-    hook = _hook()
-    if hook is not None:
-        hook.pause_thread()
-    try:
+    with _evaluator_paused():
         if cache_only:
             with _import_guard:
                 from .load import load_from_cache
@@ -315,9 +327,6 @@ def _compile_now(code: CodeType, cache_only: bool = False, feedback=None,
                 with _import_guard:
                     from .pipeline import compile_code
                 outcome = compile_code(code, _build_options(), feedback)
-    finally:
-        if hook is not None:
-            hook.resume_thread()
     return _record_outcome(code, outcome)
 
 
@@ -802,16 +811,10 @@ def _compile_batch_now(batch: list) -> None:
         code, feedback = batch[0]
         _compile_now(code, feedback=feedback, in_server=True)
         return
-    hook = _hook()
-    if hook is not None:
-        hook.pause_thread()
-    try:
+    with _evaluator_paused():
         with _import_guard:
             from .remote import compile_batch_in_server
         outcomes = compile_batch_in_server(batch, _build_options())
-    finally:
-        if hook is not None:
-            hook.resume_thread()
     for (code, feedback), outcome in zip(batch, outcomes):
         if outcome is None:     # cannot be sent to the server: compiled here
             _compile_now(code, feedback=feedback)
@@ -848,20 +851,13 @@ def compile(func, arg_types=None) -> CompileResult:  # noqa: A001 - the public n
 def wait(timeout: Optional[float] = None) -> bool:
     """Block until queued compiles are done; False if the timeout passed."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    hook = _hook()
-    if hook is not None:
-        hook.pause_thread()   # threading's own functions must not turn hot here
-    try:
-        with _state.lock:
-            while _state.pending > 0:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                _state.idle.wait(remaining)
-        return True
-    finally:
-        if hook is not None:
-            hook.resume_thread()
+    with _evaluator_paused(), _state.lock:    # threading's own functions must not turn hot here
+        while _state.pending > 0:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            _state.idle.wait(remaining)
+    return True
 
 
 # -- reporting -------------------------------------------------------------------------
