@@ -400,15 +400,32 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
             _state.late.append((time.monotonic() + MAIN_THREAD_WAIT_SECONDS, code, tuple(arg_types)))
             return
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
-        reason = _why_not_compile(code, sampled)
-        if reason:
-            record.status, record.reason = "interpreted", reason
-            _hook().mark_never(code)
-            return
-        _note_activity()
-        _schedule(code, _feedback(code, record))
+        with _report_in_progress():
+            reason = _why_not_compile(code, sampled)
+            if reason:
+                record.status, record.reason = "interpreted", reason
+                _hook().mark_never(code)
+                return
+            _note_activity()
+            _schedule(code, _feedback(code, record))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
+
+
+@contextlib.contextmanager
+def _report_in_progress():
+    """A report being decided on (cost model, cache lookup) counts as a
+    pending compile: wait() on another thread must not return while the
+    record still says "queued" and nothing is in the queue yet (the
+    sampler's thread reporting for a main thread that was blocked)."""
+    with _state.lock:
+        _state.pending += 1
+    try:
+        yield
+    finally:
+        with _state.lock:
+            _state.pending -= 1
+            _state.idle.notify_all()
 
 
 LOOPLESS_REASON = ("no loop, or loops of mostly Python calls or work on objects: the interpreter, "
@@ -506,10 +523,11 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
                 logger.debug("restrain: %s deoptimised at %s; left to the interpreter", code.co_qualname,
                              sorted(sites))
                 return
-        record.status = "queued"
-        logger.debug("restrain: %s deoptimised at %s; compiling version %d", code.co_qualname,
-                     sorted(sites), record.versions + 1)
-        _schedule(code, _feedback(code, record))
+        with _report_in_progress():
+            record.status = "queued"
+            logger.debug("restrain: %s deoptimised at %s; compiling version %d", code.co_qualname,
+                         sorted(sites), record.versions + 1)
+            _schedule(code, _feedback(code, record))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while recompiling after deoptimisation")
 
@@ -668,9 +686,10 @@ def _compile_leaf(code: CodeType) -> None:
     record = _state.records.get(id(code))
     if record is None or not _leaf_worth_compiling(record):
         return
-    record.status, record.reason = "queued", None
-    _note_activity()
-    _schedule(code, _feedback(code, record))
+    with _report_in_progress():
+        record.status, record.reason = "queued", None
+        _note_activity()
+        _schedule(code, _feedback(code, record))
 
 
 def _leaf_worth_compiling(record: FunctionRecord) -> bool:

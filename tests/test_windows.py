@@ -434,6 +434,14 @@ def on_hot(code, *args, **kwargs):
         threads.append(threading.current_thread() is threading.main_thread())
     return real(code, *args, **kwargs)
 runtime._on_hot = on_hot
+joined = threading.Event()
+real_decision = runtime._why_not_compile
+def slow_decision(*args, **kwargs):   # still deciding when the main thread calls wait()
+    if threading.current_thread() is not threading.main_thread():
+        joined.wait(30)
+        time.sleep(0.3)
+    return real_decision(*args, **kwargs)
+runtime._why_not_compile = slow_decision
 restrain.enable()
 
 def spin(n):                      # called 15 times: found by the sampler, not by counting calls
@@ -450,6 +458,7 @@ if MAIN_BLOCKED:                  # the main thread waits in join() while anothe
     t = threading.Thread(target=main)
     t.start()
     t.join()
+    joined.set()
 else:
     main()
 restrain.wait(120)
