@@ -75,6 +75,11 @@ static Py_ssize_t deopt_limit = 20;
  * interpreter frame), and the sampler sees such a short function too rarely
  * to tell. */
 static PyObject *leaf_callback = NULL;
+/* Called as fingerprint_callback(code) -> str, the code object's content
+ * digest (build.code_fingerprint): compiled code checks once per code
+ * object that a function it calls runs the code whose C version it has
+ * (restrain_abi.h, rs_pure_call_budget). */
+static PyObject *fingerprint_callback = NULL;
 static int installed = 0;
 /* >0 while this thread runs restrain's own machinery (compiler thread,
  * synchronous compiles): its frames are neither counted nor compiled. */
@@ -380,7 +385,25 @@ static uintptr_t api_stack_limit(void) {
     return stack_limit;
 }
 
-static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit};
+/* RsApi.code_matches: 1 if the code object's digest is `fingerprint`, 0
+ * if not or if restrain could not tell (its error is dropped), -1 for an
+ * interruption the program must see (left set). */
+static int api_code_matches(PyObject *code, const char *fingerprint) {
+    if (fingerprint_callback == NULL) return 0;
+    paused++;
+    PyObject *digest = PyObject_CallOneArg(fingerprint_callback, code);
+    paused--;
+    if (digest == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    int same = PyUnicode_Check(digest) && PyUnicode_CompareWithASCIIString(digest, fingerprint) == 0;
+    Py_DECREF(digest);
+    return same;
+}
+
+static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, api_code_matches};
 
 /* The types of the call's arguments (positional and keyword-only): the
  * type feedback the compiled version is specialised for. */
@@ -684,6 +707,12 @@ static PyObject *hook_set_prewarm(PyObject *self, PyObject *callback) {
     Py_RETURN_NONE;
 }
 
+/* set_fingerprint(callable or None): see fingerprint_callback */
+static PyObject *hook_set_fingerprint(PyObject *self, PyObject *callback) {
+    set_callback(&fingerprint_callback, callback);
+    Py_RETURN_NONE;
+}
+
 /* set_leaf(callable or None): see leaf_callback */
 static PyObject *hook_set_leaf(PyObject *self, PyObject *callback) {
     set_callback(&leaf_callback, callback);
@@ -826,6 +855,7 @@ static PyMethodDef hook_methods[] = {
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},
     {"info", hook_info, METH_O, "info(code) -> (calls, state)"},
     {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): callable(code) is called once, when a first code object is halfway to hot"},
+    {"set_fingerprint", hook_set_fingerprint, METH_O, "set_fingerprint(callable): callable(code) -> the code object's content digest"},
     {"set_leaf", hook_set_leaf, METH_O, "set_leaf(callable): callable(code) when compiled code has called an uncompiled function threshold times"},
     {"set_deopt", hook_set_deopt, METH_VARARGS, "set_deopt(callable, limit): callable(code, sites) once a compiled version deoptimised limit times"},
     {"deopts", hook_deopts, METH_O, "deopts(code) -> (count, sites) for the current compiled version"},
@@ -864,7 +894,7 @@ PyMODINIT_FUNC PyInit__hook(void) {
         return NULL;
     }
     if (m == NULL) return NULL;
-    if (PyModule_AddIntConstant(m, "ABI_VERSION", 2) < 0) {
+    if (PyModule_AddIntConstant(m, "ABI_VERSION", RS_API_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -261,16 +261,19 @@ def build(code: CodeType, source: str | None, options: BuildOptions, feedback=No
     return job.module
 
 
-def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOptions) -> list:
+def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOptions,
+                companions: list[dict] = ()) -> list:
     """Several functions (code, feedback, front-end spec) that became hot
     together: those not in the cache are built into one module by one
     Cython and C compiler run (the request's "batch"), which is installed
-    in the cache under each function's key.  Per member, in order, the
+    in the cache under each function's key.  `companions` (front-end specs)
+    are built into it for the C versions the members may call (not
+    installed: see _calling_each_other).  Per member, in order, the
     BuiltModule or the exception (Unsupported, FrontEndFailed, BuildError)
     a build of it alone would raise."""
     results: list = [None] * len(members)
     misses = _cache_misses(members, options, results)
-    if options.cache_dir is None or len(misses) < 2:
+    if options.cache_dir is None or len(misses) < (1 if companions else 2):
         for key, indexes in misses.items():      # nothing to share a module with
             code, feedback, spec = members[indexes[0]]
             try:
@@ -281,6 +284,7 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
                 results[i] = built
         return results
     request = _batch_request(members, misses, options)
+    request["companions"] = list(companions)
     try:
         # the combined build, and if it fails one build per member
         answers = compile_server().compile_batch(request, options.timeout * (len(misses) + 1))
@@ -295,13 +299,17 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
     return results
 
 
-def batch_request(members: list[tuple[CodeType, object, dict]], options: BuildOptions) -> dict | None:
+def batch_request(members: list[tuple[CodeType, object, dict]], options: BuildOptions,
+                  companions: list[dict] = ()) -> dict | None:
     """The request build_batch sends, for a server that is not waited for
-    (the hand-over at exit); None unless two or more members are to be built."""
+    (the hand-over at exit); None unless two or more members, or one and
+    companions, are to be built."""
     misses = _cache_misses(members, options, [None] * len(members))
-    if options.cache_dir is None or len(misses) < 2:
+    if options.cache_dir is None or len(misses) < (1 if companions else 2):
         return None
-    return _batch_request(members, misses, options)
+    request = _batch_request(members, misses, options)
+    request["companions"] = list(companions)
+    return request
 
 
 def _cache_misses(members, options: BuildOptions, results: list) -> dict[str, list[int]]:
@@ -350,17 +358,22 @@ def serve_batch(request: dict) -> list[dict]:
             for key in sorted(m["key"] for m in members):
                 locks.enter_context(cache.build_lock(cache_dir, key))
             todo = []       # (member index, emitted module)
+            companion_specs = list(request.get("companions", []))
             for i, member in enumerate(members):
                 if cache.lookup(cache.entry_for(cache_dir, member["key"])):
-                    continue           # another process built it meanwhile
+                    # another process built it meanwhile: the others may still call its C version
+                    companion_specs.append(member["front_end"])
+                    continue
                 try:
                     todo.append((i, _front_end_module(member["front_end"], len(todo))))
                 except (Unsupported, FrontEndFailed) as e:
                     answers[i] = failure_answer(e)
+            alone = todo          # their modules by themselves, calling no other member
+            todo, companions = _calling_each_other(members, todo, companion_specs if todo else [])
             try:
-                _build_combined(request, [(members[i], emitted) for i, emitted in todo])
+                _build_combined(request, [(members[i], emitted) for i, emitted in todo], companions)
             except BuildError:
-                for i, emitted in todo:
+                for i, emitted in alone:
                     try:
                         _build_combined(request, [(members[i], emitted)])
                     except BuildError as e:
@@ -374,14 +387,43 @@ def serve_batch(request: dict) -> list[dict]:
     return answers
 
 
-def _front_end_module(spec: dict, index: int):
+def _front_end_module(spec: dict, index: int, pure_callees: dict | None = None):
     from .emit import member_prefix
     from .remote import front_end_module
-    return front_end_module(spec, member_prefix(index))
+    return front_end_module(spec, member_prefix(index), pure_callees)
 
 
-def _build_combined(request: dict, members: list[tuple[dict, object]]) -> None:
-    """Build one module of `members` and install a copy under each key."""
+def _calling_each_other(members: list[dict], todo: list, companion_specs: list) -> tuple[list, list]:
+    """Members that call another member or a companion with a C version
+    (emit.PureCallee: a small typed function, such as spectral norm's
+    eval_A) emitted again, calling that version directly (a failure the
+    first pass did not have keeps the first pass's module); and the
+    companions (emitted modules) whose C version a member calls."""
+    from .emit import callees_among
+    companions = []
+    for spec in companion_specs:
+        try:
+            companions.append(_front_end_module(spec, len(todo) + len(companions)))
+        except (Unsupported, FrontEndFailed):
+            continue
+    callees = callees_among([emitted for _, emitted in todo] + companions)
+    out, called = [], set()
+    for pos, (i, emitted) in enumerate(todo):
+        wanted = {name: c for name, c in callees.items()
+                  if name in emitted.global_names and c is not emitted.pure}
+        if wanted:
+            try:
+                emitted = _front_end_module(members[i]["front_end"], pos, wanted)
+                called.update(wanted)
+            except (Unsupported, FrontEndFailed):
+                pass
+        out.append((i, emitted))
+    return out, [c for c in companions if c.pure is not None and c.pure.name in called]
+
+
+def _build_combined(request: dict, members: list[tuple[dict, object]], companions: list = ()) -> None:
+    """Build one module of `members` (and `companions`, whose functions
+    only the members call) and install a copy under each member's key."""
     if not members:
         return
     from .emit import combined_source
@@ -389,14 +431,14 @@ def _build_combined(request: dict, members: list[tuple[dict, object]]) -> None:
     name = f"rsjit_{members[0][0]['key']}"
     named = [(f"rsjit_{m['key']}", emitted) for m, emitted in members]
     pyx = workdir / (name + ".pyx")
-    pyx.write_text(combined_source(name, named))
+    pyx.write_text(combined_source(name, named, companions=companions))
     so = workdir / (name + EXT_SUFFIX)
     c_file = run_cython(pyx)
     run_c_command(list(request["compiler"]) + ["-o", str(so), str(c_file)], float(request.get("timeout", 120)))
     for k, (member, _) in enumerate(members):
         copy_so, copy_pyx = workdir / f"copy{k}{EXT_SUFFIX}", workdir / f"copy{k}.pyx"
         shutil.copyfile(so, copy_so)
-        copy_pyx.write_text(combined_source(name, named, installed_as=k))   # the same but its first comment
+        copy_pyx.write_text(combined_source(name, named, installed_as=k, companions=companions))   # but its first comment
         cache.install(cache.entry_for(cache_dir, member["key"]), copy_so, copy_pyx)
         if member.get("family"):
             cache.record_family(cache_dir, member["family"], member["key"])

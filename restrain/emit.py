@@ -52,12 +52,28 @@ PLANS_THAT_RAISE = ("getitem:int", "setitem:int", "call:builtins.len")
 
 
 @dataclass(frozen=True)
+class PureCallee:
+    """A function's C version (PureEmitter) as the other functions of its
+    module may call it: by the global name `name`, when that global runs
+    the code whose digest is `fingerprint` (restrain_abi.h,
+    rs_pure_call_budget)."""
+    name: str
+    function: str          # the C function: (arguments, int *rs_bail, int rs_depth)
+    bails: str             # its module-level count of give-ups
+    arg_reps: tuple
+    return_rep: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class EmittedModule:
     module_name: str
     source: str          # the module with this one function
     function: str = ""   # the function's own part (its names prefixed), for combined_source
     entry: str = "rs_entry"
     title: str = ""
+    pure: PureCallee | None = None       # its C version, for the other functions of a combined module
+    global_names: tuple = ()             # the code's co_names: which of those it may call
 
 
 def _null_or(value: str | None) -> str:
@@ -200,8 +216,12 @@ def phi_moves(values: tuple[str, ...], dests: tuple[str, ...] | None = None) -> 
 
 class ModuleEmitter:
     def __init__(self, ir: IRFunction, shape: Shape, module_name: str, title: str,
-                 plan: TypePlan | None = None, prefix: str = ""):
+                 plan: TypePlan | None = None, prefix: str = "", pure_callees: dict | None = None):
         self.ir = ir
+        # C versions of other functions of the module, by global name (PureCallee)
+        self.pure_callees = pure_callees or {}
+        self.callee_caches: list[str] = []
+        self.pure_globals: set[str] = set()       # module-level counters it assigns to
         # on the module-level names (entry, bail function, caches), so that
         # several functions can share one module (combined_source)
         self.prefix = prefix
@@ -341,6 +361,10 @@ class ModuleEmitter:
             self.global_caches.append(cache)
             lines = [f"{renamed.results[0]} = rs_load_global_cached(f, {op.params[0]}, &{cache})"]
             return lines + (self.guard_lines(block, renamed, plan) if plan is not None else [])
+        if plan is None and op.kind == "call":
+            callee = self.pure_callee_of(block, op)
+            if callee is not None:
+                return self.pure_callee_call(block, op, renamed, callee)
         if plan is None:
             return op_lines(renamed)
         if plan.how.startswith("guard:"):
@@ -360,6 +384,42 @@ class ModuleEmitter:
             lines += [INDENT + x for x in self.deopt_lines(block, op)]
             operands = [shadow if a == self.nm(label, name) else a for a in operands]
         return lines + self.typed_op(block, renamed, plan, operands)
+
+    def pure_callee_of(self, block: IRBlock, op: Op) -> PureCallee | None:
+        """The C version `op` may call instead: a call without keywords of
+        a global named after a function of the module that has one, with
+        arguments already C values of its parameters' types."""
+        if not self.pure_callees or op.params[0] is not None:
+            return None
+        first, callee, *args = op.args
+        producers = {r: o for o in block.ops for r in o.results[:1]}
+        load, null = producers.get(callee), producers.get(first)
+        if load is None or load.kind != "load_global" or null is None or null.kind != "null":
+            return None
+        target = self.pure_callees.get(self.ir.cfg.decoded.code.co_names[load.params[0]])
+        if target is None or len(args) != len(target.arg_reps) \
+                or any(self.rep(block.label, a) != rep for a, rep in zip(args, target.arg_reps)):
+            return None
+        return target
+
+    def pure_callee_call(self, block: IRBlock, op: Op, renamed: Op, callee: PureCallee) -> list[str]:
+        """Try the C version; where it cannot be used (another function
+        under that name, a profiler, no recursion left) or gives up (an
+        overflow: it has no side effects), the call it stands for."""
+        cache = f"{self.prefix}rs_pc{len(self.callee_caches)}"
+        self.callee_caches.append(cache)
+        self.pure_globals.add(callee.bails)
+        result = f"rs_cr_{callee.return_rep}"
+        self.typed_decls[result] = callee.return_rep
+        values = ", ".join(renamed.args[2:])
+        return [f'rs_cd = rs_pure_call_budget({renamed.args[1]}, &{cache}, b"{callee.fingerprint}")',
+                f"if rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}:",
+                INDENT + "rs_cb = 0",
+                INDENT + f"{result} = {callee.function}({values}, &rs_cb, rs_cd - 1)",
+                INDENT + "if rs_cb:", 2 * INDENT + f"{callee.bails} += 1",
+                "else:", INDENT + "rs_cb = 1",
+                "if rs_cb:"] + [INDENT + x for x in op_lines(renamed)] + [
+                "else:", INDENT + f"{renamed.results[0]} = {result}"]
 
     def c_literal(self, index: int) -> str:
         value = self.ir.cfg.decoded.code.co_consts[index]
@@ -622,6 +682,8 @@ class ModuleEmitter:
         names = [n for n in names if n in used]
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_fi", "cdef int rs_lasti_v",
                  "cdef bint rs_ok = 0"]
+        if self.pure_globals:
+            decls += [f"global {name}" for name in sorted(self.pure_globals)] + ["cdef int rs_cd = 0, rs_cb = 0"]
         borrowed = sorted(self.borrowed)
         for i in range(0, len(borrowed), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in borrowed[i:i + 16]))
@@ -646,11 +708,13 @@ class ModuleEmitter:
         entry point."""
         pure = PureEmitter(self.ir, self.shape, self.module_name, self.title, self.plan, self.prefix).version()
         self.pure_call = pure.call if pure is not None else []
+        self.pure = pure.callee if pure is not None else None
         body = self.body_lines()
         out = [f"# {self.title}"] + (pure.function if pure is not None else []) + self.bail_function()
         out += [f"cdef PyObject *{c} = NULL" for c in self.guard_caches]
         out += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
         out += [f"cdef RsAttrCache {c}" for c in self.attr_caches]
+        out += [f"cdef RsPureCallee {c}" for c in self.callee_caches]
         out += ["", f"cdef object {self.prefix}rs_entry(RsFrame *f):"]
         out += [INDENT + line for line in self.declarations(body)]
         return out + [INDENT + line for line in body] + [""]
@@ -659,7 +723,8 @@ class ModuleEmitter:
         function = "\n".join(self.function_lines())
         source = "\n".join(_module_header(f"# Generated by restrain for {self.title}") + [function] + [
             f'__restrain_entry__ = PyCapsule_New(<void*>{self.prefix}rs_entry, "restrain.entry", NULL)', ""])
-        return EmittedModule(self.module_name, source, function, f"{self.prefix}rs_entry", self.title)
+        return EmittedModule(self.module_name, source, function, f"{self.prefix}rs_entry", self.title,
+                             self.pure, tuple(self.ir.cfg.decoded.code.co_names))
 
 
 class NotPure(Exception):
@@ -669,7 +734,8 @@ class NotPure(Exception):
 @dataclass(frozen=True)
 class PureVersion:
     function: list[str]     # the C function (and the cache of its own global name)
-    call: list[str]         # the entry's lines that try it first
+    call: list[str]         # the entry's lines that try it first (a recursive function)
+    callee: PureCallee      # how other functions of the module call it
 
 
 # what the C version computes with (types.TypePlan's `how`, before the colon)
@@ -680,8 +746,10 @@ PURE_BAILS_ALLOWED = 8
 class PureEmitter(ModuleEmitter):
     """The C version of a function whose body is typed arithmetic on its
     C-typed arguments and calls of itself by its own global name, such as
-    a recursive Fibonacci: `cdef long long rs_pure(args, int *rs_bail, int
-    rs_depth)`, calling itself with C values, no frames, no boxing.  It has
+    a recursive Fibonacci, or no calls at all (eval_A(i, j) of the
+    spectral norm, called by the other functions of its module: PureCallee):
+    `cdef long long rs_pure(args, int *rs_bail, int rs_depth)`, calling
+    itself with C values, no frames, no boxing.  It has
     no side effects, so wherever the frame-full code would deoptimise (an
     overflow), or the interpreter would poll (signals, other threads) or
     count a frame against the recursion limit, it gives up (sets
@@ -693,8 +761,7 @@ class PureEmitter(ModuleEmitter):
         code = self.ir.cfg.decoded.code
         self.self_name = code.co_name
         args = list(range(code.co_argcount))
-        if (self.self_name not in code.co_names          # it cannot call itself by name
-                or code.co_kwonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+        if (code.co_kwonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
                 or code.co_cellvars or code.co_freevars or self.ir.handler_table() or not args
                 or sorted(self.plan.typed_args) != args
                 or any(self.plan.local_reps.get(i) not in (INT, FLOAT) for i in args)):
@@ -707,8 +774,8 @@ class PureEmitter(ModuleEmitter):
             body = self.body_lines()
         except NotPure:
             return None
-        if not self.pure_results or any(re.search(r"\bf\b|rs_at\(", line) for line in body):
-            return None         # no call of itself, or something still needs the frame
+        if any(re.search(r"\bf\b|rs_at\(", line) for line in body):
+            return None         # something still needs the frame
         name, cache, bails = f"{self.prefix}rs_pure", f"{self.prefix}rs_gcp", f"{self.prefix}rs_pure_bails"
         ctype = C_TYPES[self.return_rep]
         params = ", ".join(f"{C_TYPES[rep]} rs_a{i}" for i, rep in zip(args, self.arg_reps))
@@ -717,6 +784,11 @@ class PureEmitter(ModuleEmitter):
         function += [INDENT + line for line in self.declarations(body)]
         function += [INDENT + f"L{i} = rs_a{i}" for i in args] + [INDENT + f"L{i}_set = 1" for i in args]
         function += [INDENT + line for line in body] + [INDENT + "rs_bail[0] = 1", INDENT + "return 0", ""]
+        from .build import code_fingerprint
+        callee = PureCallee(self.self_name, name, bails, tuple(self.arg_reps), self.return_rep,
+                            code_fingerprint(code))
+        if not self.pure_results:
+            return PureVersion(function, [], callee)     # no call of itself: its entry has nothing to gain
         name_index = code.co_names.index(self.self_name)
         # Each time it gives up, the call runs again with frames, and so do
         # the calls that one makes (each trying the C version first): after
@@ -729,7 +801,7 @@ class PureEmitter(ModuleEmitter):
                 INDENT + f"rs_pr = {name}({', '.join(f'L{i}' for i in args)}, &rs_pb, rs_pd)",
                 INDENT + "if not rs_pb:", 2 * INDENT + "return rs_pr",
                 INDENT + f"{bails} += 1"]
-        return PureVersion(function, call)
+        return PureVersion(function, call, callee)
 
     def typed_return_rep(self) -> str:
         reps = set()
@@ -840,8 +912,18 @@ def _module_header(comment: str) -> list[str]:
 
 
 def emit_module(ir: IRFunction, shape: Shape, module_name: str, title: str,
-                plan: TypePlan | None = None, prefix: str = "") -> EmittedModule:
-    return ModuleEmitter(ir, shape, module_name, title, plan, prefix).emitted()
+                plan: TypePlan | None = None, prefix: str = "", pure_callees: dict | None = None) -> EmittedModule:
+    return ModuleEmitter(ir, shape, module_name, title, plan, prefix, pure_callees).emitted()
+
+
+def callees_among(members: list[EmittedModule]) -> dict[str, PureCallee]:
+    """The C versions the functions of one module may call each other
+    through, by global name (a name two of them share is left out)."""
+    found: dict[str, list] = {}
+    for member in members:
+        if member.pure is not None:
+            found.setdefault(member.pure.name, []).append(member.pure)
+    return {name: versions[0] for name, versions in found.items() if len(versions) == 1}
 
 
 def member_prefix(index: int) -> str:
@@ -849,7 +931,8 @@ def member_prefix(index: int) -> str:
     return f"m{index}_"
 
 
-def combined_source(module_name: str, members: list[tuple[str, EmittedModule]], installed_as: int = 0) -> str:
+def combined_source(module_name: str, members: list[tuple[str, EmittedModule]], installed_as: int = 0,
+                    companions: list[EmittedModule] = ()) -> str:
     """One module holding several functions (emitted with distinct
     prefixes): one Cython and C compiler run instead of one per function,
     most of whose time goes to Cython's utility code, the same in every
@@ -858,8 +941,10 @@ def combined_source(module_name: str, members: list[tuple[str, EmittedModule]], 
     under each of those names (importing needs PyInit_<name>), and
     `__restrain_entries__` maps each name to its function's entry.  The
     first comment names the function of member `installed_as` (the copy of
-    the source stored with that member's entry), then the others."""
-    titles = [member.title for _, member in members]
+    the source stored with that member's entry), then the others.  The
+    functions of `companions` are in it for the members to call their C
+    versions (PureCallee); they have no entry of their own here."""
+    titles = [member.title for _, member in members] + [c.title + " (for its C version)" for c in companions]
     others = titles[:installed_as] + titles[installed_as + 1:]
     out = _module_header(f"# Generated by restrain for {titles[installed_as]}, in one module with: "
                          + "; ".join(others))
@@ -870,7 +955,7 @@ def combined_source(module_name: str, members: list[tuple[str, EmittedModule]], 
         verbatim += [f"PyMODINIT_FUNC PyInit_{name}(void) {{ return PyInit_{module_name}(); }}" for name in aliases]
         out += ['cdef extern from *:', INDENT + '"""'] + [INDENT + line for line in verbatim]
         out += [INDENT + '"""', ""]
-    for _, member in members:
+    for member in list(companions) + [member for _, member in members]:     # callees first
         out.append(member.function)
     exports = ", ".join(f'"{name}": PyCapsule_New(<void*>{member.entry}, "restrain.entry", NULL)'
                         for name, member in members)

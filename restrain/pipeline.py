@@ -46,7 +46,7 @@ def front_end_stages() -> list[tuple[str, Callable[[dict], Any]]]:
         ("types", lambda p: infer_types(p["ir"], p["feedback"])),
         ("structure", lambda p: structure.build_shape(p["ir"].entry_labels(), p["ir"].successor_map())),
         ("emit", lambda p: emit_module(p["ir"], p["structure"], "rsjit", title_of(p["code"]), p["types"],
-                                       p.get("prefix", ""))),
+                                       p.get("prefix", ""), p.get("pure_callees"))),
     ]
 
 

@@ -60,11 +60,12 @@ def compile_in_server(code: CodeType, options: BuildOptions,
     return _outcome(module, entry, time.perf_counter() - start, timings)
 
 
-def compile_batch_in_server(items: list[tuple[CodeType, Feedback]],
-                            options: BuildOptions) -> list[CompileOutcome | None]:
+def compile_batch_in_server(items: list[tuple[CodeType, Feedback]], options: BuildOptions,
+                            companions: list[tuple[CodeType, Feedback]] = ()) -> list[CompileOutcome | None]:
     """As compile_in_server for several functions that became hot together:
-    those not in the cache are built into one module (build.build_batch).
-    Per item, its outcome, or None as for compile_in_server."""
+    those not in the cache are built into one module (build.build_batch),
+    with the `companions` the items may call the C versions of.  Per item,
+    its outcome, or None as for compile_in_server."""
     start = time.perf_counter()
     outcomes: list[CompileOutcome | None] = [None] * len(items)
     todo = []       # (item index, code, feedback, spec)
@@ -77,7 +78,13 @@ def compile_batch_in_server(items: list[tuple[CodeType, Feedback]],
                 pass
     if not todo:
         return outcomes
-    built = build_batch([(code, feedback, spec) for _, code, feedback, spec in todo], options)
+    companion_specs = []
+    for code, feedback in companions:
+        try:
+            companion_specs.append(front_end_spec(code, feedback))
+        except ValueError:
+            pass
+    built = build_batch([(code, feedback, spec) for _, code, feedback, spec in todo], options, companion_specs)
     server_seconds = time.perf_counter() - start
     entries = iter(load_together([b for b in built if not isinstance(b, Exception)]))
     for (i, *_), result in zip(todo, built):
@@ -115,16 +122,17 @@ def front_end_spec(code: CodeType, feedback: Feedback) -> dict:
 
 # -- server side ---------------------------------------------------------------
 
-def front_end_module(spec: dict, prefix: str = ""):
+def front_end_module(spec: dict, prefix: str = "", pure_callees: dict | None = None):
     """Run the front end on a spec (in the compile server): the emitted
     module (emit.EmittedModule), its module-level names prefixed with
-    `prefix`.  Raises Unsupported, or FrontEndFailed naming the stage, as
-    compile_code reports them."""
+    `prefix`, calling the C versions `pure_callees` (emit.PureCallee, by
+    global name) of the module's other functions.  Raises Unsupported, or
+    FrontEndFailed naming the stage, as compile_code reports them."""
     from .pipeline import front_end_stages
     code = marshal.loads(base64.b64decode(spec["code"]))
     feedback = Feedback(tuple(spec["arg_types"]), tuple(tuple(p) for p in spec["op_types"]),
                         frozenset(spec["no_speculate"]), bool(spec["speculate"]))
-    products: dict = {"code": code, "feedback": feedback, "prefix": prefix}
+    products: dict = {"code": code, "feedback": feedback, "prefix": prefix, "pure_callees": pure_callees}
     for name, stage in front_end_stages():
         try:
             products[name] = stage(products)

@@ -217,7 +217,17 @@ def _hook():
     if _hook_module is False:
         from . import _hook_or_none
         _hook_module = _hook_or_none()
+        if _hook_module is not None:
+            _hook_module.set_fingerprint(_code_fingerprint)
     return _hook_module
+
+
+def _code_fingerprint(code: CodeType) -> str:
+    """For compiled code calling the C version of a function (hook.c,
+    fingerprint_callback): the digest the cache keys use."""
+    with _import_guard:
+        from .build import code_fingerprint
+    return code_fingerprint(code)
 
 
 def enable(threshold=None, sync=None, sample=None) -> bool:
@@ -501,6 +511,28 @@ def _leaf_callees(code: CodeType) -> list:
             record.status, record.reason = "queued", None
             leaves.append(record.code)
     return leaves
+
+
+def _companions(batch: list) -> list:
+    """(code, feedback) of the small functions the batch calls by global
+    name that are already compiled or queued elsewhere (a leaf that came
+    along with another caller): built into the batch's module too, not
+    for their own entry, but for a C version its functions may call
+    directly (build._calling_each_other; without one they are dropped)."""
+    with _import_guard:
+        from .costmodel import called_global_names, has_loop
+    in_batch = {id(code) for code, _ in batch}
+    out = []
+    for code, _ in batch:
+        names = called_global_names(code)
+        for record in list(_state.records.values()):
+            callee = record.code
+            if callee.co_name in names and callee.co_filename == code.co_filename \
+                    and id(callee) not in in_batch and record.status in ("compiled", "queued") \
+                    and not has_loop(callee):
+                in_batch.add(id(callee))
+                out.append((callee, _feedback(callee, record)))
+    return out
 
 
 def _on_deopt(code: CodeType, sites: tuple) -> None:
@@ -826,14 +858,15 @@ def _compile_until_the_program_ends() -> None:
 def _compile_batch_now(batch: list) -> None:
     """Compile (code, feedback) pairs on the compiler thread, in the compile
     server; several at once share one module (remote.compile_batch_in_server)."""
-    if len(batch) == 1:
+    companions = _companions(batch)
+    if len(batch) == 1 and not companions:
         code, feedback = batch[0]
         _compile_now(code, feedback=feedback, in_server=True)
         return
     with _evaluator_paused():
         with _import_guard:
             from .remote import compile_batch_in_server
-        outcomes = compile_batch_in_server(batch, _build_options())
+        outcomes = compile_batch_in_server(batch, _build_options(), companions)
     for (code, feedback), outcome in zip(batch, outcomes):
         if outcome is None:     # cannot be sent to the server: compiled here
             _compile_now(code, feedback=feedback)
@@ -958,7 +991,13 @@ def _hand_over_queue() -> None:
             break
         chunk = members[start:start + MAX_BATCH]
         try:
-            request = batch_request(chunk, options)
+            companions = []
+            for code, feedback in _companions([(code, feedback) for code, feedback, _ in chunk]):
+                try:
+                    companions.append(front_end_spec(code, feedback))
+                except Exception:  # noqa: BLE001 - as above
+                    continue
+            request = batch_request(chunk, options, companions)
             if request is not None:
                 server.submit(request)
                 continue

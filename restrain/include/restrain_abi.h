@@ -432,8 +432,12 @@ typedef struct {
     PyObject *(*call_function)(PyObject *func, PyObject *const *args, size_t nargsf);
     /* The lowest stack address this thread's compiled code may use; 1: not known. */
     uintptr_t (*stack_limit)(void);
+    /* Whether a code object's content digest (build.code_fingerprint) is
+     * `fingerprint`: 1 yes, 0 no, -1 an interruption (KeyboardInterrupt)
+     * came meanwhile and is set. */
+    int (*code_matches)(PyObject *code, const char *fingerprint);
 } RsApi;
-#define RS_API_VERSION 2
+#define RS_API_VERSION 3
 
 static RsApi *rs_api = NULL;
 
@@ -1704,6 +1708,19 @@ RS_HOT int rs_poll_after_call(RsFrame *f, int index, PyObject *first, PyObject *
 #define RS_PURE_MAX_DEPTH 5000
 #define RS_PURE_FRAME_BYTES 512     /* a generous bound on one level's C stack */
 
+/* How many nested calls a C version may make from here: as many as the
+ * interpreter would allow frames before RecursionError, and no more than
+ * the thread's C stack holds (0: none). */
+static inline int rs_pure_depth(PyThreadState *tstate) {
+    int depth = tstate->recursion_remaining;
+    if (depth > RS_PURE_MAX_DEPTH) depth = RS_PURE_MAX_DEPTH;
+    char here;
+    uintptr_t limit = rs_api->stack_limit();
+    if (depth <= 0 || limit <= 1 || (uintptr_t)&here <= limit) return 0;
+    uintptr_t fits = ((uintptr_t)&here - limit) / RS_PURE_FRAME_BYTES;
+    return fits < (uintptr_t)depth ? (int)fits : depth;
+}
+
 /* How deep the C version may recurse from this frame (0: not at all): the
  * global it calls itself by must be the running function (then, with no
  * Python code running meanwhile, it stays so), and each of its calls
@@ -1717,18 +1734,51 @@ RS_HOT int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c) {
     int running = v == (PyObject *)f->frame->f_func;
     Py_DECREF(v);
     if (!running || rs_api == NULL) return 0;
-    int depth = f->tstate->recursion_remaining;
-    if (depth > RS_PURE_MAX_DEPTH) depth = RS_PURE_MAX_DEPTH;
-    /* and no deeper than the thread's C stack allows */
-    char here;
-    uintptr_t limit = rs_api->stack_limit();
-    if (limit <= 1 || (uintptr_t)&here <= limit) return 0;
-    uintptr_t fits = ((uintptr_t)&here - limit) / RS_PURE_FRAME_BYTES;
-    return fits < (uintptr_t)depth ? (int)fits : depth;
+    return rs_pure_depth(f->tstate);
 }
 
 RS_HOT int rs_pure_interrupted(void) {
     return _Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker) != 0;
+}
+
+/* ---- calls of pure functions from other compiled functions ----------------
+ * A compiled function that calls, by global name, a function whose C version
+ * is in the same module (emit.PureCallee: built together, restrain's
+ * batches bring small callees along with their callers) calls that version
+ * with C values: no frame, no boxing of the arguments, no entry.  Only when
+ * the global is a plain function running the very code the C version was
+ * made from: its content digest is compared once per code object met (a
+ * rebound global, a replaced __code__, a function of the same name from
+ * another module all fail it, and the call takes the generic path). */
+typedef struct {
+    PyObject *code;         /* the last code object that matched */
+    PyObject *rejected;     /* the last one that did not */
+} RsPureCallee;
+
+static int rs_pure_callee_check(PyObject *code, RsPureCallee *c, const char *fingerprint) {
+    int same = rs_api->code_matches(code, fingerprint);
+    if (same < 0) return -1;
+    Py_INCREF(code);
+    Py_XSETREF(*(same ? &c->code : &c->rejected), code);
+    return same;
+}
+
+/* How many frames the interpreter would allow the call (it takes one, the
+ * C version's own calls take the rest): 0 means take the generic path;
+ * -1 with an exception set for an interruption during the first check. */
+RS_HOT int rs_pure_call_budget(PyObject *callable, RsPureCallee *c, const char *fingerprint) {
+    if (rs_api == NULL) return 0;
+    PyTypeObject *type = Py_TYPE(callable);
+    if (type != &PyFunction_Type && type != rs_api->swapped_type) return 0;
+    PyObject *code = ((PyFunctionObject *)callable)->func_code;
+    if (code != c->code) {
+        if (code == c->rejected) return 0;
+        int same = rs_pure_callee_check(code, c, fingerprint);
+        if (same <= 0) return same;
+    }
+    PyThreadState *tstate = _PyThreadState_GET();
+    if (tstate->cframe->use_tracing) return 0;     /* the profiler sees the call */
+    return rs_pure_depth(tstate);
 }
 
 #endif /* RESTRAIN_ABI_H */

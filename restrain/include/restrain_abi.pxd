@@ -31,6 +31,9 @@ cdef extern from "restrain_abi.h":
     object rs_load_global_cached(RsFrame *f, int i, RsGlobalCache *c)
     int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c)
     bint rs_pure_interrupted()
+    ctypedef struct RsPureCallee:
+        PyObject *code
+    int rs_pure_call_budget(object callable, RsPureCallee *c, const char *fingerprint) except -1
     int rs_store_global(RsFrame *f, int i, object v) except -1
     int rs_delete_global(RsFrame *f, int i) except -1
 

@@ -1,0 +1,200 @@
+"""Compiled functions calling the C version of a small typed function of the
+same module (emit.PureCallee, restrain_abi.h rs_pure_call_budget): a loop
+calling spectral norm's eval_A makes no frame and boxes no argument.  Each
+test compiles a caller and its leaf together (runtime._compile_batch_now, as
+the compiler thread does) or the leaf first and the caller with it as a
+companion, and compares with the same source run by the interpreter: values,
+exceptions and tracebacks, profiler events, a rebound global, a replaced
+__code__, integers outgrowing 64 bits."""
+from __future__ import annotations
+
+import sys
+import traceback
+import uuid
+
+import pytest
+
+import restrain
+from restrain import _hook, runtime
+from restrain.feedback import observe
+
+FLOAT_LEAF = """
+def leaf(i, j):
+    return 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)
+
+def caller(n):
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            total += leaf(i, j) * 2.0
+    return total
+"""
+
+INT_LEAF = """
+def leaf(i, j):
+    return i * j * 1000003 + 7
+
+def caller(n):
+    total = 0
+    for i in range(n):
+        for j in range(n):
+            total += leaf(i, j) % 1000
+    return total
+"""
+
+DIVIDING_LEAF = """
+def leaf(i, j):
+    return 100 // (i - j) + 1
+
+def caller(n):
+    total = 0
+    for i in range(n):
+        for j in range(n):
+            total += leaf(j, i)
+    return total
+"""
+
+
+def load(source: str):
+    """caller and leaf from a fresh copy of `source` (their own code objects),
+    warmed up on the interpreter (its specialisations are the type feedback)."""
+    ns: dict = {"start": lambda: None}
+    exec(compile(source, f"<pure calls {uuid.uuid4().hex}>", "exec"), ns)
+    for _ in range(3):
+        try:
+            ns["caller"](4)
+        except ZeroDivisionError:
+            pass
+    return ns
+
+
+def compile_together(ns: dict, companion: bool = False) -> None:
+    """As the compiler thread does: the caller with its leaf in one batch,
+    or (companion) the leaf compiled first and the caller by itself."""
+    caller, leaf = ns["caller"].__code__, ns["leaf"].__code__
+    if companion:
+        assert restrain.compile(ns["leaf"], arg_types=(int, int)).ok
+        batch = [(caller, observe(caller, (int,)))]
+    else:
+        batch = [(caller, observe(caller, (int,))), (leaf, observe(leaf, (int, int)))]
+    for code, _ in batch:
+        runtime._state.records.setdefault(id(code), runtime.FunctionRecord(code))
+        _hook.mark_queued(code)
+    runtime._compile_batch_now(batch)
+    if not _hook.is_installed():
+        _hook.install(None)
+    assert _hook.info(caller)[1] == "compiled"
+    assert _hook.info(leaf)[1] == "compiled"
+    assert "rs_pure_call_budget" in runtime._state.records[id(caller)].source_path.read_text()
+
+
+def leaf_runs(ns: dict, n: int):
+    """The caller's result, and how many times the leaf ran with a frame."""
+    before = _hook.info(ns["leaf"].__code__)[0]
+    result = ns["caller"](n)
+    return result, _hook.info(ns["leaf"].__code__)[0] - before
+
+
+@pytest.mark.parametrize("companion", [False, True])
+@pytest.mark.parametrize("source", [FLOAT_LEAF, INT_LEAF], ids=["float", "int"])
+def test_caller_calls_the_c_version_and_gets_the_same_result(source, companion):
+    expected = load(source)["caller"](30)
+    ns = load(source)
+    compile_together(ns, companion)
+    result, framed = leaf_runs(ns, 30)
+    assert result == expected and type(result) is type(expected)
+    assert framed == 0          # 900 calls, none of them through a frame
+
+
+def test_integers_outgrowing_64_bits_give_the_interpreters_big_integers():
+    source = INT_LEAF.replace("1000003", "(1 << 60)")
+    expected = load(source)["caller"](20)
+    ns = load(source)
+    compile_together(ns)
+    result, framed = leaf_runs(ns, 20)
+    assert result == expected
+    assert framed > 0           # the C version gave up: the calls ran again with frames
+
+
+def frames_of(error: BaseException) -> list:
+    return [(fs.name, fs.lineno, fs.line) for fs in traceback.extract_tb(error.__traceback__)][-2:]
+
+
+def test_an_exception_in_the_leaf_has_the_interpreters_traceback():
+    def run(ns):
+        with pytest.raises(ZeroDivisionError) as info:
+            ns["caller"](5)
+        return info.value.args, frames_of(info.value)
+
+    expected = run(load(DIVIDING_LEAF))
+    ns = load(DIVIDING_LEAF)
+    compile_together(ns)
+    assert run(ns) == expected
+    assert expected[1][-1][0] == "leaf"
+
+
+def test_a_rebound_global_is_called_instead():
+    ns = load(FLOAT_LEAF)
+    compile_together(ns)
+    ns["leaf"] = lambda i, j: float(i - j)
+    assert ns["caller"](10) == sum((i - j) * 2.0 for i in range(10) for j in range(10))
+
+
+def test_a_replaced_code_object_is_run_instead():
+    ns = load(FLOAT_LEAF)
+    compile_together(ns)
+    other: dict = {}
+    exec("def leaf(i, j):\n    return 0.5 * i\n", other)
+    ns["leaf"].__code__ = other["leaf"].__code__
+    assert ns["caller"](10) == sum(0.5 * i * 2.0 for i in range(10) for j in range(10))
+
+
+PROFILED = FLOAT_LEAF.replace("    for i in range(n):\n", "    for i in range(n):\n        if i == 2:\n            start()\n")
+
+
+def test_a_profiler_started_meanwhile_sees_every_call():
+    def profiled(ns):
+        calls = []
+
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code.co_name == "leaf":
+                calls.append((frame.f_locals["i"], frame.f_locals["j"]))
+
+        ns["start"] = lambda: sys.setprofile(profile)     # while the caller runs
+        try:
+            result = ns["caller"](6)
+        finally:
+            sys.setprofile(None)
+        return result, calls
+
+    expected = profiled(load(PROFILED))
+    assert len(expected[1]) == 4 * 6
+    ns = load(PROFILED)
+    compile_together(ns)
+    assert profiled(ns) == expected
+
+
+def test_recursion_limit_is_the_interpreters():
+    def outcomes(ns):
+        def at_depth(k):
+            return ns["caller"](3) if k == 0 else at_depth(k - 1)
+        depth = len(traceback.extract_stack())
+        out = []
+        limit = sys.getrecursionlimit()
+        try:
+            for extra in range(1, 12):
+                sys.setrecursionlimit(depth + 20 + extra)
+                try:
+                    out.append(("value", at_depth(15)))
+                except RecursionError as e:
+                    out.append(("error", frames_of(e)[-1][0]))
+        finally:
+            sys.setrecursionlimit(limit)
+        return out
+
+    expected = outcomes(load(FLOAT_LEAF))
+    # the leaf's call is refused at one limit (the traceback ends in the caller)
+    assert ("error", "caller") in expected and expected[-1][0] == "value"
+    ns = load(FLOAT_LEAF)
+    compile_together(ns)
+    assert outcomes(ns) == expected
