@@ -198,3 +198,98 @@ def test_recursion_limit_is_the_interpreters():
     ns = load(FLOAT_LEAF)
     compile_together(ns)
     assert outcomes(ns) == expected
+
+
+# -- many shapes of leaf, differential, with hypothesis -------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+INT_BODIES = {
+    "arith": "    return a * b - a // 3 + b % 5",
+    "branch": "    if a < b:\n        return a - b\n    return (a + 1) * (b - 1)",
+    "divides": "    return a // (b - 3) + a % (b + 3)",
+    "unary": "    return -a if a > 0 else ~b",
+    "compare": "    if a == b or a != 0:\n        return a * 2\n    return b - 1",
+}
+FLOAT_BODIES = {
+    "arith": "    return a * b / (b * b + 1.0) - a",
+    "divides": "    return a / b + b // 2.0",
+    "power": "    return a ** 0.5 + b if a > 0.0 else -a - b",
+    "modulo": "    return a % 3.5 - b",
+    "branch": "    if a <= b:\n        return a\n    return b * 2.0",
+}
+CALLER = """
+def caller(n, s, c):
+    out = []
+    for i in range(n):
+        for j in range(n):
+            out.append(leaf(i * s + c, j - c))
+    return out
+"""
+_shape_pairs: dict = {}
+
+
+def shape_pair(kind: str, name: str) -> tuple[dict, dict]:
+    """(interpreted namespace, compiled namespace) for one leaf shape."""
+    key = (kind, name)
+    if key not in _shape_pairs:
+        body = (INT_BODIES if kind == "int" else FLOAT_BODIES)[name]
+        source = f"def leaf(a, b):\n{body}\n" + CALLER
+        warm = (3, 2, 1) if kind == "int" else (3, 2.5, 0.5)
+        spaces = []
+        for _ in range(2):
+            ns: dict = {}
+            exec(compile(source, f"<leaf {kind} {name} {uuid.uuid4().hex}>", "exec"), ns)
+            for _ in range(3):
+                try:
+                    ns["caller"](*warm)
+                except ArithmeticError:
+                    pass
+            spaces.append(ns)
+        caller, leaf = spaces[1]["caller"].__code__, spaces[1]["leaf"].__code__
+        arg_type = int if kind == "int" else float
+        batch = [(caller, observe(caller, (int, arg_type, arg_type))), (leaf, observe(leaf, (arg_type, arg_type)))]
+        for code, _ in batch:
+            runtime._state.records.setdefault(id(code), runtime.FunctionRecord(code))
+            _hook.mark_queued(code)
+        runtime._compile_batch_now(batch)
+        if not _hook.is_installed():
+            _hook.install(None)
+        record = runtime._state.records[id(caller)]
+        # kept even if not compiled as wanted: hypothesis runs a failing test again and again
+        _shape_pairs[key] = (spaces[0], spaces[1], record.status == "compiled"
+                             and "rs_pure_call_budget" in record.source_path.read_text())
+    interpreted, compiled, calls_c_version = _shape_pairs[key]
+    assert calls_c_version
+    return interpreted, compiled
+
+
+def outcome(ns: dict, *args):
+    try:
+        return "value", repr(ns["caller"](*args))       # repr: nan, -0.0 and int/float told apart
+    except Exception as e:  # noqa: BLE001
+        return "error", type(e).__name__, e.args, frames_of(e)
+
+
+SMALL_OR_HUGE = st.one_of(st.integers(-40, 40), st.integers(-(1 << 62), 1 << 62),
+                          st.sampled_from([(1 << 62), -(1 << 63), 3, -3]))
+FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-10, 10),
+                   st.sampled_from([0.0, -0.0, 0.5, -2.5, 1e308, 5e-324]))
+SHAPES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("name", sorted(INT_BODIES))
+@SHAPES
+@given(s=SMALL_OR_HUGE, c=SMALL_OR_HUGE)
+def test_int_leaf_shapes(name, s, c):
+    interpreted, compiled = shape_pair("int", name)
+    assert outcome(compiled, 5, s, c) == outcome(interpreted, 5, s, c)
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT_BODIES))
+@SHAPES
+@given(s=FLOATS, c=FLOATS)
+def test_float_leaf_shapes(name, s, c):
+    interpreted, compiled = shape_pair("float", name)
+    assert outcome(compiled, 5, s, c) == outcome(interpreted, 5, s, c)
