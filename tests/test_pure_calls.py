@@ -55,17 +55,27 @@ def caller(n):
 """
 
 
-def load(source: str):
+def load(source: str, *warm_args):
     """caller and leaf from a fresh copy of `source` (their own code objects),
     warmed up on the interpreter (its specialisations are the type feedback)."""
     ns: dict = {"start": lambda: None}
     exec(compile(source, f"<pure calls {uuid.uuid4().hex}>", "exec"), ns)
     for _ in range(3):
         try:
-            ns["caller"](4)
-        except ZeroDivisionError:
+            ns["caller"](*(warm_args or (4,)))
+        except ArithmeticError:
             pass
     return ns
+
+
+def compile_batch(batch: list) -> None:
+    """(code, feedback) pairs built into one module, as the compiler thread does."""
+    for code, _ in batch:
+        runtime._state.records.setdefault(id(code), runtime.FunctionRecord(code))
+        _hook.mark_queued(code)
+    runtime._compile_batch_now(batch)
+    if not _hook.is_installed():
+        _hook.install(None)
 
 
 def compile_together(ns: dict, companion: bool = False) -> None:
@@ -77,12 +87,7 @@ def compile_together(ns: dict, companion: bool = False) -> None:
         batch = [(caller, observe(caller, (int,)))]
     else:
         batch = [(caller, observe(caller, (int,))), (leaf, observe(leaf, (int, int)))]
-    for code, _ in batch:
-        runtime._state.records.setdefault(id(code), runtime.FunctionRecord(code))
-        _hook.mark_queued(code)
-    runtime._compile_batch_now(batch)
-    if not _hook.is_installed():
-        _hook.install(None)
+    compile_batch(batch)
     assert _hook.info(caller)[1] == "compiled"
     assert _hook.info(leaf)[1] == "compiled"
     assert "rs_pure_call_budget" in runtime._state.records[id(caller)].source_path.read_text()
@@ -237,25 +242,11 @@ def shape_pair(kind: str, name: str) -> tuple[dict, dict]:
         body = (INT_BODIES if kind == "int" else FLOAT_BODIES)[name]
         source = f"def leaf(a, b):\n{body}\n" + CALLER
         warm = (3, 2, 1) if kind == "int" else (3, 2.5, 0.5)
-        spaces = []
-        for _ in range(2):
-            ns: dict = {}
-            exec(compile(source, f"<leaf {kind} {name} {uuid.uuid4().hex}>", "exec"), ns)
-            for _ in range(3):
-                try:
-                    ns["caller"](*warm)
-                except ArithmeticError:
-                    pass
-            spaces.append(ns)
+        spaces = [load(source, *warm) for _ in range(2)]
         caller, leaf = spaces[1]["caller"].__code__, spaces[1]["leaf"].__code__
         arg_type = int if kind == "int" else float
-        batch = [(caller, observe(caller, (int, arg_type, arg_type))), (leaf, observe(leaf, (arg_type, arg_type)))]
-        for code, _ in batch:
-            runtime._state.records.setdefault(id(code), runtime.FunctionRecord(code))
-            _hook.mark_queued(code)
-        runtime._compile_batch_now(batch)
-        if not _hook.is_installed():
-            _hook.install(None)
+        compile_batch([(caller, observe(caller, (int, arg_type, arg_type))),
+                       (leaf, observe(leaf, (arg_type, arg_type)))])
         record = runtime._state.records[id(caller)]
         # kept even if not compiled as wanted: hypothesis runs a failing test again and again
         _shape_pairs[key] = (spaces[0], spaces[1], record.status == "compiled"
@@ -279,17 +270,12 @@ FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-10
 SHAPES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize("name", sorted(INT_BODIES))
+@pytest.mark.parametrize("kind, name", [("int", name) for name in sorted(INT_BODIES)]
+                         + [("float", name) for name in sorted(FLOAT_BODIES)])
 @SHAPES
-@given(s=SMALL_OR_HUGE, c=SMALL_OR_HUGE)
-def test_int_leaf_shapes(name, s, c):
-    interpreted, compiled = shape_pair("int", name)
-    assert outcome(compiled, 5, s, c) == outcome(interpreted, 5, s, c)
-
-
-@pytest.mark.parametrize("name", sorted(FLOAT_BODIES))
-@SHAPES
-@given(s=FLOATS, c=FLOATS)
-def test_float_leaf_shapes(name, s, c):
-    interpreted, compiled = shape_pair("float", name)
+@given(data=st.data())
+def test_leaf_shapes(kind, name, data):
+    interpreted, compiled = shape_pair(kind, name)
+    values = SMALL_OR_HUGE if kind == "int" else FLOATS
+    s, c = data.draw(values, label="s"), data.draw(values, label="c")
     assert outcome(compiled, 5, s, c) == outcome(interpreted, 5, s, c)
