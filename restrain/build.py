@@ -434,7 +434,8 @@ def _build_combined(request: dict, members: list[tuple[dict, object]], companion
     pyx.write_text(combined_source(name, named, companions=companions))
     so = workdir / (name + EXT_SUFFIX)
     c_file = run_cython(pyx)
-    run_c_command(list(request["compiler"]) + ["-o", str(so), str(c_file)], float(request.get("timeout", 120)))
+    run_c_command(list(request["compiler"]) + ["-o", str(so), str(c_file)], float(request.get("timeout", 120)),
+                  workdir)
     for k, (member, _) in enumerate(members):
         copy_so, copy_pyx = workdir / f"copy{k}{EXT_SUFFIX}", workdir / f"copy{k}.pyx"
         shutil.copyfile(so, copy_so)
@@ -498,7 +499,7 @@ def write_source(request: dict) -> None:
 def compile_pyx(request: dict) -> Path:
     """Cython then the C compiler; returns the built module's path."""
     c_file = run_cython(Path(request["pyx"]))
-    run_c_command(request["c_command"] + [str(c_file)], float(request.get("timeout", 120)))
+    run_c_command(request["c_command"] + [str(c_file)], float(request.get("timeout", 120)), c_file.parent)
     return Path(request["c_command"][request["c_command"].index("-o") + 1])
 
 
@@ -531,11 +532,15 @@ def c_command(out: Path, options: BuildOptions) -> list[str]:
     return compiler_command() + list(options.opt_flags) + ["-o", str(out)]
 
 
-def run_c_command(cmd: list[str], timeout: float) -> None:
+def run_c_command(cmd: list[str], timeout: float, workdir: Path) -> None:
+    """The C compiler's intermediate files (gcc's cc*.s, cc*.o) go to
+    `workdir`, not to the program's temporary directory: a compile running
+    when the program checks that directory (CPython's test runner does)
+    would show up there, and a killed one would leave them behind."""
     import subprocess
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=dict(os.environ, TMPDIR=str(workdir)))
     except FileNotFoundError:
         raise BuildError(f"C compiler not found: {cmd[0]}") from None
     except subprocess.TimeoutExpired:

@@ -992,7 +992,9 @@ def _hand_over_queue() -> None:
         chunk = members[start:start + MAX_BATCH]
         try:
             companions = []
-            for code, feedback in _companions([(code, feedback) for code, feedback, _ in chunk]):
+            found = _companions([(code, feedback) for code, feedback, _ in chunk]) \
+                if "restrain.costmodel" in sys.modules else []        # nothing new imported at exit
+            for code, feedback in found:
                 try:
                     companions.append(front_end_spec(code, feedback))
                 except Exception:  # noqa: BLE001 - as above

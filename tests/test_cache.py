@@ -28,6 +28,7 @@ import pytest
 
 from conftest import clean_env
 
+from restrain import build
 from restrain import cache as cache_mod
 
 EXT = cache_mod.EXT_SUFFIX
@@ -616,3 +617,16 @@ def test_compiles_queued_at_exit_are_finished_for_the_next_run(tmp_path, progs):
     for qualname, so in found.items():
         assert so is not None, f"{qualname} never reached the cache"
         assert_intact(so)
+
+
+def test_c_compiler_temporaries_stay_in_the_build_directory(tmp_path, monkeypatch):
+    # gcc writes cc*.s / cc*.o to $TMPDIR: that must be restrain's build
+    # directory, not the program's (CPython's test runner reports a test
+    # whose temporary directory holds a file it did not make)
+    program_tmp, workdir = tmp_path / "program", tmp_path / "build"
+    program_tmp.mkdir()
+    workdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(program_tmp))
+    build.run_c_command(["sh", "-c", 'echo x > "$TMPDIR/cc-temporary.s"'], 30, workdir)
+    assert list(program_tmp.iterdir()) == []
+    assert (workdir / "cc-temporary.s").exists()
