@@ -110,9 +110,14 @@ def is_object_work(name: str) -> bool:
             or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))
 
 
-def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset = frozenset()) -> WorkMix:
+def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset = frozenset(),
+             compiled_callees: frozenset = frozenset()) -> WorkMix:
     """`generic_sites`: instruction indices (offset // 2) where a compiled
-    version's guesses failed: the next version does generic work there."""
+    version's guesses failed: the next version does generic work there.
+    `compiled_callees`: global names of functions that are compiled: a call
+    of one is no Python call to lose but a gain, counted as typed work: from
+    compiled code it is a direct C call of its entry (or of its C version),
+    from the interpreter it goes through vectorcall and the evaluator."""
     try:
         live = code._co_code_adaptive
     except AttributeError:      # not 3.11's layout
@@ -127,7 +132,11 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
              if inst.offset < len(live)
              and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
     names = [name for index, name in sites if index not in generic_sites]
+    direct = sum(1 for inst in instructions
+                 if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1
+                 and inst.argval in compiled_callees
+                 and (not loops_only or any(start <= inst.offset <= end for start, end in loops)))
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
-    return WorkMix(sum(name in PYTHON_CALLS for name in names),
-                   sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names),
+    return WorkMix(max(0, sum(name in PYTHON_CALLS for name in names) - direct),
+                   sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names) + direct,
                    sum(is_object_work(name) for name in names) + len(sites) - len(names))

@@ -462,7 +462,8 @@ def _why_not_compile(code: CodeType, sampled: bool = False) -> Optional[str]:
     with _import_guard:
         from .costmodel import calls_itself, has_loop, work_mix
     if has_loop(code):
-        worth = work_mix(code).favours_compiling(sampled)
+        compiled = frozenset(r.code.co_name for r in _callee_records(code) if r.status in ("compiled", "queued"))
+        worth = work_mix(code, compiled_callees=compiled).favours_compiling(sampled)
     else:
         worth = calls_itself(code)     # recursive: compiled, its calls of itself are direct
     return None if worth else LOOPLESS_REASON
@@ -501,16 +502,25 @@ def _leaf_callees(code: CodeType) -> list:
     records: the evaluator reports code objects, not function objects; a
     wrong match only compiles a function that did not need it).  Marked
     queued."""
-    with _import_guard:
-        from .costmodel import called_global_names
-    names = called_global_names(code)
     leaves = []
-    for record in list(_state.records.values()):
-        if record.code.co_name in names and record.code.co_filename == code.co_filename \
-                and record.code is not code and _leaf_worth_compiling(record):
+    for record in _callee_records(code):
+        if _leaf_worth_compiling(record):
             record.status, record.reason = "queued", None
             leaves.append(record.code)
     return leaves
+
+
+def _callee_records(code: CodeType) -> list:
+    """The records of the functions `code` calls by global name (matched by
+    name and file: the evaluator reports code objects, not function
+    objects; a wrong match costs a compile, never a wrong result: calls
+    are guarded)."""
+    with _import_guard:
+        from .costmodel import called_global_names
+    names = called_global_names(code)
+    return [record for record in list(_state.records.values())
+            if record.code.co_name in names and record.code.co_filename == code.co_filename
+            and record.code is not code]
 
 
 def _companions(batch: list) -> list:
@@ -520,16 +530,13 @@ def _companions(batch: list) -> list:
     for their own entry, but for a C version its functions may call
     directly (build._calling_each_other; without one they are dropped)."""
     with _import_guard:
-        from .costmodel import called_global_names, has_loop
+        from .costmodel import has_loop
     in_batch = {id(code) for code, _ in batch}
     out = []
     for code, _ in batch:
-        names = called_global_names(code)
-        for record in list(_state.records.values()):
+        for record in _callee_records(code):
             callee = record.code
-            if callee.co_name in names and callee.co_filename == code.co_filename \
-                    and id(callee) not in in_batch and record.status in ("compiled", "queued") \
-                    and not has_loop(callee):
+            if id(callee) not in in_batch and record.status in ("compiled", "queued") and not has_loop(callee):
                 in_batch.add(id(callee))
                 out.append((callee, _feedback(callee, record)))
     return out

@@ -61,3 +61,32 @@ def test_loop_of_object_work_stays_interpreted():
     mix = warm(object_loop, items, {0: "a", 2: "b"}, Item(10, 0))
     assert mix.python_calls == 0 and mix.object_ops > mix.typed_ops
     assert not mix.favours_compiling() and not mix.favours_compiling(sampled=True)
+
+
+def escape(cr, limit):
+    z = 0.0
+    for i in range(limit):
+        z = z * z + cr
+        if z > 2.0:
+            return i
+    return limit
+
+
+def row_of_calls(width):
+    row = []
+    for x in range(width):
+        cr = -2.1 + 3.0 * x / width          # int and float mixed: not specialised
+        row.append(escape(cr, 20))
+    return row
+
+
+def test_calls_of_compiled_functions_count_as_gains():
+    warm(row_of_calls, 30)
+    alone = work_mix(row_of_calls.__code__)
+    assert alone.python_calls == 1 and not alone.favours_compiling(sampled=True)
+    # escape compiled: from compiled code its calls are direct C calls
+    known = work_mix(row_of_calls.__code__, compiled_callees=frozenset({"escape"}))
+    assert known.python_calls == 0 and known.typed_ops == alone.typed_ops + 1
+    assert known.favours_compiling(sampled=True)
+    # another compiled function's name changes nothing
+    assert work_mix(row_of_calls.__code__, compiled_callees=frozenset({"other"})) == alone
