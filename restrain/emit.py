@@ -362,9 +362,9 @@ class ModuleEmitter:
             lines = [f"{renamed.results[0]} = rs_load_global_cached(f, {op.params[0]}, &{cache})"]
             return lines + (self.guard_lines(block, renamed, plan) if plan is not None else [])
         if plan is None and op.kind == "call":
-            callee = self.pure_callee_of(block, op)
-            if callee is not None:
-                return self.pure_callee_call(block, op, renamed, callee)
+            target = self.pure_callee_of(block, op)
+            if target is not None:
+                return self.pure_callee_call(op, renamed, *target)
         if plan is None:
             return op_lines(renamed)
         if plan.how.startswith("guard:"):
@@ -385,10 +385,11 @@ class ModuleEmitter:
             operands = [shadow if a == self.nm(label, name) else a for a in operands]
         return lines + self.typed_op(block, renamed, plan, operands)
 
-    def pure_callee_of(self, block: IRBlock, op: Op) -> PureCallee | None:
-        """The C version `op` may call instead: a call without keywords of
-        a global named after a function of the module that has one, with
-        arguments already C values of its parameters' types."""
+    def pure_callee_of(self, block: IRBlock, op: Op) -> tuple[PureCallee, list[str]] | None:
+        """The C version `op` may call instead, and its C arguments: a call
+        without keywords of a global named after a function of the module
+        that has one, with arguments that are C values of its parameters'
+        types or constants of those types."""
         if not self.pure_callees or op.params[0] is not None:
             return None
         first, callee, *args = op.args
@@ -397,12 +398,28 @@ class ModuleEmitter:
         if load is None or load.kind != "load_global" or null is None or null.kind != "null":
             return None
         target = self.pure_callees.get(self.ir.cfg.decoded.code.co_names[load.params[0]])
-        if target is None or len(args) != len(target.arg_reps) \
-                or any(self.rep(block.label, a) != rep for a, rep in zip(args, target.arg_reps)):
+        if target is None or len(args) != len(target.arg_reps):
             return None
-        return target
+        values = []
+        for arg, rep in zip(args, target.arg_reps):
+            if self.rep(block.label, arg) == rep:
+                values.append(self.nm(block.label, arg))
+            elif self.constant_of(producers.get(arg), rep):
+                values.append(self.c_literal(producers[arg].params[0]))
+            else:
+                return None
+        return target, values
 
-    def pure_callee_call(self, block: IRBlock, op: Op, renamed: Op, callee: PureCallee) -> list[str]:
+    def constant_of(self, op: Op | None, rep: str) -> bool:
+        """Whether `op` loads a constant a C variable of `rep` holds exactly."""
+        if op is None or op.kind != "const":
+            return False
+        value = self.ir.cfg.decoded.code.co_consts[op.params[0]]
+        if rep == INT:
+            return type(value) is int and -(1 << 63) <= value < (1 << 63)
+        return rep == FLOAT and type(value) is float and value == value and abs(value) != float("inf")
+
+    def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str]) -> list[str]:
         """Try the C version; where it cannot be used (another function
         under that name, a profiler, no recursion left) or gives up (an
         overflow: it has no side effects), the call it stands for."""
@@ -411,7 +428,7 @@ class ModuleEmitter:
         self.pure_globals.add(callee.bails)
         result = f"rs_cr_{callee.return_rep}"
         self.typed_decls[result] = callee.return_rep
-        values = ", ".join(renamed.args[2:])
+        values = ", ".join(args)
         return [f'rs_cd = rs_pure_call_budget({renamed.args[1]}, &{cache}, b"{callee.fingerprint}")',
                 f"if rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}:",
                 INDENT + "rs_cb = 0",
@@ -745,9 +762,10 @@ PURE_BAILS_ALLOWED = 8
 
 class PureEmitter(ModuleEmitter):
     """The C version of a function whose body is typed arithmetic on its
-    C-typed arguments and calls of itself by its own global name, such as
-    a recursive Fibonacci, or no calls at all (eval_A(i, j) of the
-    spectral norm, called by the other functions of its module: PureCallee):
+    C-typed arguments, in branches and while loops, and calls of itself by
+    its own global name, such as a recursive Fibonacci, or no calls at all
+    (eval_A(i, j) of the spectral norm, or gcd's while loop, called by the
+    other functions of its module: PureCallee):
     `cdef long long rs_pure(args, int *rs_bail, int rs_depth)`, calling
     itself with C values, no frames, no boxing.  It has
     no side effects, so wherever the frame-full code would deoptimise (an
@@ -852,9 +870,18 @@ class PureEmitter(ModuleEmitter):
         ex = block.exit
         if ex.kind == "return" and self.rep(block.label, ex.value) != self.return_rep:
             raise NotPure("return")
-        if ex.kind == "branch" and (self.rep(block.label, ex.value) == OBJ or ex.polled_edge is not None):
-            raise NotPure("a loop or a branch on an object")
-        return super().exit_lines(block, last_index, live)
+        if ex.kind == "branch" and self.rep(block.label, ex.value) == OBJ:
+            raise NotPure("a branch on an object")
+        lines = []
+        for line in super().exit_lines(block, last_index, live):
+            # a loop's back-edge: where the interpreter would poll, give up
+            if re.fullmatch(r" *rs_check_signals\(f, \d+\)", line):
+                indent = line[:len(line) - len(line.lstrip())]
+                lines += [indent + "if rs_pure_interrupted():"] + [
+                    indent + INDENT + x for x in self.deopt_lines(block, None)]
+            else:
+                lines.append(line)
+        return lines
 
     def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         label = block.label

@@ -8,7 +8,9 @@ exceptions and tracebacks, profiler events, a rebound global, a replaced
 __code__, integers outgrowing 64 bits."""
 from __future__ import annotations
 
+import signal
 import sys
+import time
 import traceback
 import uuid
 
@@ -205,6 +207,47 @@ def test_recursion_limit_is_the_interpreters():
     assert outcomes(ns) == expected
 
 
+SPIN = """
+SCALE = 1
+
+def leaf(a, b):
+    n = 0
+    while a > 0:
+        a -= 1
+        n = (n * 31 + b) % 1000003
+    return n
+
+def caller(n):
+    total = 0
+    for i in range(n):
+        total += leaf(i * SCALE, 1)
+    return total
+"""
+
+
+def test_a_signal_stops_a_long_loop_of_the_c_version():
+    ns = load(SPIN, 30)
+    compile_together(ns)
+    assert ns["caller"](20) == load(SPIN)["caller"](20)
+    ns["SCALE"] = 10 ** 9                 # seconds of work, even in C
+
+    def alarm(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    start = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt) as info:
+            ns["caller"](3)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - start < 2
+    # the C version gave up; the compiled leaf, with its frame, took the signal
+    assert frames_of(info.value)[-1][0] in ("leaf", "alarm")
+
+
 # -- many shapes of leaf, differential, with hypothesis -------------------------------
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -216,6 +259,9 @@ INT_BODIES = {
     "divides": "    return a // (b - 3) + a % (b + 3)",
     "unary": "    return -a if a > 0 else ~b",
     "compare": "    if a == b or a != 0:\n        return a * 2\n    return b - 1",
+    "gcd": "    while b:\n        a, b = b, a % b\n    return a",
+    "collatz": ("    n = 0\n    while a > 1 and n < 50:\n        a = a // 2 if a % 2 == 0 else 3 * a + 1\n"
+                "        n += 1\n    return n + b"),
 }
 FLOAT_BODIES = {
     "arith": "    return a * b / (b * b + 1.0) - a",
@@ -223,6 +269,7 @@ FLOAT_BODIES = {
     "power": "    return a ** 0.5 + b if a > 0.0 else -a - b",
     "modulo": "    return a % 3.5 - b",
     "branch": "    if a <= b:\n        return a\n    return b * 2.0",
+    "halving": "    n = 0\n    while a > 1.0 and n < 60:\n        a = a / 2.0 + b * 0.0\n        n += 1\n    return a",
 }
 CALLER = """
 def caller(n, s, c):
