@@ -232,6 +232,7 @@ class ModuleEmitter:
         self.typed_decls: dict[str, str] = {}     # extra C variables: name -> rep
         self.guard_caches: list[str] = []
         self.global_caches: list[str] = []
+        self.cache_tag = ""        # in the caches' names: the C version's are its own
         self.attr_caches: list[str] = []
         self.borrowed: set[str] = set()           # temporaries held as borrowed PyObject*
         # Object temporaries share a few variables (t0, t1, ...): a block's
@@ -357,7 +358,7 @@ class ModuleEmitter:
                 line = f"rs_store_attr_cached(f, {a[0]}, {op.params[0]}, {a[1]}, &{cache})"
             return [line] + (self.guard_lines(block, renamed, plan) if plan is not None else [])
         if op.kind == "load_global":
-            cache = f"{self.prefix}rs_gc{len(self.global_caches)}"
+            cache = f"{self.prefix}{self.cache_tag}rs_gc{len(self.global_caches)}"
             self.global_caches.append(cache)
             lines = [f"{renamed.results[0]} = rs_load_global_cached(f, {op.params[0]}, &{cache})"]
             return lines + (self.guard_lines(block, renamed, plan) if plan is not None else [])
@@ -432,7 +433,7 @@ class ModuleEmitter:
         return [f'rs_cd = rs_pure_call_budget({renamed.args[1]}, &{cache}, b"{callee.fingerprint}")',
                 f"if rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}:",
                 INDENT + "rs_cb = 0",
-                INDENT + f"{result} = {callee.function}({values}, &rs_cb, rs_cd - 1)",
+                INDENT + f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)",
                 INDENT + "if rs_cb:", 2 * INDENT + f"{callee.bails} += 1",
                 "else:", INDENT + "rs_cb = 1",
                 "if rs_cb:"] + [INDENT + x for x in op_lines(renamed)] + [
@@ -524,7 +525,7 @@ class ModuleEmitter:
 
     def guard_lines(self, block: IRBlock, op: Op, plan: OpPlan) -> list[str]:
         module, name = plan.how.split(":", 1)[1].split(".")
-        cache = f"{self.prefix}rs_g{len(self.guard_caches)}"
+        cache = f"{self.prefix}{self.cache_tag}rs_g{len(self.guard_caches)}"
         self.guard_caches.append(cache)
         value = op.results[1] if op.kind == "load_method" else op.results[0]
         test = f"rs_guard_function({value}, &{cache}, b\"{module}\", b\"{name}\")"
@@ -757,6 +758,9 @@ class PureVersion:
 
 # what the C version computes with (types.TypePlan's `how`, before the colon)
 PURE_PLANS = ("int", "float", "cmp", "neg", "pos", "invert", "not")
+# builtins it may call (on C values: they cannot raise, or give up where they would)
+PURE_BUILTIN_CALLS = frozenset({"call:builtins.abs", "call:builtins.min", "call:builtins.max",
+                                "call:builtins.int", "call:builtins.float"})
 PURE_BAILS_ALLOWED = 8
 
 
@@ -787,6 +791,8 @@ class PureEmitter(ModuleEmitter):
         self.arg_reps = [self.plan.local_reps[i] for i in args]
         self.self_values: set[str] = set()
         self.pure_results: dict[str, str] = {}
+        self.global_values: set[str] = set()       # borrowed values of globals it reads
+        self.cache_tag = "p"
         try:
             self.return_rep = self.typed_return_rep()
             body = self.body_lines()
@@ -797,8 +803,11 @@ class PureEmitter(ModuleEmitter):
         name, cache, bails = f"{self.prefix}rs_pure", f"{self.prefix}rs_gcp", f"{self.prefix}rs_pure_bails"
         ctype = C_TYPES[self.return_rep]
         params = ", ".join(f"{C_TYPES[rep]} rs_a{i}" for i, rep in zip(args, self.arg_reps))
-        function = [f"cdef RsGlobalCache {cache}", f"cdef int {bails} = 0",
-                    f"cdef {ctype} {name}({params}, int *rs_bail, int rs_depth) noexcept:"]
+        function = [f"cdef RsGlobalCache {cache}", f"cdef int {bails} = 0"]
+        function += [f"cdef PyObject *{c} = NULL" for c in self.guard_caches]
+        function += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
+        # rs_fn: the function object it runs for, whose globals it reads
+        function += [f"cdef {ctype} {name}(PyObject *rs_fn, {params}, int *rs_bail, int rs_depth) noexcept:"]
         function += [INDENT + line for line in self.declarations(body)]
         function += [INDENT + f"L{i} = rs_a{i}" for i in args] + [INDENT + f"L{i}_set = 1" for i in args]
         function += [INDENT + line for line in body] + [INDENT + "rs_bail[0] = 1", INDENT + "return 0", ""]
@@ -816,7 +825,7 @@ class PureEmitter(ModuleEmitter):
                 f"if {bails} < {PURE_BAILS_ALLOWED}:",
                 INDENT + f"rs_pd = rs_pure_budget(f, {name_index}, &{cache})",
                 "if rs_pd > 0:",
-                INDENT + f"rs_pr = {name}({', '.join(f'L{i}' for i in args)}, &rs_pb, rs_pd)",
+                INDENT + f"rs_pr = {name}(rs_frame_function(f), {', '.join(f'L{i}' for i in args)}, &rs_pb, rs_pd)",
                 INDENT + "if not rs_pb:", 2 * INDENT + "return rs_pr",
                 INDENT + f"{bails} += 1"]
         return PureVersion(function, call, callee)
@@ -862,7 +871,7 @@ class PureEmitter(ModuleEmitter):
         return BlockCode(lines, code.exit)
 
     def edge_lines(self, block: IRBlock, target: int, values: tuple[str, ...], live: list[str]) -> list[str]:
-        if any(self.rep(block.label, v) == OBJ for v in values):
+        if any(self.rep(block.label, v) in (OBJ, "borrowed") for v in values):
             raise NotPure("an object on the stack")
         return super().edge_lines(block, target, values, [])
 
@@ -890,11 +899,15 @@ class PureEmitter(ModuleEmitter):
         if op.kind == "null":
             return []
         if op.kind == "load_global":
-            if self.ir.cfg.decoded.code.co_names[op.params[0]] != self.self_name or plan is not None:
+            if self.ir.cfg.decoded.code.co_names[op.params[0]] != self.self_name:
+                return self.global_read(block, op, plan)
+            if plan is not None:
                 raise NotPure("a global")
             self.self_values.add(op.results[0])
             return []
         if op.kind == "call":
+            if plan is not None and plan.how in PURE_BUILTIN_CALLS:
+                return super().op_code(block, op, plan)
             return self.self_call(block, op)
         if op.kind in ("load_fast", "store_fast", "const"):
             if any(self.rep(label, v) == OBJ for v in op.results + op.args):
@@ -903,9 +916,28 @@ class PureEmitter(ModuleEmitter):
         if plan is None or plan.how.partition(":")[0] not in PURE_PLANS:
             raise NotPure(op.kind)
         plan = replace(plan, unbox=tuple((n, r) for n, r in plan.unbox if n not in self.pure_results))
-        if plan.unbox:
-            raise NotPure("an object operand")
+        if any(n not in self.global_values for n, _ in plan.unbox):
+            raise NotPure("an object operand")      # a global's value is unboxed (and checked) as in the entry
         return super().op_code(block, op, plan)
+
+    def global_read(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
+        """A global other than itself: a constant (MASK) its arithmetic
+        unboxes, or a builtin it calls (abs, min, max), read borrowed from
+        the function's globals and builtins; none: give up (the frame-full
+        code raises the NameError)."""
+        if plan is not None and not (plan.how.startswith("guard:builtins.")
+                                     and "call:" + plan.how[len("guard:"):] in PURE_BUILTIN_CALLS):
+            raise NotPure("a global")
+        value = op.results[0]
+        self.borrowed.add(value)
+        self.global_values.add(value)
+        cache = f"{self.prefix}{self.cache_tag}rs_gc{len(self.global_caches)}"
+        self.global_caches.append(cache)
+        lines = [f"{value} = rs_pure_global(rs_fn, {op.params[0]}, &{cache})", f"if {value} == NULL:"]
+        lines += [INDENT + x for x in self.deopt_lines(block, op)]
+        if plan is not None:
+            lines += self.guard_lines(block, replace(op, results=(f"<object>{value}",)), plan)
+        return lines
 
     def self_call(self, block: IRBlock, op: Op) -> list[str]:
         """f(args) of the function itself: a C call of the C version."""
@@ -920,7 +952,7 @@ class PureEmitter(ModuleEmitter):
         self.typed_decls[shadow] = self.return_rep
         values = ", ".join(self.nm(label, a) for a in args)
         return ["if rs_depth <= 0:"] + [INDENT + x for x in self.deopt_lines(block, op)] + [
-            f"{shadow} = {self.prefix}rs_pure({values}, rs_bail, rs_depth - 1)",
+            f"{shadow} = {self.prefix}rs_pure(rs_fn, {values}, rs_bail, rs_depth - 1)",
             "if rs_bail[0]:", INDENT + "return 0"]
 
 

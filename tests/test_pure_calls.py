@@ -260,6 +260,8 @@ INT_BODIES = {
     "unary": "    return -a if a > 0 else ~b",
     "compare": "    if a == b or a != 0:\n        return a * 2\n    return b - 1",
     "gcd": "    while b:\n        a, b = b, a % b\n    return a",
+    "minmax": "    return min(a, b) * 3 + max(a, b) - abs(a)",
+    "global": "    return (a + LIMIT) * 2 - b",
     "collatz": ("    n = 0\n    while a > 1 and n < 50:\n        a = a // 2 if a % 2 == 0 else 3 * a + 1\n"
                 "        n += 1\n    return n + b"),
 }
@@ -269,6 +271,7 @@ FLOAT_BODIES = {
     "power": "    return a ** 0.5 + b if a > 0.0 else -a - b",
     "modulo": "    return a % 3.5 - b",
     "branch": "    if a <= b:\n        return a\n    return b * 2.0",
+    "minmax": "    return min(a, b) - abs(b) + max(a, 0.25)",
     "halving": "    n = 0\n    while a > 1.0 and n < 60:\n        a = a / 2.0 + b * 0.0\n        n += 1\n    return a",
 }
 CALLER = """
@@ -282,12 +285,14 @@ def caller(n, s, c):
 _shape_pairs: dict = {}
 
 
-def shape_pair(kind: str, name: str) -> tuple[dict, dict]:
-    """(interpreted namespace, compiled namespace) for one leaf shape."""
-    key = (kind, name)
+def shape_pair(kind: str, name: str, fresh: bool = False) -> tuple[dict, dict]:
+    """(interpreted namespace, compiled namespace) for one leaf shape; the
+    one the hypothesis test uses (its C version may have given up too often
+    to be tried again: PURE_BAILS_ALLOWED), or a `fresh` one."""
+    key = (kind, name, uuid.uuid4().hex if fresh else "")
     if key not in _shape_pairs:
         body = (INT_BODIES if kind == "int" else FLOAT_BODIES)[name]
-        source = f"def leaf(a, b):\n{body}\n" + CALLER
+        source = f"LIMIT = 1000\n\ndef leaf(a, b):\n{body}\n" + CALLER
         warm = (3, 2, 1) if kind == "int" else (3, 2.5, 0.5)
         spaces = [load(source, *warm) for _ in range(2)]
         caller, leaf = spaces[1]["caller"].__code__, spaces[1]["leaf"].__code__
@@ -326,3 +331,40 @@ def test_leaf_shapes(kind, name, data):
     values = SMALL_OR_HUGE if kind == "int" else FLOATS
     s, c = data.draw(values, label="s"), data.draw(values, label="c")
     assert outcome(compiled, 5, s, c) == outcome(interpreted, 5, s, c)
+
+
+def framed_calls(ns: dict, *args) -> int:
+    before = _hook.info(ns["leaf"].__code__)[0]
+    ns["caller"](*args)
+    return _hook.info(ns["leaf"].__code__)[0] - before
+
+
+def test_a_global_the_c_version_reads_is_read_again_when_rebound():
+    interpreted, compiled = shape_pair("int", "global", fresh=True)
+    assert framed_calls(compiled, 5, 3, 1) == 0          # the C version read LIMIT
+    try:
+        for ns in (interpreted, compiled):
+            ns["LIMIT"] = 5
+        assert outcome(compiled, 5, 3, 1) == outcome(interpreted, 5, 3, 1)
+        for ns in (interpreted, compiled):
+            del ns["LIMIT"]
+        expected = outcome(interpreted, 5, 3, 1)
+        assert expected[:2] == ("error", "NameError") and outcome(compiled, 5, 3, 1) == expected
+    finally:
+        for ns in (interpreted, compiled):
+            ns["LIMIT"] = 1000
+
+
+def test_a_builtin_rebound_in_the_module_is_called():
+    interpreted, compiled = shape_pair("int", "minmax", fresh=True)
+    assert framed_calls(compiled, 5, 3, 1) == 0          # the C version did min, max and abs
+    before = outcome(compiled, 5, 3, 1)
+    try:
+        for ns in (interpreted, compiled):
+            ns["abs"] = lambda x: 1000
+        after = outcome(compiled, 5, 3, 1)
+        assert after == outcome(interpreted, 5, 3, 1) and after != before
+    finally:
+        for ns in (interpreted, compiled):
+            del ns["abs"]
+    assert outcome(compiled, 5, 3, 1) == outcome(interpreted, 5, 3, 1) == before

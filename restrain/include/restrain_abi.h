@@ -1737,6 +1737,36 @@ RS_HOT int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c) {
     return rs_pure_depth(f->tstate);
 }
 
+/* A global a C version reads (a constant such as MASK, a builtin such as
+ * abs), borrowed, from the globals and builtins of `fn`, the function it
+ * runs for; NULL (no exception) if there is none: the C version gives up,
+ * and the frame-full code raises the NameError. */
+RS_HOT PyObject *rs_pure_global(PyObject *fn, int i, RsGlobalCache *c) {
+    PyFunctionObject *func = (PyFunctionObject *)fn;
+    PyObject *globals = func->func_globals, *builtins = func->func_builtins;
+    if (!PyDict_CheckExact(globals) || !PyDict_CheckExact(builtins)) return NULL;
+    if (c->value != NULL && ((PyDictObject *)globals)->ma_version_tag == c->globals_version
+            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version) {
+        return c->value;
+    }
+    PyObject *name = PyTuple_GET_ITEM(((PyCodeObject *)func->func_code)->co_names, i);
+    PyObject *v = PyDict_GetItemWithError(globals, name);
+    if (v == NULL && !PyErr_Occurred()) v = PyDict_GetItemWithError(builtins, name);
+    if (v == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    c->value = v;
+    c->globals_version = ((PyDictObject *)globals)->ma_version_tag;
+    c->builtins_version = ((PyDictObject *)builtins)->ma_version_tag;
+    return v;
+}
+
+/* The function object a compiled frame runs (borrowed). */
+static inline PyObject *rs_frame_function(RsFrame *f) {
+    return (PyObject *)f->frame->f_func;
+}
+
 RS_HOT int rs_pure_interrupted(void) {
     return _Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker) != 0;
 }

@@ -31,6 +31,8 @@ cdef extern from "restrain_abi.h":
     object rs_load_global_cached(RsFrame *f, int i, RsGlobalCache *c)
     int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c)
     bint rs_pure_interrupted()
+    PyObject *rs_pure_global(PyObject *fn, int i, RsGlobalCache *c)
+    PyObject *rs_frame_function(RsFrame *f)
     ctypedef struct RsPureCallee:
         PyObject *code
     int rs_pure_call_budget(object callable, RsPureCallee *c, const char *fingerprint) except -1
