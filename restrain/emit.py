@@ -58,7 +58,7 @@ class PureCallee:
     the code whose digest is `fingerprint` (restrain_abi.h,
     rs_pure_call_budget)."""
     name: str
-    function: str          # the C function: (arguments, int *rs_bail, int rs_depth)
+    function: str          # the C function: (PyObject *rs_fn, arguments, int *rs_bail, int rs_depth)
     bails: str             # its module-level count of give-ups
     arg_reps: tuple
     return_rep: str
@@ -766,12 +766,14 @@ PURE_BAILS_ALLOWED = 8
 
 class PureEmitter(ModuleEmitter):
     """The C version of a function whose body is typed arithmetic on its
-    C-typed arguments, in branches and while loops, and calls of itself by
+    C-typed arguments and on global constants, with abs, min, max, int and
+    float (global_read), in branches and while loops, and calls of itself by
     its own global name, such as a recursive Fibonacci, or no calls at all
     (eval_A(i, j) of the spectral norm, or gcd's while loop, called by the
     other functions of its module: PureCallee):
-    `cdef long long rs_pure(args, int *rs_bail, int rs_depth)`, calling
-    itself with C values, no frames, no boxing.  It has
+    `cdef long long rs_pure(PyObject *rs_fn, args, int *rs_bail, int
+    rs_depth)` (rs_fn: the function object, whose globals it reads),
+    calling itself with C values, no frames, no boxing.  It has
     no side effects, so wherever the frame-full code would deoptimise (an
     overflow), or the interpreter would poll (signals, other threads) or
     count a frame against the recursion limit, it gives up (sets
