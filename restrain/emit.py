@@ -386,11 +386,13 @@ class ModuleEmitter:
             operands = [shadow if a == self.nm(label, name) else a for a in operands]
         return lines + self.typed_op(block, renamed, plan, operands)
 
-    def pure_callee_of(self, block: IRBlock, op: Op) -> tuple[PureCallee, list[str]] | None:
-        """The C version `op` may call instead, and its C arguments: a call
-        without keywords of a global named after a function of the module
-        that has one, with arguments that are C values of its parameters'
-        types or constants of those types."""
+    def pure_callee_of(self, block: IRBlock, op: Op) -> tuple[PureCallee, list[str], list] | None:
+        """The C version `op` may call instead, its C arguments, and the
+        objects to unbox into some of those first: a call without keywords
+        of a global named after a function of the module that has one, with
+        arguments that are C values of its parameters' types, constants of
+        those types, or objects (unboxed, and the ordinary call if one is
+        not of the type: a global such as MAX_ITER)."""
         if not self.pure_callees or op.params[0] is not None:
             return None
         first, callee, *args = op.args
@@ -401,15 +403,19 @@ class ModuleEmitter:
         target = self.pure_callees.get(self.ir.cfg.decoded.code.co_names[load.params[0]])
         if target is None or len(args) != len(target.arg_reps):
             return None
-        values = []
-        for arg, rep in zip(args, target.arg_reps):
-            if self.rep(block.label, arg) == rep:
+        values, unbox = [], []
+        for k, (arg, rep) in enumerate(zip(args, target.arg_reps)):
+            arg_rep = self.rep(block.label, arg)
+            if arg_rep == rep:
                 values.append(self.nm(block.label, arg))
             elif self.constant_of(producers.get(arg), rep):
                 values.append(self.c_literal(producers[arg].params[0]))
+            elif arg_rep in (OBJ, "borrowed"):
+                values.append(f"rs_ca{k}_{rep}")
+                unbox.append((self.nm(block.label, arg), rep, values[-1]))
             else:
                 return None
-        return target, values
+        return target, values, unbox
 
     def constant_of(self, op: Op | None, rep: str) -> bool:
         """Whether `op` loads a constant a C variable of `rep` holds exactly."""
@@ -420,7 +426,7 @@ class ModuleEmitter:
             return type(value) is int and -(1 << 63) <= value < (1 << 63)
         return rep == FLOAT and type(value) is float and value == value and abs(value) != float("inf")
 
-    def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str]) -> list[str]:
+    def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str], unbox: list) -> list[str]:
         """Try the C version; where it cannot be used (another function
         under that name, a profiler, no recursion left) or gives up (an
         overflow: it has no side effects), the call it stands for."""
@@ -430,7 +436,12 @@ class ModuleEmitter:
         result = f"rs_cr_{callee.return_rep}"
         self.typed_decls[result] = callee.return_rep
         values = ", ".join(args)
-        return [f'rs_cd = rs_pure_call_budget({renamed.args[1]}, &{cache}, b"{callee.fingerprint}")',
+        lines = ["rs_cu = 0"]
+        for obj, rep, var in unbox:
+            self.typed_decls[var] = rep
+            lines += [f"if rs_unbox_{rep}({obj}, &{var}):", INDENT + "rs_cu = 1"]
+        budget = f'rs_pure_call_budget({renamed.args[1]}, &{cache}, b"{callee.fingerprint}")'
+        return lines + [f"rs_cd = 0 if rs_cu else {budget}",
                 f"if rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}:",
                 INDENT + "rs_cb = 0",
                 INDENT + f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)",
@@ -701,7 +712,7 @@ class ModuleEmitter:
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_fi", "cdef int rs_lasti_v",
                  "cdef bint rs_ok = 0"]
         if self.pure_globals:
-            decls += [f"global {name}" for name in sorted(self.pure_globals)] + ["cdef int rs_cd = 0, rs_cb = 0"]
+            decls += [f"global {name}" for name in sorted(self.pure_globals)] + ["cdef int rs_cd = 0, rs_cb = 0, rs_cu = 0"]
         borrowed = sorted(self.borrowed)
         for i in range(0, len(borrowed), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in borrowed[i:i + 16]))
@@ -775,7 +786,8 @@ class PureEmitter(ModuleEmitter):
     rs_depth)` (rs_fn: the function object, whose globals it reads),
     calling itself with C values, no frames, no boxing.  It has
     no side effects, so wherever the frame-full code would deoptimise (an
-    overflow), or the interpreter would poll (signals, other threads) or
+    overflow), or the interpreter would handle a signal or a pending call
+    (a thread waiting for the GIL gets it: rs_pure_interrupted), or
     count a frame against the recursion limit, it gives up (sets
     *rs_bail) and the entry runs the call again from its start with frames
     (restrain_abi.h, "pure typed recursion").  version() is None for any
@@ -794,6 +806,10 @@ class PureEmitter(ModuleEmitter):
         self.self_values: set[str] = set()
         self.pure_results: dict[str, str] = {}
         self.global_values: set[str] = set()       # borrowed values of globals it reads
+        self.range_globals: set[str] = set()       # the builtin range, checked
+        self.ranges: set[str] = set()              # range(...) results: rs_<v>_start, rs_<v>_stop
+        # their iterators: values, and (block, k) stack slots, as rs_<name>_cur and rs_<name>_stop
+        self.iterators, self.iterator_slots = self.range_iterators()
         self.cache_tag = "p"
         try:
             self.return_rep = self.typed_return_rep()
@@ -832,6 +848,39 @@ class PureEmitter(ModuleEmitter):
                 INDENT + f"{bails} += 1"]
         return PureVersion(function, call, callee)
 
+    def range_iterators(self) -> tuple[set, set]:
+        """iter(range(...)) values, and the stack slots (block label, depth)
+        that hold one on some path (then on every path: the stack's shape
+        at a block is fixed)."""
+        code = self.ir.cfg.decoded.code
+        producers = {r: op for block in self.ir.blocks.values() for op in block.ops for r in op.results}
+        values = set()
+        for block in self.ir.blocks.values():
+            for op in block.ops:
+                call = producers.get(op.args[0]) if op.kind == "get_iter" else None
+                load = producers.get(call.args[1]) if call is not None and call.kind == "call" else None
+                if load is not None and load.kind == "load_global" and code.co_names[load.params[0]] == "range":
+                    values.add(op.results[0])
+        slots: set = set()
+        changed = bool(values)
+        while changed:
+            changed = False
+            for block in self.ir.blocks.values():
+                for target, carried in block.exit.edges:
+                    for k, value in enumerate(carried):
+                        if (target, k) not in slots and self.holds_iterator(block.label, value, values, slots):
+                            slots.add((target, k))
+                            changed = True
+        return values, slots
+
+    @staticmethod
+    def holds_iterator(label: int, name: str, values: set, slots: set) -> bool:
+        slot = re.fullmatch(r"s(\d+)", name)       # phi_name(k)
+        return name in values or (slot is not None and (label, int(slot.group(1))) in slots)
+
+    def is_iterator(self, label: int, name: str) -> bool:
+        return self.holds_iterator(label, name, self.iterators, self.iterator_slots)
+
     def typed_return_rep(self) -> str:
         reps = set()
         for label, block in self.ir.blocks.items():
@@ -869,13 +918,28 @@ class PureEmitter(ModuleEmitter):
         # (unused) object slots and the stores of prev_instr go
         code = super().block_code(label)
         lines = tuple(line for line in code.body
-                      if not re.fullmatch(r"t\d+ = None|rs_at\(f, \d+\)", line)) or ("pass",)
+                      if not re.fullmatch(r"[ts]\d+ = None|rs_at\(f, \d+\)", line)) or ("pass",)
         return BlockCode(lines, code.exit)
 
     def edge_lines(self, block: IRBlock, target: int, values: tuple[str, ...], live: list[str]) -> list[str]:
-        if any(self.rep(block.label, v) in (OBJ, "borrowed") for v in values):
-            raise NotPure("an object on the stack")
-        return super().edge_lines(block, target, values, [])
+        """The edge's C values into the target's slots (no object is ever
+        made, so none is dropped); a range iterator is its two C variables."""
+        label = block.label
+        lines, keep = [], []
+        for k, value in enumerate(values):
+            if not self.is_iterator(label, value):
+                if self.rep(label, value) in (OBJ, "borrowed"):
+                    raise NotPure("an object on the stack")
+                keep.append(k)
+                continue
+            slot = phi_name(k)
+            if value.startswith("s") and value != slot:
+                raise NotPure("an iterator moving between stack slots")
+            if value != slot:
+                self.typed_decls.update({f"rs_{slot}_cur": INT, f"rs_{slot}_stop": INT})
+                lines += [f"rs_{slot}_cur = rs_{value}_cur", f"rs_{slot}_stop = rs_{value}_stop"]
+        return lines + phi_moves(tuple(self.nm(label, values[k]) for k in keep),
+                                 tuple(self.nm(target, phi_name(k)) for k in keep))
 
     def exit_lines(self, block: IRBlock, last_index, live: list[str]) -> list[str]:
         ex = block.exit
@@ -896,6 +960,16 @@ class PureEmitter(ModuleEmitter):
 
     def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         label = block.label
+        if op.kind in ("call", "get_iter", "for_iter", "pop") and any(
+                a in self.range_globals or a in self.ranges or self.is_iterator(label, a) for a in op.args):
+            return self.range_op(block, op, plan)
+        if op.kind == "load_global" and plan is None \
+                and self.ir.cfg.decoded.code.co_names[op.params[0]] == "range":
+            return self.range_global(block, op)
+        if op.kind == "pop" and self.rep(label, op.args[0]) in (INT, FLOAT, BOOL):
+            return []
+        if op.kind == "const" and op.results[0] in self.borrowed:
+            return []       # an object constant: only range()'s bounds take it, as a C literal
         if op.kind == "check_signals":
             return ["if rs_pure_interrupted():"] + [INDENT + x for x in self.deopt_lines(block, op)]
         if op.kind == "null":
@@ -921,6 +995,51 @@ class PureEmitter(ModuleEmitter):
         if any(n not in self.global_values for n, _ in plan.unbox):
             raise NotPure("an object operand")      # a global's value is unboxed (and checked) as in the entry
         return super().op_code(block, op, plan)
+
+    def range_global(self, block: IRBlock, op: Op) -> list[str]:
+        """`range`, for a loop over range(stop) or range(start, stop): it
+        must be the builtin (else give up: the frame-full code calls it)."""
+        lines = self.global_read(block, op, None)
+        value = op.results[0]
+        self.range_globals.add(value)
+        cache = f"{self.prefix}{self.cache_tag}rs_g{len(self.guard_caches)}"
+        self.guard_caches.append(cache)
+        return lines + [f'if rs_guard_function(<object>{value}, &{cache}, b"builtins", b"range"):'] + [
+            INDENT + x for x in self.deopt_lines(block, op)]
+
+    def range_op(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
+        """A loop over a range as C variables: range(...) its bounds,
+        iter() its current value and end, the loop's step a comparison."""
+        label = block.label
+        if op.kind == "call":
+            null, callee, *args = op.args
+            if callee not in self.range_globals or op.params[0] is not None or len(args) not in (1, 2):
+                raise NotPure("a call of range")
+            producers = {o.results[0]: o for o in block.ops if o.results}
+            bounds = []
+            for a in args:
+                if self.rep(label, a) == INT:
+                    bounds.append(self.nm(label, a))
+                elif self.constant_of(producers.get(a), INT):
+                    bounds.append(self.c_literal(producers[a].params[0]))
+                else:
+                    raise NotPure("a range of objects")
+            r = op.results[0]
+            self.ranges.add(r)
+            self.typed_decls.update({f"rs_{r}_start": INT, f"rs_{r}_stop": INT})
+            start = bounds[0] if len(bounds) == 2 else "0"
+            return [f"rs_{r}_start = {start}", f"rs_{r}_stop = {bounds[-1]}"]
+        if op.kind == "get_iter" and op.args[0] in self.ranges and op.results[0] in self.iterators:
+            r, v = op.results[0], op.args[0]
+            self.typed_decls.update({f"rs_{r}_cur": INT, f"rs_{r}_stop": INT})
+            return [f"rs_{r}_cur = rs_{v}_start", f"rs_{r}_stop = rs_{v}_stop"]
+        if op.kind == "for_iter" and self.is_iterator(label, op.args[0]) and plan is not None and plan.how == "range":
+            it, r = op.args[0], self.nm(label, op.results[0])
+            return [f"if rs_{it}_cur < rs_{it}_stop:", INDENT + f"{r} = rs_{it}_cur", INDENT + f"rs_{it}_cur += 1",
+                    INDENT + "rs_fi = 1", "else:", INDENT + "rs_fi = 0"]
+        if op.kind == "pop" and self.is_iterator(label, op.args[0]):
+            return []
+        raise NotPure(f"{op.kind} of a range")
 
     def global_read(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         """A global other than itself: a constant (MASK) its arithmetic

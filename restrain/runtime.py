@@ -529,14 +529,12 @@ def _companions(batch: list) -> list:
     along with another caller): built into the batch's module too, not
     for their own entry, but for a C version its functions may call
     directly (build._calling_each_other; without one they are dropped)."""
-    with _import_guard:
-        from .costmodel import has_loop
     in_batch = {id(code) for code, _ in batch}
     out = []
     for code, _ in batch:
         for record in _callee_records(code):
             callee = record.code
-            if id(callee) not in in_batch and record.status in ("compiled", "queued") and not has_loop(callee):
+            if id(callee) not in in_batch and record.status in ("compiled", "queued"):
                 in_batch.add(id(callee))
                 out.append((callee, _feedback(callee, record)))
     return out

@@ -248,6 +248,32 @@ def test_a_signal_stops_a_long_loop_of_the_c_version():
     assert frames_of(info.value)[-1][0] in ("leaf", "alarm")
 
 
+def test_a_c_version_hands_the_gil_to_other_threads_and_goes_on():
+    import threading
+    ns = load(SPIN, 30)
+    compile_together(ns)
+    ns["SCALE"] = 10 ** 8                 # about a second in C
+    expected = load(SPIN)["leaf"](10 ** 6, 1)  # (the value itself is checked below on a smaller run)
+    done = threading.Event()
+    result = []
+
+    def work():
+        result.append(framed_calls(ns, 3))
+        done.set()
+
+    thread = threading.Thread(target=work)
+    turns = 0
+    thread.start()
+    while not done.is_set():              # this thread needs the GIL every few ms
+        sum(range(1000))
+        turns += 1
+    thread.join()
+    assert result == [0]                  # the C version went on through every hand-over
+    assert turns > 20
+    ns["SCALE"] = 10 ** 6
+    assert ns["caller"](2) == expected
+
+
 # -- many shapes of leaf, differential, with hypothesis -------------------------------
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -262,6 +288,9 @@ INT_BODIES = {
     "gcd": "    while b:\n        a, b = b, a % b\n    return a",
     "minmax": "    return min(a, b) * 3 + max(a, b) - abs(a)",
     "global": "    return (a + LIMIT) * 2 - b",
+    "range": "    t = 0\n    for i in range(1, 6):\n        t += a * i - b\n    return t",
+    "nested": ("    t = 0\n    for i in range(3):\n        for j in range(i, 4):\n            if j == 2:\n"
+               "                return t + a\n            t += b * j\n    return t"),
     "collatz": ("    n = 0\n    while a > 1 and n < 50:\n        a = a // 2 if a % 2 == 0 else 3 * a + 1\n"
                 "        n += 1\n    return n + b"),
 }
@@ -272,6 +301,7 @@ FLOAT_BODIES = {
     "modulo": "    return a % 3.5 - b",
     "branch": "    if a <= b:\n        return a\n    return b * 2.0",
     "minmax": "    return min(a, b) - abs(b) + max(a, 0.25)",
+    "range": "    t = 0.0\n    for i in range(4):\n        t = t * a + b\n    return t",
     "halving": "    n = 0\n    while a > 1.0 and n < 60:\n        a = a / 2.0 + b * 0.0\n        n += 1\n    return a",
 }
 CALLER = """
@@ -368,3 +398,12 @@ def test_a_builtin_rebound_in_the_module_is_called():
         for ns in (interpreted, compiled):
             del ns["abs"]
     assert outcome(compiled, 5, 3, 1) == outcome(interpreted, 5, 3, 1) == before
+
+
+@pytest.mark.parametrize("kind, name, args", [("int", "gcd", (5, 3, 1)), ("int", "range", (5, 3, 1)),
+                                              ("int", "nested", (5, 3, 1)), ("float", "range", (5, 0.5, 0.25)),
+                                              ("int", "global", (5, 3, 1))])
+def test_loops_and_globals_run_in_the_c_version(kind, name, args):
+    interpreted, compiled = shape_pair(kind, name, fresh=True)
+    assert framed_calls(compiled, *args) == 0            # every one of the 25 calls in C
+    assert outcome(compiled, *args) == outcome(interpreted, *args)

@@ -1473,13 +1473,14 @@ RS_HOT int rs_m_ceil(double x, long long *r) { return rs_f_to_i(ceil(x), r); }
 
 /* ---- guards on known functions ------------------------------------------------
  * `o` must be the function `module.name` as the module defines it (a C
- * function bound to that module, or the type for int/float), not just an
+ * function bound to that module, or the type for int/float/range), not just an
  * object of that name: programs may rebind globals, builtins or module
  * attributes at any time.  The last object that passed is cached. */
 static int rs_is_known_function(PyObject *o, const char *module, const char *name) {
     if (strcmp(module, "builtins") == 0) {
         if (strcmp(name, "int") == 0) return o == (PyObject *)&PyLong_Type;
         if (strcmp(name, "float") == 0) return o == (PyObject *)&PyFloat_Type;
+        if (strcmp(name, "range") == 0) return o == (PyObject *)&PyRange_Type;
     }
     if (!PyCFunction_Check(o)) return 0;
     PyCFunctionObject *fn = (PyCFunctionObject *)o;
@@ -1700,7 +1701,7 @@ RS_HOT int rs_poll_after_call(RsFrame *f, int index, PyObject *first, PyObject *
  * of itself by its global name (fib) also gets a plain C version, which
  * calls itself with C values and no frames (emit.PureEmitter).  It has no
  * side effects, so whenever it cannot go on -- an integer overflows, a
- * signal or another thread waits (the eval breaker), the recursion reaches
+ * signal or a pending call waits (the eval breaker), the recursion reaches
  * the limit the interpreter would enforce -- it gives up and the call runs
  * again from its start on the compiled code with frames, which then does
  * exactly what the interpreter does (big integers, RecursionError,
@@ -1767,8 +1768,27 @@ static inline PyObject *rs_frame_function(RsFrame *f) {
     return (PyObject *)f->frame->f_func;
 }
 
+/* The C version's poll, where the interpreter polls (function entry, loop
+ * back-edges): a thread waiting for the GIL gets it, as the interpreter
+ * hands it over, and the C version goes on (restrain's own sampling thread
+ * asks every 10-30 ms: giving up there would soon disable every C version
+ * with a loop); anything else (a signal, a pending call, an asynchronous
+ * exception) needs a frame: 1, give up. */
+static __attribute__((noinline, cold)) int rs_pure_pending(PyInterpreterState *interp) {
+    struct _ceval_state *ceval2 = &interp->ceval;
+    if (_Py_atomic_load_relaxed(&ceval2->gil_drop_request)) {
+        PyEval_RestoreThread(PyEval_SaveThread());
+    }
+    return _Py_atomic_load_relaxed(&interp->runtime->ceval.signals_pending)
+        || _Py_atomic_load_relaxed(&ceval2->pending.calls_to_do)
+        || ceval2->pending.async_exc;
+}
+
 RS_HOT int rs_pure_interrupted(void) {
-    return _Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker) != 0;
+    PyInterpreterState *interp = _PyInterpreterState_GET();
+    if (__builtin_expect(_Py_atomic_load_relaxed(&interp->ceval.eval_breaker), 0))
+        return rs_pure_pending(interp);
+    return 0;
 }
 
 /* ---- calls of pure functions from other compiled functions ----------------
