@@ -110,6 +110,19 @@ def is_object_work(name: str) -> bool:
             or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))
 
 
+# BINARY_OP's opargs (NB_AND, NB_LSHIFT, NB_OR, NB_RSHIFT, NB_XOR, and their
+# in-place forms, +13) that 3.11 never specialises: bit operations, on ints
+# almost always; the type pass guesses ints for them (types.BIT_OPS)
+BIT_OPARGS = frozenset({1, 3, 7, 9, 12} | {1 + 13, 3 + 13, 7 + 13, 9 + 13, 12 + 13})
+BIT_OP = "BINARY_OP (bits)"
+
+
+def _site_name(opname: str, inst) -> str:
+    if opname == "BINARY_OP" and inst.arg in BIT_OPARGS:
+        return BIT_OP
+    return opname
+
+
 def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset = frozenset(),
              compiled_callees: frozenset = frozenset()) -> WorkMix:
     """`generic_sites`: instruction indices (offset // 2) where a compiled
@@ -128,7 +141,7 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
     instructions = list(dis.get_instructions(code))
     loops = [(inst.argval, inst.offset) for inst in instructions
              if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
-    sites = [(inst.offset // 2, dis._all_opname[live[inst.offset]]) for inst in instructions
+    sites = [(inst.offset // 2, _site_name(dis._all_opname[live[inst.offset]], inst)) for inst in instructions
              if inst.offset < len(live)
              and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
     names = [name for index, name in sites if index not in generic_sites]
@@ -138,5 +151,5 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
                  and (not loops_only or any(start <= inst.offset <= end for start, end in loops)))
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(max(0, sum(name in PYTHON_CALLS for name in names) - direct),
-                   sum(name in OPERAND_FEEDBACK or name == "FOR_ITER" for name in names) + direct,
+                   sum(name in OPERAND_FEEDBACK or name in ("FOR_ITER", BIT_OP) for name in names) + direct,
                    sum(is_object_work(name) for name in names) + len(sites) - len(names))

@@ -53,6 +53,10 @@ FLOAT_OPS = {ADD: "add", SUB: "sub", MUL: "mul", TRUEDIV: "truediv", FLOORDIV: "
              MOD: "mod", POW: "pow"}
 # int ops whose C form can never leave int64
 INT_TOTAL = {"and", "or", "xor"}
+# 3.11 does not specialise these: with an int on one side, the other side
+# is guessed to be an int too (bit operations are on ints; a float there
+# raises TypeError, which the guess's failure leaves to the interpreter)
+BIT_OPS = {AND, OR, XOR, LSHIFT, RSHIFT}
 FLOAT_TOTAL = {"add", "sub", "mul"}
 
 # Names that let other code read a frame's locals by name: typed locals
@@ -575,6 +579,9 @@ class TypeInference:
         if reps is None:
             return BOTTOM
         base = op.params[0] % 13
+        if may_deopt and base in BIT_OPS and sorted(reps) == sorted((INT, OBJ)):
+            unbox += tuple((arg, INT) for arg, rep in zip(op.args, reps) if rep == OBJ)
+            reps = (INT, INT)
         a, b = reps
         if a == BOOL or b == BOOL:
             return OBJ

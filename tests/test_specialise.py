@@ -433,3 +433,42 @@ def test_boxed_arguments_differential(args):
     for func in (power_sum, only_passed):
         pair = specialised_pair(func, (int, int), [(3, 10)] * 5)
         pair.check(*args)
+
+
+# -- bit operations with an object on one side -------------------------------------
+# 3.11 does not specialise &, |, ^, <<, >>: with an int on one side the other
+# is guessed to be an int too, unboxed and checked (a global mask, say)
+
+BIT_MASK = (1 << 62) - 1
+
+
+def xorshift(x):
+    x ^= (x << 13) & BIT_MASK
+    x ^= x >> 7
+    x ^= (x << 17) & BIT_MASK
+    return x
+
+
+def test_bit_operations_with_a_global_operand_are_typed():
+    plan = plan_of(xorshift, (int,))
+    assert plan.local_reps == {0: "int"}
+    assert any(p.how == "int:and" and p.unbox for p in plan.ops.values())
+
+
+@SETTINGS
+@given(x=st.one_of(st.integers(0, (1 << 40)), INTS))
+def test_bit_operations_with_a_global_operand(x):
+    pair = _xorshift_pair()
+    pair.check(x)
+    for mask in ((1 << 62) - 1, 1 << 70, 255):          # a big integer: the guess fails
+        pair.check(x, globals_reset={"BIT_MASK": mask})
+    pair.check(x, globals_reset={"BIT_MASK": 2.5})      # TypeError, as the interpreter's
+
+
+_xorshift_cache = {}
+
+
+def _xorshift_pair():
+    if "pair" not in _xorshift_cache:
+        _xorshift_cache["pair"] = specialised_pair(xorshift, (int,), [(k,) for k in range(20)])
+    return _xorshift_cache["pair"]
