@@ -273,7 +273,7 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
     a build of it alone would raise."""
     results: list = [None] * len(members)
     misses = _cache_misses(members, options, results)
-    if options.cache_dir is None or len(misses) < (1 if companions else 2):
+    if not _worth_a_batch(misses, companions, options):
         for key, indexes in misses.items():      # nothing to share a module with
             code, feedback, spec = members[indexes[0]]
             try:
@@ -283,8 +283,7 @@ def build_batch(members: list[tuple[CodeType, object, dict]], options: BuildOpti
             for i in indexes:
                 results[i] = built
         return results
-    request = _batch_request(members, misses, options)
-    request["companions"] = list(companions)
+    request = _batch_request(members, misses, options, companions)
     try:
         # the combined build, and if it fails one build per member
         answers = compile_server().compile_batch(request, options.timeout * (len(misses) + 1))
@@ -305,11 +304,15 @@ def batch_request(members: list[tuple[CodeType, object, dict]], options: BuildOp
     (the hand-over at exit); None unless two or more members, or one and
     companions, are to be built."""
     misses = _cache_misses(members, options, [None] * len(members))
-    if options.cache_dir is None or len(misses) < (1 if companions else 2):
+    if not _worth_a_batch(misses, companions, options):
         return None
-    request = _batch_request(members, misses, options)
-    request["companions"] = list(companions)
-    return request
+    return _batch_request(members, misses, options, companions)
+
+
+def _worth_a_batch(misses: dict, companions, options: BuildOptions) -> bool:
+    """Two or more functions to build, or one that may call a companion's
+    C version (a batch is installed in the cache: it needs one)."""
+    return options.cache_dir is not None and len(misses) >= (1 if companions else 2)
 
 
 def _cache_misses(members, options: BuildOptions, results: list) -> dict[str, list[int]]:
@@ -326,7 +329,7 @@ def _cache_misses(members, options: BuildOptions, results: list) -> dict[str, li
     return misses
 
 
-def _batch_request(members, misses: dict[str, list[int]], options: BuildOptions) -> dict:
+def _batch_request(members, misses: dict[str, list[int]], options: BuildOptions, companions=()) -> dict:
     import tempfile
     workdir = Path(tempfile.mkdtemp(prefix="build-", dir=options.cache_dir))
     batch = []
@@ -335,7 +338,7 @@ def _batch_request(members, misses: dict[str, list[int]], options: BuildOptions)
         batch.append({"key": key, "family": family_key(code, options, feedback) if feedback is not None else None,
                       "front_end": spec})
     return {"batch": batch, "workdir": str(workdir), "compiler": compiler_command() + list(options.opt_flags),
-            "timeout": options.timeout, "cleanup": str(workdir),
+            "timeout": options.timeout, "cleanup": str(workdir), "companions": list(companions),
             "install": {"cache_dir": str(options.cache_dir), "limit_bytes": options.limit_bytes}}
 
 

@@ -113,7 +113,8 @@ def is_object_work(name: str) -> bool:
 # BINARY_OP's opargs (NB_AND, NB_LSHIFT, NB_OR, NB_RSHIFT, NB_XOR, and their
 # in-place forms, +13) that 3.11 never specialises: bit operations, on ints
 # almost always; the type pass guesses ints for them (types.BIT_OPS)
-BIT_OPARGS = frozenset({1, 3, 7, 9, 12} | {1 + 13, 3 + 13, 7 + 13, 9 + 13, 12 + 13})
+BIT_OPARGS = frozenset(oparg for oparg, (name, _) in enumerate(dis._nb_ops)
+                       if name.replace("INPLACE_", "") in ("NB_AND", "NB_LSHIFT", "NB_OR", "NB_RSHIFT", "NB_XOR"))
 BIT_OP = "BINARY_OP (bits)"
 
 
@@ -141,14 +142,12 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
     instructions = list(dis.get_instructions(code))
     loops = [(inst.argval, inst.offset) for inst in instructions
              if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
-    sites = [(inst.offset // 2, _site_name(dis._all_opname[live[inst.offset]], inst)) for inst in instructions
-             if inst.offset < len(live)
-             and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
+    counted = [inst for inst in instructions if inst.offset < len(live)
+               and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
+    sites = [(inst.offset // 2, _site_name(dis._all_opname[live[inst.offset]], inst)) for inst in counted]
     names = [name for index, name in sites if index not in generic_sites]
-    direct = sum(1 for inst in instructions
-                 if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1
-                 and inst.argval in compiled_callees
-                 and (not loops_only or any(start <= inst.offset <= end for start, end in loops)))
+    direct = sum(1 for inst in counted if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1
+                 and inst.argval in compiled_callees)
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(max(0, sum(name in PYTHON_CALLS for name in names) - direct),
                    sum(name in OPERAND_FEEDBACK or name in ("FOR_ITER", BIT_OP) for name in names) + direct,

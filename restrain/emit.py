@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Branch, Goto, Shape, Stop, render
-from .types import BOOL, FLOAT, INT, OBJ, OpPlan, TypePlan
+from .types import BOOL, FLOAT, INT, OBJ, OpPlan, TypePlan, const_rep
 
 INDENT = "    "
 
@@ -218,6 +218,7 @@ class ModuleEmitter:
     def __init__(self, ir: IRFunction, shape: Shape, module_name: str, title: str,
                  plan: TypePlan | None = None, prefix: str = "", pure_callees: dict | None = None):
         self.ir = ir
+        self.producers = {r: op for block in ir.blocks.values() for op in block.ops for r in op.results}
         # C versions of other functions of the module, by global name (PureCallee)
         self.pure_callees = pure_callees or {}
         self.callee_caches: list[str] = []
@@ -396,8 +397,7 @@ class ModuleEmitter:
         if not self.pure_callees or op.params[0] is not None:
             return None
         first, callee, *args = op.args
-        producers = {r: o for o in block.ops for r in o.results[:1]}
-        load, null = producers.get(callee), producers.get(first)
+        load, null = self.producers.get(callee), self.producers.get(first)
         if load is None or load.kind != "load_global" or null is None or null.kind != "null":
             return None
         target = self.pure_callees.get(self.ir.cfg.decoded.code.co_names[load.params[0]])
@@ -405,26 +405,25 @@ class ModuleEmitter:
             return None
         values, unbox = [], []
         for k, (arg, rep) in enumerate(zip(args, target.arg_reps)):
-            arg_rep = self.rep(block.label, arg)
-            if arg_rep == rep:
-                values.append(self.nm(block.label, arg))
-            elif self.constant_of(producers.get(arg), rep):
-                values.append(self.c_literal(producers[arg].params[0]))
-            elif arg_rep in (OBJ, "borrowed"):
+            value = self.c_value(block.label, arg, rep)
+            if value is not None:
+                values.append(value)
+            elif self.rep(block.label, arg) in (OBJ, "borrowed"):
                 values.append(f"rs_ca{k}_{rep}")
                 unbox.append((self.nm(block.label, arg), rep, values[-1]))
             else:
                 return None
         return target, values, unbox
 
-    def constant_of(self, op: Op | None, rep: str) -> bool:
-        """Whether `op` loads a constant a C variable of `rep` holds exactly."""
-        if op is None or op.kind != "const":
-            return False
-        value = self.ir.cfg.decoded.code.co_consts[op.params[0]]
-        if rep == INT:
-            return type(value) is int and -(1 << 63) <= value < (1 << 63)
-        return rep == FLOAT and type(value) is float and value == value and abs(value) != float("inf")
+    def c_value(self, label: int, name: str, rep: str) -> str | None:
+        """IR value `name` as a C expression of `rep`: its C variable, or
+        the literal of a constant that type holds exactly; None otherwise."""
+        if self.rep(label, name) == rep:
+            return self.nm(label, name)
+        op = self.producers.get(name)
+        if op is not None and op.kind == "const" and const_rep(self.ir.cfg.decoded.code.co_consts[op.params[0]]) == rep:
+            return self.c_literal(op.params[0])
+        return None
 
     def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str], unbox: list) -> list[str]:
         """Try the C version; where it cannot be used (another function
@@ -853,7 +852,7 @@ class PureEmitter(ModuleEmitter):
         that hold one on some path (then on every path: the stack's shape
         at a block is fixed)."""
         code = self.ir.cfg.decoded.code
-        producers = {r: op for block in self.ir.blocks.values() for op in block.ops for r in op.results}
+        producers = self.producers
         values = set()
         for block in self.ir.blocks.values():
             for op in block.ops:
@@ -1015,15 +1014,9 @@ class PureEmitter(ModuleEmitter):
             null, callee, *args = op.args
             if callee not in self.range_globals or op.params[0] is not None or len(args) not in (1, 2):
                 raise NotPure("a call of range")
-            producers = {o.results[0]: o for o in block.ops if o.results}
-            bounds = []
-            for a in args:
-                if self.rep(label, a) == INT:
-                    bounds.append(self.nm(label, a))
-                elif self.constant_of(producers.get(a), INT):
-                    bounds.append(self.c_literal(producers[a].params[0]))
-                else:
-                    raise NotPure("a range of objects")
+            bounds = [self.c_value(label, a, INT) for a in args]
+            if None in bounds:
+                raise NotPure("a range of objects")
             r = op.results[0]
             self.ranges.add(r)
             self.typed_decls.update({f"rs_{r}_start": INT, f"rs_{r}_stop": INT})

@@ -78,13 +78,8 @@ def compile_batch_in_server(items: list[tuple[CodeType, Feedback]], options: Bui
                 pass
     if not todo:
         return outcomes
-    companion_specs = []
-    for code, feedback in companions:
-        try:
-            companion_specs.append(front_end_spec(code, feedback))
-        except ValueError:
-            pass
-    built = build_batch([(code, feedback, spec) for _, code, feedback, spec in todo], options, companion_specs)
+    built = build_batch([(code, feedback, spec) for _, code, feedback, spec in todo], options,
+                        companion_specs(companions))
     server_seconds = time.perf_counter() - start
     entries = iter(load_together([b for b in built if not isinstance(b, Exception)]))
     for (i, *_), result in zip(todo, built):
@@ -118,6 +113,19 @@ def front_end_spec(code: CodeType, feedback: Feedback) -> dict:
         "no_speculate": sorted(feedback.no_speculate),
         "speculate": feedback.speculate,
     }
+
+
+def companion_specs(companions: list[tuple[CodeType, Feedback]]) -> list[dict]:
+    """The front-end specs of the companions that can be sent: they are
+    extras, so one that cannot (not marshallable, or a bug) is left out and
+    costs the batch nothing."""
+    specs = []
+    for code, feedback in companions:
+        try:
+            specs.append(front_end_spec(code, feedback))
+        except Exception:  # noqa: BLE001
+            continue
+    return specs
 
 
 # -- server side ---------------------------------------------------------------

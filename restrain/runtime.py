@@ -980,7 +980,7 @@ def _hand_over_queue() -> None:
     if not todo:
         return          # nothing queued: not even an import of the compiler
     from .build import BuildJob, CompileServerClient, batch_request, prepare
-    from .remote import front_end_spec
+    from .remote import companion_specs, front_end_spec
     options = _build_options()
     if options.cache_dir is None:
         return
@@ -996,15 +996,9 @@ def _hand_over_queue() -> None:
             break
         chunk = members[start:start + MAX_BATCH]
         try:
-            companions = []
             found = _companions([(code, feedback) for code, feedback, _ in chunk]) \
                 if "restrain.costmodel" in sys.modules else []        # nothing new imported at exit
-            for code, feedback in found:
-                try:
-                    companions.append(front_end_spec(code, feedback))
-                except Exception:  # noqa: BLE001 - as above
-                    continue
-            request = batch_request(chunk, options, companions)
+            request = batch_request(chunk, options, companion_specs(found))
             if request is not None:
                 server.submit(request)
                 continue

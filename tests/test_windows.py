@@ -328,16 +328,18 @@ def test_deep_recursion_while_the_evaluator_is_on(evaluator):
 
 
 
-THREADS_SEEN = """
-import threading, restrain
-restrain.enable(threshold=5)      # sampling and background compiles: two threads of restrain's
-
-def hot(n):
+HOT_LOOP = """
+def hot(n):                       # a loop of typed work: compiled once hot
     s = 0
     for i in range(n):
         s += i * i
     return s
+"""
 
+THREADS_SEEN = """
+import threading, restrain
+restrain.enable(threshold=5)      # sampling and background compiles: two threads of restrain's
+""" + HOT_LOOP + """
 for _ in range(20):
     hot(1000)
 assert restrain.wait(60)
@@ -360,13 +362,7 @@ restrain.enable(threshold=10)
 
 def loopless(x):
     return x + 1
-
-def hot(n):
-    s = 0
-    for i in range(n):
-        s += i * i
-    return s
-
+""" + HOT_LOOP + """
 for _ in range(7):
     loopless(1)                   # halfway to hot, but it will not be compiled
 before = "restrain.load" in sys.modules
