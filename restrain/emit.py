@@ -244,6 +244,10 @@ class ModuleEmitter:
         self.slot_of: dict[str, str] = {}
         self.nslots = 0
         self.pure_call: list[str] = []        # the entry's call of the C version (PureEmitter)
+        # int:lshift_wrap results (C name) -> the shift's operands (masked_shift)
+        self.wrapped_shifts: dict[str, tuple[str, str]] = {}
+        # IR value -> the object a deoptimisation pushes for it (typed_result_call)
+        self.deopt_stack_override: dict[str, str] = {}
 
     def nm(self, label: int, name: str) -> str:
         """The expression for IR value `name` in block `label`."""
@@ -367,6 +371,8 @@ class ModuleEmitter:
             target = self.pure_callee_of(block, op)
             if target is not None:
                 return self.pure_callee_call(op, renamed, *target)
+        if plan is not None and plan.how.startswith("purecall:"):
+            return self.typed_result_call(block, op, renamed, plan.how.partition(":")[2])
         if plan is None:
             return op_lines(renamed)
         if plan.how.startswith("guard:"):
@@ -393,7 +399,8 @@ class ModuleEmitter:
         of a global named after a function of the module that has one, with
         arguments that are C values of its parameters' types, constants of
         those types, or objects (unboxed, and the ordinary call if one is
-        not of the type: a global such as MAX_ITER)."""
+        not of the type: a global such as MAX_ITER); arguments left out
+        are the function's defaults, read at the call."""
         if not self.pure_callees or op.params[0] is not None:
             return None
         first, callee, *args = op.args
@@ -401,10 +408,18 @@ class ModuleEmitter:
         if load is None or load.kind != "load_global" or null is None or null.kind != "null":
             return None
         target = self.pure_callees.get(self.ir.cfg.decoded.code.co_names[load.params[0]])
-        if target is None or len(args) != len(target.arg_reps):
+        if target is None or len(args) > len(target.arg_reps):
             return None
         values, unbox = [], []
-        for k, (arg, rep) in enumerate(zip(args, target.arg_reps)):
+        function = self.nm(block.label, callee)
+        for k, rep in enumerate(target.arg_reps):
+            if k >= len(args):
+                # left out: the default the function object has now (defaults can be replaced)
+                values.append(f"rs_ca{k}_{rep}")
+                unbox.append((f"<object>rs_default_arg(<PyObject *>{function}, {k}, {len(target.arg_reps)})",
+                              rep, values[-1]))
+                continue
+            arg = args[k]
             value = self.c_value(block.label, arg, rep)
             if value is not None:
                 values.append(value)
@@ -425,15 +440,40 @@ class ModuleEmitter:
             return self.c_literal(op.params[0])
         return None
 
-    def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str], unbox: list) -> list[str]:
+    def typed_result_call(self, block: IRBlock, op: Op, renamed: Op, rep: str) -> list[str]:
+        """A call whose result stays a C value of `rep` (types.pure_call):
+        the C version's, or the ordinary call's result unboxed; a result of
+        another type deoptimises at the next instruction, the result on
+        the interpreter's stack."""
+        result = renamed.results[0]
+        ordinary = replace(renamed, results=("rs_t",))
+        following = block.ops[next(k for k, o in enumerate(block.ops) if o is op) + 1]
+        self.deopt_stack_override = {op.results[0]: "rs_t"}
+        try:
+            deopt = self.deopt_lines(block, following)
+        finally:
+            self.deopt_stack_override = {}
+        unboxed = [f"if rs_unbox_{rep}(rs_t, &{result}):"] + [INDENT + x for x in deopt] + ["rs_t = None"]
+        target = self.pure_callee_of(block, op)
+        if target is None or target[0].return_rep != rep:
+            return op_lines(ordinary) + unboxed
+        return self.pure_callee_call(op, ordinary, *target, result=result, unboxed=unboxed)
+
+    def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str], unbox: list,
+                         result: str | None = None, unboxed: list[str] = ()) -> list[str]:
         """Try the C version; where it cannot be used (another function
         under that name, a profiler, no recursion left) or gives up (an
-        overflow: it has no side effects), the call it stands for."""
+        overflow: it has no side effects), the call it stands for.  With
+        `result` (a C variable), the C version's result goes there, and
+        the ordinary call's through `unboxed` (typed_result_call)."""
         cache = f"{self.prefix}rs_pc{len(self.callee_caches)}"
         self.callee_caches.append(cache)
         self.pure_globals.add(callee.bails)
-        result = f"rs_cr_{callee.return_rep}"
-        self.typed_decls[result] = callee.return_rep
+        after_call, otherwise = list(unboxed), []
+        if result is None:
+            result = f"rs_cr_{callee.return_rep}"
+            self.typed_decls[result] = callee.return_rep
+            otherwise = ["else:", INDENT + f"{renamed.results[0]} = {result}"]
         values = ", ".join(args)
         lines = ["rs_cu = 0"]
         for obj, rep, var in unbox:
@@ -446,8 +486,7 @@ class ModuleEmitter:
                 INDENT + f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)",
                 INDENT + "if rs_cb:", 2 * INDENT + f"{callee.bails} += 1",
                 "else:", INDENT + "rs_cb = 1",
-                "if rs_cb:"] + [INDENT + x for x in op_lines(renamed)] + [
-                "else:", INDENT + f"{renamed.results[0]} = {result}"]
+                "if rs_cb:"] + [INDENT + x for x in op_lines(renamed) + after_call] + otherwise
 
     def c_literal(self, index: int) -> str:
         value = self.ir.cfg.decoded.code.co_consts[index]
@@ -470,6 +509,8 @@ class ModuleEmitter:
         r = op.results[0] if op.results else None
         deopt = [INDENT + x for x in self.deopt_lines(block, op)] if plan.deopt else []
         if kind == "int":
+            if sub in ("lshift_wrap", "and_wrapped"):
+                return self.masked_shift(sub, r, a, deopt)
             if sub in C_INT_TOTAL:
                 return [f"{r} = {a[0]} {C_INT_TOTAL[sub]} {a[1]}"]
             return [f"if rs_i_{sub}({a[0]}, {a[1]}, &{r}):"] + deopt
@@ -509,6 +550,27 @@ class ModuleEmitter:
         if kind == "call":
             return self.known_call(sub, r, a[2:], plan.operands, deopt)
         raise NotImplementedError(f"no emitter for plan {plan.how}")
+
+    def masked_shift(self, sub: str, r: str, a: list[str], deopt: list[str]) -> list[str]:
+        """`(x << k) & mask` (types.fuse_masked_shifts): the shift's low 64
+        bits and whether they are exact (r_x); its operands are kept for a
+        deoptimisation that needs its exact value (deopt_lines)."""
+        if sub == "lshift_wrap":
+            self.typed_decls[f"{r}_x"] = BOOL
+            self.wrapped_shifts[r] = (a[0], a[1])
+            return [f"if rs_i_lshift_wrap({a[0]}, {a[1]}, &{r}, &{r}_x):"] + deopt
+        shifted, mask = (a[0], a[1]) if a[0] in self.wrapped_shifts else (a[1], a[0])
+        return [f"if rs_i_and_wrapped({shifted}, {shifted}_x, {mask}, &{r}):"] + deopt
+
+    def stack_value(self, label: int, name: str) -> str:
+        """A stack value as the interpreter holds it (for a deoptimisation)."""
+        if name in self.deopt_stack_override:
+            return self.deopt_stack_override[name]
+        value = self.nm(label, name)
+        if value in self.wrapped_shifts:
+            x, k = self.wrapped_shifts[value]
+            return f"rs_i_lshift_exact({x}, {k}, {value}, {value}_x)"
+        return value
 
     def known_call(self, target: str, r: str, args: list[str], reps: tuple, deopt: list[str]) -> list[str]:
         module, name = target.split(".")
@@ -561,7 +623,7 @@ class ModuleEmitter:
         resume = self.plan.resume_index.get(op.index, op.index)
         stack = op.stack_before
         lines = [f"rs_deopt_begin(f, {resume})"]
-        lines += [f"rs_deopt_push(f, {self.nm(block.label, v)})" for v in stack]
+        lines += [f"rs_deopt_push(f, {self.stack_value(block.label, v)})" for v in stack]
         if not self.plan.local_reps:
             return lines + self.returning() + ["return rs_deopted(f)"]
         # the typed locals go back through one shared function (code size:

@@ -43,7 +43,7 @@ def front_end_stages() -> list[tuple[str, Callable[[dict], Any]]]:
         ("decode", lambda p: decode(p["code"])),
         ("cfg", lambda p: build_cfg(p["decode"])),
         ("ir", lambda p: build_ir(p["cfg"])),
-        ("types", lambda p: infer_types(p["ir"], p["feedback"])),
+        ("types", lambda p: infer_types(p["ir"], p["feedback"], p.get("pure_callees"))),
         ("structure", lambda p: structure.build_shape(p["ir"].entry_labels(), p["ir"].successor_map())),
         ("emit", lambda p: emit_module(p["ir"], p["structure"], "rsjit", title_of(p["code"]), p["types"],
                                        p.get("prefix", ""), p.get("pure_callees"))),

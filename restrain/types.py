@@ -34,7 +34,7 @@ every value stored into it has the same C type.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from .feedback import Feedback
@@ -88,6 +88,8 @@ class OpPlan:
 
     how:
       "int:<op>", "float:<op>"   arithmetic in C on (converted) operands
+      "int:lshift_wrap", "int:and_wrapped"  a shift whose only use masks it
+                                 (TypeInference.fuse_masked_shifts)
       "cmp:int" / "cmp:float"    comparison in C
       "neg:int", "neg:float", "pos:…", "invert:int", "not"
       "getitem:int"             container[C integer]
@@ -95,6 +97,8 @@ class OpPlan:
       "range"                    for_iter over a range iterator
       "guard:<module>.<name>"    the loaded object must be that function
       "call:<module>.<name>"     a guarded function computed in C
+      "purecall:<rep>"           a call of a function with a C version, its
+                                 result of that type (TypeInference.pure_call)
       "unbound"                  (never used)
     operands: per arg, the representation it is used in ("int"/"float"/...)
     unbox: arg names guessed to be of the given type (checked, deopt)
@@ -179,9 +183,10 @@ def const_rep(value) -> str:
 
 
 class TypeInference:
-    def __init__(self, ir: IRFunction, feedback: Feedback):
+    def __init__(self, ir: IRFunction, feedback: Feedback, pure_callees: dict | None = None):
         self.ir = ir
         self.fb = feedback
+        self.pure_callees = pure_callees or {}
         self.code = ir.cfg.decoded.code
         self.defs: dict[str, Op] = {r: op for b in ir.blocks.values() for op in b.ops for r in op.results}
         self.deopt_blocks = self.blocks_that_may_deopt()
@@ -338,6 +343,7 @@ class TypeInference:
             return self.run()
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
         fused = self.fuse_item_unboxing()
+        self.fuse_masked_shifts()
         for name in self.boxed_only_constants(typed_use):
             del self.reps[name]
         return TypePlan({n: r for n, r in self.reps.items() if r in (INT, FLOAT, BOOL)},
@@ -377,8 +383,11 @@ class TypeInference:
         for label, block in self.ir.blocks.items():
             for pos, op in enumerate(block.ops):
                 plan = self.ops.get((label, pos))
+                # range(n)'s bounds: boxed once per loop, and C values in a
+                # C version (emit.PureEmitter), which needs typed arguments
+                bounds = self.calls_range(op)
                 for j, a in enumerate(op.args):
-                    used_typed = op.kind == "store_fast" or (
+                    used_typed = op.kind == "store_fast" or (bounds and j >= 2) or (
                         plan is not None and (j >= len(plan.operands) or plan.operands[j] != OBJ))
                     typed_use[a] = typed_use.get(a, False) or used_typed
             for _, values in block.exit.edges:
@@ -387,6 +396,12 @@ class TypeInference:
             if block.exit.value:
                 typed_use[block.exit.value] = True
         return typed_use
+
+    def calls_range(self, op: Op) -> bool:
+        if op.kind != "call" or op.params[0] is not None:
+            return False
+        load = self.defs.get(op.args[1])
+        return load is not None and load.kind == "load_global" and self.code.co_names[load.params[0]] == "range"
 
     def fuse_item_unboxing(self) -> dict[str, str]:
         """`xs[i]` whose only use unboxes it (guessed float or int) is read
@@ -416,6 +431,32 @@ class TypeInference:
                                                  tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
                 fused[r] = guesses[r]
         return fused
+
+    def fuse_masked_shifts(self) -> None:
+        """`(x << k) & MASK` (xorshift): the shift alone often outgrows 64
+        bits, the masked result does not when the mask is not negative.
+        The shift keeps its low 64 bits and whether they are all of it
+        (int:lshift_wrap) and the `&` decides (int:and_wrapped): exact for
+        a mask >= 0, else it deoptimises, the exact shift going onto the
+        interpreter's stack (emit: rs_i_lshift_exact)."""
+        for label, block in self.ir.blocks.items():
+            if label not in self.deopt_blocks:
+                continue
+            exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
+            for pos, op in enumerate(block.ops):
+                plan = self.ops.get((label, pos))
+                if plan is None or plan.how != "int:lshift" or self.failed_before(op.index):
+                    continue
+                r = op.results[0]
+                users = [(p, o) for p, o in enumerate(block.ops) if r in o.args]
+                if r in exits or len(users) != 1 or users[0][1].args.count(r) != 1:
+                    continue
+                upos, user = users[0]
+                uplan = self.ops.get((label, upos))
+                if uplan is None or uplan.how != "int:and" or self.failed_before(user.index):
+                    continue
+                self.ops[(label, pos)] = replace(plan, how="int:lshift_wrap", deopt=True)
+                self.ops[(label, upos)] = replace(uplan, how="int:and_wrapped", deopt=True)
 
     def definitely_assigned(self) -> dict[int, frozenset[int]]:
         """Locals bound on entry to each block on every path (a must
@@ -655,6 +696,8 @@ class TypeInference:
         if found is None:
             return OBJ
         module, name, load = found
+        if load.kind == "load_global" and name in self.pure_callees:
+            return self.pure_call(block, pos, op, self.pure_callees[name])
         spec = BUILTINS.get((module, name))
         args = op.args[2:]
         if spec is None or len(args) != spec.arity or self.failed_before(load.index):
@@ -672,6 +715,20 @@ class TypeInference:
         self.plan(block, load_pos, OpPlan(f"guard:{module}.{name}", deopt=True))
         self.plan(block, pos, OpPlan(f"call:{module}.{name}", reps, deopt=True))
         return result
+
+    def pure_call(self, block, pos, op, callee) -> str:
+        """A call of a function of the module that has a C version
+        (emit.PureCallee): its result is guessed to be of the C version's
+        return type, so that it stays a C value; where the ordinary call
+        runs instead, its result is checked after the call (and a result
+        of another type deoptimises at the next instruction, with the
+        result on the stack)."""
+        ops = self.ir.blocks[block.label].ops
+        if pos + 1 >= len(ops) or len(op.args) - 2 > len(callee.arg_reps) \
+                or self.failed_before(ops[pos + 1].index):
+            return OBJ
+        self.plan(block, pos, OpPlan(f"purecall:{callee.return_rep}", deopt=True))
+        return callee.return_rep
 
 
 def builtin_result(spec: Builtin, reps: tuple[str, ...]) -> Optional[str]:
@@ -698,5 +755,7 @@ def builtin_result(spec: Builtin, reps: tuple[str, ...]) -> Optional[str]:
     return FLOAT
 
 
-def infer_types(ir: IRFunction, feedback: Feedback) -> TypePlan:
-    return TypeInference(ir, feedback).run()
+def infer_types(ir: IRFunction, feedback: Feedback, pure_callees: dict | None = None) -> TypePlan:
+    """The type plan of a function; `pure_callees`: the C versions
+    (emit.PureCallee, by global name) of the functions it is built with."""
+    return TypeInference(ir, feedback, pure_callees).run()

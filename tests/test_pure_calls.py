@@ -123,6 +123,102 @@ def test_integers_outgrowing_64_bits_give_the_interpreters_big_integers():
     assert framed > 0           # the C version gave up: the calls ran again with frames
 
 
+# -- the call's result stays a C value (types.pure_call) -------------------------------
+
+CHAIN = """
+MASK = (1 << 40) - 1
+
+def leaf(x):
+    return (x * 31 + 7) & MASK
+
+def caller(n):
+    x = 1
+    acc = 0
+    for _ in range(n):
+        x = leaf(x)
+        acc = (acc + (x & 255)) & MASK
+    return acc ^ x
+"""
+
+
+def test_the_result_of_a_c_version_is_typed_in_the_caller():
+    from restrain.emit import PureCallee
+    from restrain.ir import ir_for
+    from restrain.types import infer_types
+    ns = load(CHAIN)
+    code = ns["caller"].__code__
+    callee = PureCallee("leaf", "rs_pure", "bails", ("int",), "int", "")
+    plan = infer_types(ir_for(code), observe(code, (int,)), {"leaf": callee})
+    assert [p.how for p in plan.ops.values()].count("purecall:int") == 1
+    assert plan.local_reps.get(code.co_varnames.index("x")) == "int"    # never boxed
+    untyped = infer_types(ir_for(code), observe(code, (int,)))
+    assert code.co_varnames.index("x") not in untyped.local_reps
+
+
+def test_a_chain_of_c_version_calls_gives_the_interpreters_result():
+    expected = load(CHAIN)["caller"](500)
+    ns = load(CHAIN)
+    compile_together(ns)
+    assert "rs_unbox_int(rs_t" in runtime._state.records[id(ns["caller"].__code__)].source_path.read_text()
+    assert leaf_runs(ns, 500) == (expected, 0)
+
+
+@pytest.mark.parametrize("source, other", [
+    (INT_LEAF, lambda i, j: (i - j) * 0.5),          # a float where an int was guessed
+    (INT_LEAF, lambda i, j: 1 << (64 + i)),          # a big integer
+    (FLOAT_LEAF, lambda i, j: i - j),                # an int where a float was guessed
+    (FLOAT_LEAF, lambda i, j: "x" if i == 3 else 1.5),   # TypeError in the caller
+], ids=["int-float", "int-big", "float-int", "float-str"])
+def test_a_rebound_global_returning_another_type_deoptimises_after_the_call(source, other):
+    def outcome(ns):
+        ns["leaf"] = other
+        try:
+            return "value", ns["caller"](8)
+        except TypeError as e:
+            return "error", e.args, frames_of(e)
+
+    expected = outcome(load(source))
+    ns = load(source)
+    compile_together(ns)
+    assert outcome(ns) == expected
+
+
+DEFAULTED = """
+def leaf(a, steps=20):
+    x = a if a > 1.0 else 1.0
+    for _ in range(steps):
+        x = x - (x * x * x - a) / (3.0 * x * x)
+    return x
+
+def caller(n):
+    total = 0.0
+    for i in range(1, n + 1):
+        total += leaf(i * 0.37)
+    return total
+"""
+
+
+@pytest.mark.parametrize("defaults", ["same", (3,), (2.5,), None, (1, 2)])
+def test_a_left_out_argument_is_the_functions_default_at_the_call(defaults):
+    def outcome(ns):
+        if defaults != "same":
+            ns["leaf"].__defaults__ = defaults
+        try:
+            return "value", ns["caller"](40)
+        except TypeError as e:
+            return "error", e.args, frames_of(e)
+
+    expected = outcome(load(DEFAULTED, 10))
+    ns = load(DEFAULTED, 10)
+    caller, leaf = ns["caller"].__code__, ns["leaf"].__code__
+    compile_batch([(caller, observe(caller, (int,))), (leaf, observe(leaf, (float, int)))])
+    assert "rs_default_arg" in runtime._state.records[id(caller)].source_path.read_text()
+    before = _hook.info(leaf)[0]
+    assert outcome(ns) == expected
+    if defaults in ("same", (3,), (1, 2)):
+        assert _hook.info(leaf)[0] == before      # every call ran in the C version
+
+
 def frames_of(error: BaseException) -> list:
     return [(fs.name, fs.lineno, fs.line) for fs in traceback.extract_tb(error.__traceback__)][-2:]
 

@@ -419,10 +419,12 @@ def used_typed(x, n):
 def test_arguments_used_only_as_objects_are_not_unboxed():
     # unboxed at entry, `x` would be boxed again at every use
     assert 0 not in plan_of(only_passed, (int, int)).local_reps
+    # range(n)'s bound is boxed once per loop (and a C version needs it typed)
+    assert plan_of(only_passed, (int, int)).local_reps.get(1) == "int"
     assert plan_of(used_typed, (int, int)).local_reps.get(0) == "int"
     # after `power *= base` overflowed, the recompiled version multiplies
     # generically: `base` is only an object there
-    sites = frozenset(i.offset for i in __import__("dis").get_instructions(power_sum)
+    sites = frozenset(i.offset // 2 for i in __import__("dis").get_instructions(power_sum)
                       if i.opname == "BINARY_OP")
     plan = infer_types(ir_for(power_sum.__code__), observe(power_sum.__code__, (int, int), sites))
     assert 0 not in plan.local_reps
@@ -449,18 +451,45 @@ def xorshift(x):
     return x
 
 
+def shift_kept(x):
+    y = x << 13
+    return (y & BIT_MASK) + y
+
+
 def test_bit_operations_with_a_global_operand_are_typed():
     plan = plan_of(xorshift, (int,))
     assert plan.local_reps == {0: "int"}
-    assert any(p.how == "int:and" and p.unbox for p in plan.ops.values())
+    hows = sorted(p.how for p in plan.ops.values())
+    # the masked shifts: the shift's low 64 bits, exact after the mask
+    assert hows.count("int:lshift_wrap") == 2 and hows.count("int:and_wrapped") == 2
+    assert all(p.unbox for p in plan.ops.values() if p.how == "int:and_wrapped")
+
+
+def test_a_shift_used_elsewhere_too_is_not_wrapped():
+    hows = [p.how for p in plan_of(shift_kept, (int,)).ops.values()]
+    assert "int:lshift" in hows and "int:lshift_wrap" not in hows
+
+
+MASKS = ((1 << 62) - 1, 1 << 70, 255, 0, -1, -(1 << 40), (1 << 63) - 1)
+
+
+@pytest.mark.parametrize("mask", MASKS)
+def test_masked_shifts_beyond_64_bits(mask):
+    """x << 13 and x << 17 outgrow 64 bits for these x: exact in C under a
+    mask >= 0, else deoptimised with the exact shift on the stack."""
+    pair = _xorshift_pair()
+    for x in ((1 << 62) - 12345, 1 << 55, -(1 << 60) + 7, (1 << 63) - 1, -(1 << 63)):
+        pair.check(x, globals_reset={"BIT_MASK": mask})
 
 
 @SETTINGS
-@given(x=st.one_of(st.integers(0, (1 << 40)), INTS))
+@given(x=st.one_of(st.integers(0, (1 << 40)), st.integers(-(1 << 63), (1 << 63) - 1), INTS))
 def test_bit_operations_with_a_global_operand(x):
     pair = _xorshift_pair()
     pair.check(x)
-    for mask in ((1 << 62) - 1, 1 << 70, 255):          # a big integer: the guess fails
+    # a big integer: the guess fails; a negative mask keeps the bits the
+    # shift pushed beyond 64 (deoptimised, the exact shift on the stack)
+    for mask in MASKS:
         pair.check(x, globals_reset={"BIT_MASK": mask})
     pair.check(x, globals_reset={"BIT_MASK": 2.5})      # TypeError, as the interpreter's
 

@@ -1348,6 +1348,31 @@ RS_HOT int rs_i_lshift(long long a, long long b, long long *r) {
     if (b >= 63) return 1;
     return __builtin_mul_overflow(a, 1LL << b, r);
 }
+/* `(a << b) & m` (xorshift's masking): the shift alone may outgrow 64
+   bits, the masked result never does when m >= 0, since m keeps only bits
+   below 63 and those are the same in the shift's low 64 bits.  The shift
+   keeps its low 64 bits in *r and says in *exact whether that is its whole
+   value; the mask then decides (types.fuse_masked_shifts). */
+RS_HOT int rs_i_lshift_wrap(long long a, long long b, long long *r, int *exact) {
+    if (b < 0) return 1;                     /* ValueError: negative shift count */
+    *exact = !rs_i_lshift(a, b, r);
+    if (!*exact) *r = b >= 64 ? 0 : (long long)((unsigned long long)a << b);
+    return 0;
+}
+RS_HOT int rs_i_and_wrapped(long long wrapped, int exact, long long m, long long *r) {
+    if (!exact && m < 0) return 1;           /* the high bits count: a big int */
+    *r = wrapped & m;
+    return 0;
+}
+/* The shift's exact value, as the interpreter would have it on its stack. */
+static PyObject *rs_i_lshift_exact(long long a, long long b, long long wrapped, int exact) {
+    if (exact) return PyLong_FromLongLong(wrapped);
+    PyObject *x = PyLong_FromLongLong(a), *y = x ? PyLong_FromLongLong(b) : NULL;
+    PyObject *result = y ? PyNumber_Lshift(x, y) : NULL;
+    Py_XDECREF(x);
+    Py_XDECREF(y);
+    return result;
+}
 RS_HOT int rs_i_rshift(long long a, long long b, long long *r) {
     if (b < 0) return 1;
     *r = b >= 64 ? (a < 0 ? -1 : 0) : a >> b;   /* gcc: arithmetic shift = floor */
@@ -1811,6 +1836,18 @@ static int rs_pure_callee_check(PyObject *code, RsPureCallee *c, const char *fin
     Py_INCREF(code);
     Py_XSETREF(*(same ? &c->code : &c->rejected), code);
     return same;
+}
+
+/* The default of positional parameter k of a function whose code has
+ * `argcount` positional parameters, as the call without that argument
+ * would take it (borrowed); None when there is none, which no C argument
+ * takes: the ordinary call then raises the interpreter's TypeError. */
+RS_HOT PyObject *rs_default_arg(PyObject *callable, int k, int argcount) {
+    if (!PyFunction_Check(callable)) return Py_None;
+    PyObject *defaults = ((PyFunctionObject *)callable)->func_defaults;
+    Py_ssize_t first = defaults == NULL ? argcount : argcount - PyTuple_GET_SIZE(defaults);
+    if (k < first || first < 0) return Py_None;
+    return PyTuple_GET_ITEM(defaults, k - first);
 }
 
 /* How many frames the interpreter would allow the call (it takes one, the

@@ -35,6 +35,7 @@ cdef extern from "restrain_abi.h":
     PyObject *rs_frame_function(RsFrame *f)
     ctypedef struct RsPureCallee:
         PyObject *code
+    PyObject *rs_default_arg(PyObject *callable, int k, int argcount)
     int rs_pure_call_budget(object callable, RsPureCallee *c, const char *fingerprint) except -1
     int rs_store_global(RsFrame *f, int i, object v) except -1
     int rs_delete_global(RsFrame *f, int i) except -1
@@ -130,6 +131,9 @@ cdef extern from "restrain_abi.h":
     int rs_i_mod(long long a, long long b, long long *r)
     int rs_i_lshift(long long a, long long b, long long *r)
     int rs_i_rshift(long long a, long long b, long long *r)
+    int rs_i_lshift_wrap(long long a, long long b, long long *r, bint *exact)
+    int rs_i_and_wrapped(long long wrapped, int exact, long long m, long long *r)
+    object rs_i_lshift_exact(long long a, long long b, long long wrapped, int exact)
     int rs_i_pow(long long a, long long b, long long *r)
     int rs_i_truediv(long long a, long long b, double *r)
     int rs_i_exact(long long a, double *r)
