@@ -44,6 +44,10 @@ WORKER_IDLE_CHECK_SECONDS = 0.5  # an idle compiler thread checks that the progr
 # the first of them wait longer than the rest.
 MAX_BATCH = 4
 HOT_SAMPLES = 3
+# ... and a function with a loop in one: a loop of 10 ms called once per
+# round of the program is otherwise found only after seconds (the cost
+# model still decides whether it is worth compiling)
+LOOP_HOT_SAMPLES = 1
 # A hot function the sampler found is taken up by the main thread, or by
 # the sampler itself if the main thread has not within this time.
 MAIN_THREAD_WAIT_SECONDS = 0.1
@@ -627,6 +631,7 @@ def _sample_loop() -> None:
 
 def _sample_until_disabled(hook) -> None:
     counts: dict[CodeType, int] = {}
+    enough: dict[CodeType, int] = {}        # samples that make it hot (hot_samples)
     late = _state.late
     while _state.enabled and _state.config.sample and not _state.shutting_down:
         time.sleep(SAMPLE_SECONDS if hook.window()[1] else QUIET_SAMPLE_SECONDS)
@@ -643,9 +648,10 @@ def _sample_until_disabled(hook) -> None:
                     code = frame.f_code
                     hook.swap_frame_function(frame)   # made while the window was closed
                     n = counts[code] = counts.get(code, 0) + 1
-                    if n == HOT_SAMPLES and not _called_by_module_body(frame):
+                    needed = enough.get(code) or enough.setdefault(code, _hot_samples(code))
+                    if n == needed and not _called_by_module_body(frame):
                         _report_sampled(hook, code, frame, late)
-                    elif n > HOT_SAMPLES and frame.f_back is not None:
+                    elif n > needed and frame.f_back is not None:
                         # every sample, not every third: a short leaf is seen on
                         # top mostly while its caller still runs interpreted
                         _compile_if_called_from_compiled(hook, code, frame.f_back.f_code)
@@ -655,7 +661,14 @@ def _sample_until_disabled(hook) -> None:
             logger.debug("restrain: sampling failed", exc_info=True)
         if len(counts) > 10000:
             counts.clear()
+            enough.clear()
         _update_window(hook)
+
+
+def _hot_samples(code: CodeType) -> int:
+    with _import_guard:
+        from .costmodel import has_loop
+    return LOOP_HOT_SAMPLES if has_loop(code) else HOT_SAMPLES
 
 
 def _called_by_module_body(frame) -> bool:

@@ -472,6 +472,47 @@ def test_sampled_hot_function_is_taken_up_by_the_main_thread(main_blocked):
     assert out["threads"][0] is (not main_blocked)
 
 
+SEEN_ONCE = """
+import json, tempfile, time, restrain
+from restrain import runtime
+runtime.SAMPLE_SECONDS = runtime.QUIET_SAMPLE_SECONDS = 0.1
+restrain.configure(cache_dir=tempfile.mkdtemp())
+restrain.enable()
+
+def LOOPING(n):                   # one call of 0.2-0.3 s: seen in 1-3 samples
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+def main():                       # (a function called by the module body is not compiled)
+    n = 1000
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.01:
+        n *= 2
+        start = time.perf_counter()
+        LOOPING(n)
+    LOOPING(int(n * 0.2 / max(time.perf_counter() - start, 1e-6)))
+
+main()
+deadline = time.monotonic() + 10
+status = {}
+while time.monotonic() < deadline:
+    status = {f["name"]: f["status"] for f in restrain.stats()["functions"]}
+    if status.get("LOOPING") == "compiled":
+        break
+    time.sleep(0.05)
+print("RESULT " + json.dumps(status))
+"""
+
+
+def test_a_function_with_a_loop_is_hot_after_one_sample():
+    # a long loop called once per round of a program is found at once, not
+    # after three rounds (runtime.LOOP_HOT_SAMPLES; fails with 3)
+    out = result_of(run_source(SEEN_ONCE.replace("LOOPING", "spin")))
+    assert out.get("spin") == "compiled"
+
+
 OVERFLOWING_LOOP = """
 import json, tempfile, types, restrain
 from restrain import runtime
