@@ -43,6 +43,8 @@ static inline int is_function_scope(int flags) {
     return (flags & RS_FUNCTION_FLAGS) == RS_FUNCTION_FLAGS && !(flags & RS_RESUMABLE_FLAGS);
 }
 
+#define RS_SIGNATURE_MAX 16
+
 /* Per code object, in a co_extra slot (freed with the code object). */
 typedef struct {
     Py_ssize_t calls;
@@ -55,6 +57,10 @@ typedef struct {
     int sites[RS_DEOPT_SITES];
     /* calls from compiled code while left to the interpreter (see leaf_called) */
     Py_ssize_t calls_from_compiled;
+    /* the compiled version's C version, if it has one, and its signature
+     * (RsApi.pure_version); kept alive by `owner`'s module */
+    void *pure;
+    char pure_signature[RS_SIGNATURE_MAX];
 } RsCodeInfo;
 
 static Py_ssize_t extra_index = -1;
@@ -142,6 +148,7 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
     /* Drop this version (the module stays loaded: frames further up may
      * still run it) and let the Python side compile another. */
     info->entry = NULL;
+    info->pure = NULL;
     info->state = RS_QUEUED;
     PyObject *sites = sites_tuple(info);
     if (sites == NULL) { PyErr_Clear(); return; }
@@ -403,7 +410,15 @@ static int api_code_matches(PyObject *code, const char *fingerprint) {
     return same;
 }
 
-static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, api_code_matches};
+/* RsApi.pure_version */
+static void *api_pure_version(PyObject *code, const char *signature) {
+    RsCodeInfo *info = fast_info((PyCodeObject *)code);
+    if (info == NULL || info->state != RS_COMPILED || info->pure == NULL) return NULL;
+    return strcmp(info->pure_signature, signature) == 0 ? info->pure : NULL;
+}
+
+static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, api_code_matches,
+                         api_pure_version};
 
 /* The types of the call's arguments (positional and keyword-only): the
  * type feedback the compiled version is specialised for. */
@@ -643,17 +658,28 @@ static int code_arg(PyObject *arg, PyCodeObject **co) {
     return 1;
 }
 
-/* set_entry(code, capsule): from now on frames of `code` run the compiled entry */
+/* set_entry(code, capsule[, pure_capsule, signature]): from now on frames
+ * of `code` run the compiled entry; its C version (if any) is offered to
+ * compiled calls of unknown callables (rs_dynamic_pure) */
 static PyObject *hook_set_entry(PyObject *self, PyObject *args) {
     PyCodeObject *co;
-    PyObject *capsule;
-    if (!PyArg_ParseTuple(args, "O&O", code_arg, &co, &capsule)) return NULL;
+    PyObject *capsule, *pure_capsule = Py_None;
+    const char *signature = "";
+    if (!PyArg_ParseTuple(args, "O&O|Os", code_arg, &co, &capsule, &pure_capsule, &signature)) return NULL;
     void *p = PyCapsule_GetPointer(capsule, "restrain.entry");
     if (p == NULL) return NULL;
+    void *pure = NULL;
+    if (pure_capsule != Py_None) {
+        pure = PyCapsule_GetPointer(pure_capsule, "restrain.pure");
+        if (pure == NULL) return NULL;
+        if (strlen(signature) >= RS_SIGNATURE_MAX) pure = NULL;
+    }
     RsCodeInfo *info = get_info(co, 1);
     if (info == NULL) return PyErr_NoMemory();
     Py_INCREF(capsule);
     Py_XSETREF(info->owner, capsule);
+    info->pure = pure;
+    if (pure != NULL) strcpy(info->pure_signature, signature);
     info->entry = (RsEntry)p;
     info->state = RS_COMPILED;
     info->deopts = 0;
@@ -668,6 +694,7 @@ static PyObject *hook_clear_entry(PyObject *self, PyObject *arg) {
     RsCodeInfo *info = get_info(co, 0);
     if (info != NULL) {
         info->entry = NULL;
+        info->pure = NULL;
         info->state = RS_NEVER;
         Py_CLEAR(info->owner);
     }
@@ -849,7 +876,8 @@ static PyMethodDef hook_methods[] = {
     {"uninstall", hook_uninstall, METH_NOARGS, "put back the default evaluator"},
     {"is_installed", hook_is_installed, METH_NOARGS, "whether restrain's evaluator is active"},
     {"set_threshold", hook_set_threshold, METH_O, "calls before a code object counts as hot"},
-    {"set_entry", hook_set_entry, METH_VARARGS, "set_entry(code, capsule): run compiled code for this code object"},
+    {"set_entry", hook_set_entry, METH_VARARGS,
+     "set_entry(code, capsule[, pure_capsule, signature]): run compiled code for this code object"},
     {"clear_entry", hook_clear_entry, METH_O, "drop a code object's compiled entry"},
     {"mark_never", hook_mark_never, METH_O, "never queue this code object"},
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},

@@ -42,6 +42,7 @@ SETS_OWN_INDEX = frozenset({"check_signals"})
 CALL_HELPER_MAX_ARGS = 4
 
 C_TYPES = {INT: "long long", FLOAT: "double", BOOL: "bint"}
+SIGNATURE_CODES = {INT: "i", FLOAT: "f"}
 # COMPARE_OP's oparg (Py_LT ...) as a C operator
 C_COMPARE = ("<", "<=", "==", "!=", ">", ">=")
 C_INT_TOTAL = {"and": "&", "or": "|", "xor": "^"}
@@ -63,6 +64,16 @@ class PureCallee:
     arg_reps: tuple
     return_rep: str
     fingerprint: str
+
+    @property
+    def signature(self) -> str:
+        """Its C types, as compiled calls of unknown callables ask for them
+        (restrain_abi.h rs_dynamic_pure): "ff>f", "ii>i"."""
+        return signature_of(self.arg_reps, self.return_rep)
+
+
+def signature_of(arg_reps, return_rep: str) -> str:
+    return "".join(SIGNATURE_CODES[r] for r in arg_reps) + ">" + SIGNATURE_CODES[return_rep]
 
 
 @dataclass(frozen=True)
@@ -246,6 +257,8 @@ class ModuleEmitter:
         self.pure_call: list[str] = []        # the entry's call of the C version (PureEmitter)
         # int:lshift_wrap results (C name) -> the shift's operands (masked_shift)
         self.wrapped_shifts: dict[str, tuple[str, str]] = {}
+        # module-level declarations of the calls that try unknown callables' C versions
+        self.dynamic_sites: list[str] = []
         # IR value -> the object a deoptimisation pushes for it (typed_result_call)
         self.deopt_stack_override: dict[str, str] = {}
 
@@ -371,8 +384,8 @@ class ModuleEmitter:
             target = self.pure_callee_of(block, op)
             if target is not None:
                 return self.pure_callee_call(op, renamed, *target)
-        if plan is not None and plan.how.startswith("purecall:"):
-            return self.typed_result_call(block, op, renamed, plan.how.partition(":")[2])
+        if plan is not None and plan.how.startswith(("purecall:", "dyncall:")):
+            return self.typed_result_call(block, op, renamed, plan)
         if plan is None:
             return op_lines(renamed)
         if plan.how.startswith("guard:"):
@@ -440,12 +453,14 @@ class ModuleEmitter:
             return self.c_literal(op.params[0])
         return None
 
-    def typed_result_call(self, block: IRBlock, op: Op, renamed: Op, rep: str) -> list[str]:
-        """A call whose result stays a C value of `rep` (types.pure_call):
-        the C version's, or the ordinary call's result unboxed; a result of
-        another type deoptimises at the next instruction, the result on
-        the interpreter's stack."""
+    def typed_result_call(self, block: IRBlock, op: Op, renamed: Op, plan: OpPlan) -> list[str]:
+        """A call whose result stays a C value (types.pure_call,
+        plan_dynamic_calls): a C version's, or the ordinary call's result
+        unboxed; a result of another type deoptimises at the next
+        instruction, the result on the interpreter's stack."""
+        kind, _, rep = plan.how.partition(":")
         result = renamed.results[0]
+        self.typed_decls[result] = rep
         ordinary = replace(renamed, results=("rs_t",))
         following = block.ops[next(k for k, o in enumerate(block.ops) if o is op) + 1]
         self.deopt_stack_override = {op.results[0]: "rs_t"}
@@ -454,10 +469,40 @@ class ModuleEmitter:
         finally:
             self.deopt_stack_override = {}
         unboxed = [f"if rs_unbox_{rep}(rs_t, &{result}):"] + [INDENT + x for x in deopt] + ["rs_t = None"]
+        if kind == "dyncall":
+            return self.dynamic_call(block, op, renamed, plan, ordinary, unboxed)
         target = self.pure_callee_of(block, op)
         if target is None or target[0].return_rep != rep:
             return op_lines(ordinary) + unboxed
         return self.pure_callee_call(op, ordinary, *target, result=result, unboxed=unboxed)
+
+    def dynamic_call(self, block: IRBlock, op: Op, renamed: Op, plan: OpPlan, ordinary: Op,
+                     unboxed: list[str]) -> list[str]:
+        """f(x) with C arguments: the C version of the function f is now, if
+        it has one of these C types (restrain_abi.h rs_dynamic_pure, through
+        a function pointer of the signature), else (or when it gives up) the
+        ordinary call.  A site whose C versions gave up PURE_BAILS_ALLOWED
+        times stops trying."""
+        rep = plan.how.partition(":")[2]
+        arg_reps = plan.operands[2:]
+        values = [self.c_value(block.label, a, r) for a, r in zip(op.args[2:], arg_reps)]
+        k = len(self.dynamic_sites)
+        pointer, bails = f"{self.prefix}rs_pf{k}", f"{self.prefix}rs_db{k}"
+        params = ", ".join(["PyObject *"] + [C_TYPES[r] for r in arg_reps] + ["int *", "int"])
+        self.dynamic_sites += [f"ctypedef {C_TYPES[rep]} (*{pointer})({params}) noexcept",
+                               f"cdef int {bails} = 0"]
+        self.pure_globals.add(bails)
+        function = renamed.args[1]
+        signature = signature_of(arg_reps, rep)
+        return [f'rs_dfn = rs_dynamic_pure(<PyObject *>{function}, b"{signature}", &rs_cd) '
+                f"if {bails} < {PURE_BAILS_ALLOWED} else NULL",
+                "if rs_dfn != NULL:",
+                INDENT + "rs_cb = 0",
+                INDENT + f"{renamed.results[0]} = (<{pointer}>rs_dfn)(<PyObject *>{function}, "
+                         f"{', '.join(values)}, &rs_cb, rs_cd - 1)",
+                INDENT + f"if rs_cb == {BAIL_GAVE_UP}:", 2 * INDENT + f"{bails} += 1",
+                "else:", INDENT + "rs_cb = 1",
+                "if rs_cb:"] + [INDENT + x for x in op_lines(ordinary) + unboxed]
 
     def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str], unbox: list,
                          result: str | None = None, unboxed: list[str] = ()) -> list[str]:
@@ -484,7 +529,7 @@ class ModuleEmitter:
                 f"if rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}:",
                 INDENT + "rs_cb = 0",
                 INDENT + f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)",
-                INDENT + "if rs_cb:", 2 * INDENT + f"{callee.bails} += 1",
+                INDENT + f"if rs_cb == {BAIL_GAVE_UP}:", 2 * INDENT + f"{callee.bails} += 1",
                 "else:", INDENT + "rs_cb = 1",
                 "if rs_cb:"] + [INDENT + x for x in op_lines(renamed) + after_call] + otherwise
 
@@ -774,6 +819,8 @@ class ModuleEmitter:
                  "cdef bint rs_ok = 0"]
         if self.pure_globals:
             decls += [f"global {name}" for name in sorted(self.pure_globals)] + ["cdef int rs_cd = 0, rs_cb = 0, rs_cu = 0"]
+        if self.dynamic_sites:
+            decls.append("cdef void *rs_dfn = NULL")
         borrowed = sorted(self.borrowed)
         for i in range(0, len(borrowed), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in borrowed[i:i + 16]))
@@ -805,14 +852,17 @@ class ModuleEmitter:
         out += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
         out += [f"cdef RsAttrCache {c}" for c in self.attr_caches]
         out += [f"cdef RsPureCallee {c}" for c in self.callee_caches]
+        out += self.dynamic_sites
         out += ["", f"cdef object {self.prefix}rs_entry(RsFrame *f):"]
         out += [INDENT + line for line in self.declarations(body)]
         return out + [INDENT + line for line in body] + [""]
 
     def emitted(self) -> EmittedModule:
         function = "\n".join(self.function_lines())
-        source = "\n".join(_module_header(f"# Generated by restrain for {self.title}") + [function] + [
-            f'__restrain_entry__ = PyCapsule_New(<void*>{self.prefix}rs_entry, "restrain.entry", NULL)', ""])
+        exports = [f'__restrain_entry__ = PyCapsule_New(<void*>{self.prefix}rs_entry, "restrain.entry", NULL)']
+        if self.pure is not None:
+            exports.append(f"__restrain_pure__ = {pure_export(self.pure)}")
+        source = "\n".join(_module_header(f"# Generated by restrain for {self.title}") + [function] + exports + [""])
         return EmittedModule(self.module_name, source, function, f"{self.prefix}rs_entry", self.title,
                              self.pure, tuple(self.ir.cfg.decoded.code.co_names))
 
@@ -834,6 +884,10 @@ PURE_PLANS = ("int", "float", "cmp", "neg", "pos", "invert", "not")
 PURE_BUILTIN_CALLS = frozenset({"call:builtins.abs", "call:builtins.min", "call:builtins.max",
                                 "call:builtins.int", "call:builtins.float"})
 PURE_BAILS_ALLOWED = 8
+# what a C version sets *rs_bail to: it cannot go on (an overflow, the
+# recursion limit: counted against PURE_BAILS_ALLOWED), or the interpreter
+# must serve a signal or a pending call (not counted)
+BAIL_GAVE_UP, BAIL_INTERRUPTED = 1, 2
 
 
 class PureEmitter(ModuleEmitter):
@@ -889,7 +943,7 @@ class PureEmitter(ModuleEmitter):
         function += [f"cdef {ctype} {name}(PyObject *rs_fn, {params}, int *rs_bail, int rs_depth) noexcept:"]
         function += [INDENT + line for line in self.declarations(body)]
         function += [INDENT + f"L{i} = rs_a{i}" for i in args] + [INDENT + f"L{i}_set = 1" for i in args]
-        function += [INDENT + line for line in body] + [INDENT + "rs_bail[0] = 1", INDENT + "return 0", ""]
+        function += [INDENT + line for line in body] + [INDENT + f"rs_bail[0] = {BAIL_GAVE_UP}", INDENT + "return 0", ""]
         from .build import code_fingerprint
         callee = PureCallee(self.self_name, name, bails, tuple(self.arg_reps), self.return_rep,
                             code_fingerprint(code))
@@ -906,7 +960,7 @@ class PureEmitter(ModuleEmitter):
                 "if rs_pd > 0:",
                 INDENT + f"rs_pr = {name}(rs_frame_function(f), {', '.join(f'L{i}' for i in args)}, &rs_pb, rs_pd)",
                 INDENT + "if not rs_pb:", 2 * INDENT + "return rs_pr",
-                INDENT + f"{bails} += 1"]
+                INDENT + f"if rs_pb == {BAIL_GAVE_UP}:", 2 * INDENT + f"{bails} += 1"]
         return PureVersion(function, call, callee)
 
     def range_iterators(self) -> tuple[set, set]:
@@ -962,7 +1016,12 @@ class PureEmitter(ModuleEmitter):
         return self.pure_results.get(name) or super().rep(label, name)
 
     def deopt_lines(self, block: IRBlock, op: Op) -> list[str]:
-        return ["rs_bail[0] = 1", "return 0"]
+        return [f"rs_bail[0] = {BAIL_GAVE_UP}", "return 0"]
+
+    def interrupted_lines(self) -> list[str]:
+        """Give up for a signal or a pending call, which the interpreter
+        must serve (not the C version's fault: not counted by the callers)."""
+        return [f"rs_bail[0] = {BAIL_INTERRUPTED}", "return 0"]
 
     def returning(self) -> list[str]:
         return []
@@ -1014,7 +1073,7 @@ class PureEmitter(ModuleEmitter):
             if re.fullmatch(r" *rs_check_signals\(f, \d+\)", line):
                 indent = line[:len(line) - len(line.lstrip())]
                 lines += [indent + "if rs_pure_interrupted():"] + [
-                    indent + INDENT + x for x in self.deopt_lines(block, None)]
+                    indent + INDENT + x for x in self.interrupted_lines()]
             else:
                 lines.append(line)
         return lines
@@ -1032,7 +1091,7 @@ class PureEmitter(ModuleEmitter):
         if op.kind == "const" and op.results[0] in self.borrowed:
             return []       # an object constant: only range()'s bounds take it, as a C literal
         if op.kind == "check_signals":
-            return ["if rs_pure_interrupted():"] + [INDENT + x for x in self.deopt_lines(block, op)]
+            return ["if rs_pure_interrupted():"] + [INDENT + x for x in self.interrupted_lines()]
         if op.kind == "null":
             return []
         if op.kind == "load_global":
@@ -1194,4 +1253,11 @@ def combined_source(module_name: str, members: list[tuple[str, EmittedModule]], 
         out.append(member.function)
     exports = ", ".join(f'"{name}": PyCapsule_New(<void*>{member.entry}, "restrain.entry", NULL)'
                         for name, member in members)
-    return "\n".join(out + [f"__restrain_entries__ = {{{exports}}}", ""])
+    pures = ", ".join(f'"{name}": {pure_export(member.pure)}' for name, member in members if member.pure)
+    return "\n".join(out + [f"__restrain_entries__ = {{{exports}}}", f"__restrain_pures__ = {{{pures}}}", ""])
+
+
+def pure_export(callee: PureCallee) -> str:
+    """A C version as the module exports it, for load.py to hand to the
+    evaluator (hook.set_entry): (capsule, signature)."""
+    return f'(PyCapsule_New(<void*>{callee.function}, "restrain.pure", NULL), "{callee.signature}")'

@@ -355,7 +355,7 @@ def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
         record.versions += 1
     if outcome.ok and hook is not None:
         record.entry = outcome.entry
-        hook.set_entry(code, outcome.entry.capsule)
+        hook.set_entry(code, outcome.entry.capsule, *(outcome.entry.pure or ()))
         _note_activity(open_window=True)   # the evaluator swaps its function objects
     elif hook is not None:
         hook.mark_never(code)
@@ -451,6 +451,11 @@ _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
 
 
 def _why_not_compile(code: CodeType, sampled: bool = False) -> Optional[str]:
+    """The decision on a hot function's report: why not to compile it, or None."""
+    return _cost_model_reason(code, sampled)
+
+
+def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
     """Why compiled code would not beat the interpreter on `code`, or None.
     Entering compiled code costs a C call through the function's vectorcall
     and the evaluator (~230 instructions more than an inlined interpreter
@@ -649,9 +654,10 @@ def _sample_until_disabled(hook) -> None:
                     hook.swap_frame_function(frame)   # made while the window was closed
                     n = counts[code] = counts.get(code, 0) + 1
                     needed = enough.get(code) or enough.setdefault(code, _hot_samples(code))
-                    if n == needed and not _called_by_module_body(frame):
+                    if needed <= n <= HOT_SAMPLES and not _called_by_module_body(frame) \
+                            and (n == HOT_SAMPLES or _worth_compiling_now(code)):
                         _report_sampled(hook, code, frame, late)
-                    elif n > needed and frame.f_back is not None:
+                    elif n > HOT_SAMPLES and frame.f_back is not None:
                         # every sample, not every third: a short leaf is seen on
                         # top mostly while its caller still runs interpreted
                         _compile_if_called_from_compiled(hook, code, frame.f_back.f_code)
@@ -663,6 +669,16 @@ def _sample_until_disabled(hook) -> None:
             counts.clear()
             enough.clear()
         _update_window(hook)
+
+
+def _worth_compiling_now(code: CodeType) -> bool:
+    """An early report (a loop seen once) is made only if the cost model
+    takes the function now; else the function gets its HOT_SAMPLES, by
+    when the functions it calls may be compiled (which counts for it)."""
+    try:
+        return _cost_model_reason(code, sampled=True) is None
+    except Exception:  # noqa: BLE001 - then the usual report decides
+        return False
 
 
 def _hot_samples(code: CodeType) -> int:

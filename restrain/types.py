@@ -99,6 +99,8 @@ class OpPlan:
       "call:<module>.<name>"     a guarded function computed in C
       "purecall:<rep>"           a call of a function with a C version, its
                                  result of that type (TypeInference.pure_call)
+      "dyncall:<rep>"            a call of anything with C arguments, trying
+                                 a C version (TypeInference.plan_dynamic_calls)
       "unbound"                  (never used)
     operands: per arg, the representation it is used in ("int"/"float"/...)
     unbox: arg names guessed to be of the given type (checked, deopt)
@@ -335,6 +337,7 @@ class TypeInference:
         code = self.code
         nargs = code.co_argcount + code.co_kwonlyargcount
         local_reps = {key[1]: r for key, r in typed.items() if key[0] == "L"}
+        called = self.plan_dynamic_calls()
         typed_use = self.typed_uses()
         boxed = self.boxed_only_arguments(local_reps, nargs, typed_use)
         if boxed:
@@ -343,6 +346,7 @@ class TypeInference:
             return self.run()
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
         fused = self.fuse_item_unboxing()
+        fused.update(called)
         self.fuse_masked_shifts()
         for name in self.boxed_only_constants(typed_use):
             del self.reps[name]
@@ -431,6 +435,47 @@ class TypeInference:
                                                  tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
                 fused[r] = guesses[r]
         return fused
+
+    def plan_dynamic_calls(self) -> dict[str, str]:
+        """`f(x)` with C arguments, whose only use unboxes its result
+        (`total += f(a + i * h)`, f an argument): the call tries the C
+        version of whatever function f turns out to be (emit.dynamic_call,
+        by the signature of these C types), its result straight into a C
+        variable; otherwise the ordinary call, its result unboxed (another
+        type deoptimises at the next instruction, the result on the
+        stack).  Returns the results so typed (as TypePlan.fused)."""
+        import builtins
+        typed: dict[str, str] = {}
+        if not self.fb.speculate:
+            return typed
+        for label, block in self.ir.blocks.items():
+            if label not in self.deopt_blocks:
+                continue
+            exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
+            for pos, op in enumerate(block.ops[:-1]):
+                if op.kind != "call" or op.params[0] is not None or (label, pos) in self.ops \
+                        or len(op.args) < 3 or self.failed_before(op.index) \
+                        or self.failed_before(block.ops[pos + 1].index):
+                    continue
+                null, load = self.defs.get(op.args[0]), self.defs.get(op.args[1])
+                arg_reps = tuple(self.reps.get(a) for a in op.args[2:])
+                if null is None or null.kind != "null" or not all(r in (INT, FLOAT) for r in arg_reps) \
+                        or (load is not None and load.kind == "load_global"
+                            and hasattr(builtins, self.code.co_names[load.params[0]])):
+                    continue
+                r = op.results[0]
+                users = [(p, o) for p, o in enumerate(block.ops) if r in o.args]
+                if r in exits or len(users) != 1 or users[0][1].args.count(r) != 1:
+                    continue
+                upos = users[0][0]
+                uplan = self.ops.get((label, upos))
+                guesses = dict(uplan.unbox) if uplan is not None else {}
+                if guesses.get(r) not in (INT, FLOAT):
+                    continue
+                self.ops[(label, pos)] = OpPlan(f"dyncall:{guesses[r]}", (OBJ, OBJ) + arg_reps, deopt=True)
+                self.ops[(label, upos)] = replace(uplan, unbox=tuple(u for u in uplan.unbox if u[0] != r))
+                typed[r] = guesses[r]
+        return typed
 
     def fuse_masked_shifts(self) -> None:
         """`(x << k) & MASK` (xorshift): the shift alone often outgrows 64

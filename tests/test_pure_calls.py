@@ -18,6 +18,7 @@ import pytest
 
 import restrain
 from restrain import _hook, runtime
+from restrain.emit import PURE_BAILS_ALLOWED as PURE_BAILS
 from restrain.feedback import observe
 
 FLOAT_LEAF = """
@@ -219,6 +220,98 @@ def test_a_left_out_argument_is_the_functions_default_at_the_call(defaults):
         assert _hook.info(leaf)[0] == before      # every call ran in the C version
 
 
+# -- calls of unknown callables try their C versions (types.plan_dynamic_calls) -------
+
+DYNAMIC = """
+import math
+
+def leaf(x):
+    return 4.0 / (1.0 + x * x)
+
+def divide(x):
+    return 1.0 / (x - 0.5)
+
+def double(n):
+    return n * 2
+
+def start():
+    pass
+
+def integrate(f, n):
+    total = 0.0
+    h = 1.0 / n
+    for i in range(n):
+        if i == 3:
+            start()
+        total += f((i + 0.5) * h)
+    return total * h
+"""
+
+
+def dynamic_pair() -> tuple[dict, dict]:
+    """(interpreted, compiled) namespaces: integrate compiled after leaf,
+    divide and double (each with a C version, installed on its own)."""
+    spaces = []
+    for _ in range(2):
+        ns: dict = {}
+        exec(compile(DYNAMIC, f"<dynamic calls {uuid.uuid4().hex}>", "exec"), ns)
+        for _ in range(3):
+            ns["integrate"](ns["leaf"], 50)
+            ns["double"](3)
+        spaces.append(ns)
+    ns = spaces[1]
+    compile_batch([(ns[name].__code__, observe(ns[name].__code__, (kind,)))
+                   for name, kind in (("leaf", float), ("divide", float), ("double", int))])
+    compile_batch([(ns["integrate"].__code__, observe(ns["integrate"].__code__, (object, int)))])
+    source = runtime._state.records[id(ns["integrate"].__code__)].source_path.read_text()
+    assert 'rs_dynamic_pure(' in source and 'b"f>f"' in source
+    return spaces[0], ns
+
+
+def test_a_function_passed_in_runs_in_its_c_version():
+    plain, ns = dynamic_pair()
+    before = _hook.info(ns["leaf"].__code__)[0]
+    assert ns["integrate"](ns["leaf"], 1000) == plain["integrate"](plain["leaf"], 1000)
+    assert _hook.info(ns["leaf"].__code__)[0] == before        # no frame for any of the 1000 calls
+
+
+@pytest.mark.parametrize("callee", [
+    "lambda x: 1",                        # an int where a float was guessed: deoptimised after the call
+    "math.sin",                           # a builtin: the ordinary call
+    "double",                             # a C version of other C types ("i>i"): the ordinary call
+    "divide",                             # its C version gives up (a zero divisor): the ordinary call raises
+    "lambda x: 'x' if x > 0.5 else x",    # a str: TypeError in the caller
+])
+def test_other_callables_passed_in_give_the_interpreters_results(callee):
+    plain, ns = dynamic_pair()
+
+    def outcome(space):
+        try:
+            return "value", space["integrate"](eval(callee, space), 20)
+        except (TypeError, ZeroDivisionError) as e:
+            return "error", type(e), e.args, frames_of(e)
+
+    assert outcome(ns) == outcome(plain)
+
+
+def test_a_profiler_sees_the_calls_of_a_function_passed_in():
+    plain, ns = dynamic_pair()
+
+    def profiled(space):
+        calls = []
+        profile = lambda frame, event, arg: calls.append(frame.f_code.co_name) if event == "call" else None
+        space["start"] = lambda: sys.setprofile(profile)      # while integrate runs
+        try:
+            result = space["integrate"](space["leaf"], 30)
+        finally:
+            sys.setprofile(None)
+        return result, calls.count("leaf")
+
+    expected = profiled(plain)
+    assert expected[1] == 30 - 3
+    assert profiled(ns) == expected
+
+
 def frames_of(error: BaseException) -> list:
     return [(fs.name, fs.lineno, fs.line) for fs in traceback.extract_tb(error.__traceback__)][-2:]
 
@@ -342,6 +435,33 @@ def test_a_signal_stops_a_long_loop_of_the_c_version():
     assert time.monotonic() - start < 2
     # the C version gave up; the compiled leaf, with its frame, took the signal
     assert frames_of(info.value)[-1][0] in ("leaf", "alarm")
+
+
+def test_signals_do_not_use_up_the_c_versions_give_ups():
+    # each signal makes the C version give up (the interpreter runs the
+    # handler); unlike an overflow that is not its fault, and it is still
+    # tried afterwards (emit.BAIL_INTERRUPTED)
+    ns = load(SPIN, 30)
+    compile_together(ns)
+    ns["SCALE"] = 20000
+    plain = load(SPIN)
+    plain["SCALE"] = 20000
+    expected = plain["caller"](3)
+    handled = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: handled.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+        deadline = time.monotonic() + 10
+        while len(handled) < 3 * PURE_BAILS and time.monotonic() < deadline:
+            ns["caller"](30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(handled) >= 3 * PURE_BAILS
+    ns["SCALE"] = 1
+    assert framed_calls(ns, 30) == 0
+    ns["SCALE"] = 20000
+    assert ns["caller"](3) == expected
 
 
 def test_a_c_version_hands_the_gil_to_other_threads_and_goes_on():

@@ -436,8 +436,12 @@ typedef struct {
      * `fingerprint`: 1 yes, 0 no, -1 an interruption (KeyboardInterrupt)
      * came meanwhile and is set. */
     int (*code_matches)(PyObject *code, const char *fingerprint);
+    /* The C version installed for a code object (emit.PureEmitter) if its
+     * signature is `signature` ("ff>f": two doubles in, a double out; "i"
+     * a long long), else NULL. */
+    void *(*pure_version)(PyObject *code, const char *signature);
 } RsApi;
-#define RS_API_VERSION 3
+#define RS_API_VERSION 4
 
 static RsApi *rs_api = NULL;
 
@@ -1866,6 +1870,23 @@ RS_HOT int rs_pure_call_budget(PyObject *callable, RsPureCallee *c, const char *
     PyThreadState *tstate = _PyThreadState_GET();
     if (tstate->cframe->use_tracing) return 0;     /* the profiler sees the call */
     return rs_pure_depth(tstate);
+}
+
+/* A call of any callable with C arguments, whose result is taken as a C
+ * value (emit.dynamic_call: integrate(f, ...) calling f(x)): the C
+ * version of the function it turns out to be, if that has one of this
+ * signature, else NULL (the ordinary call).  *depth: the frames the C
+ * version may use (rs_pure_depth). */
+RS_HOT void *rs_dynamic_pure(PyObject *callable, const char *signature, int *depth) {
+    if (rs_api == NULL) return NULL;
+    PyTypeObject *type = Py_TYPE(callable);
+    if (type != &PyFunction_Type && type != rs_api->swapped_type) return NULL;
+    void *version = rs_api->pure_version(((PyFunctionObject *)callable)->func_code, signature);
+    if (version == NULL) return NULL;
+    PyThreadState *tstate = _PyThreadState_GET();
+    if (tstate->cframe->use_tracing) return NULL;     /* the profiler sees the call */
+    *depth = rs_pure_depth(tstate);
+    return *depth > 0 ? version : NULL;
 }
 
 #endif /* RESTRAIN_ABI_H */
