@@ -318,9 +318,13 @@ class ModuleEmitter:
         self.assigned = set(self.plan.assigned_in.get(label, ()))
         self.borrowed |= self.borrowable(block, last_use)
         free = [f"t{k}" for k in range(self.nslots)]   # every slot is free on block entry
+        self.released: set[str] = set()     # stack slots this block has dropped (edge_lines)
+        direct = self.item_slot(block)
         for i, op in enumerate(block.ops):
             for r in op.results:
-                if self.rep(label, r) == OBJ:
+                if r == direct[0]:
+                    self.slot_of[r] = direct[1]     # not live: the loop's edge carries it as it is
+                elif self.rep(label, r) == OBJ:
                     if free:
                         self.slot_of[r] = free.pop(0)
                     else:
@@ -339,16 +343,34 @@ class ModuleEmitter:
             body.extend(self.op_code(block, op, plan))
             if op.kind == "store_fast":
                 self.assigned.add(op.params[0])
-            live.update(dict.fromkeys(self.slot_of[r] for r in op.results if self.rep(label, r) == OBJ))
+            live.update(dict.fromkeys(self.slot_of[r] for r in op.results
+                                      if self.rep(label, r) == OBJ and r != direct[0]))
             for name in dict.fromkeys(op.args):
                 if last_use[name] == i and name not in carried and self.rep(label, name) == OBJ:
                     slot = self.nm(label, name)
                     body.append(f"{slot} = None")
                     live.pop(slot, None)
+                    self.released.add(slot)
                     if name in self.slot_of:
                         free.append(slot)
         exit_lines = self.exit_lines(block, last_index, list(live))
         return BlockCode(tuple(body) + tuple(exit_lines), self.exit_of(block))
+
+    def item_slot(self, block: IRBlock) -> tuple[str | None, str | None]:
+        """A for loop's next item, when the block ends with its FOR_ITER: the
+        stack slot the loop body receives it in, so that it is fetched
+        straight into that variable (a move between two Cython object
+        variables costs reference counting on every iteration)."""
+        ops, ex = block.ops, block.exit
+        if not ops or ops[-1].kind != "for_iter" or ex.kind != "branch" or ex.test != "null":
+            return None, None
+        item = ops[-1].results[0]
+        target, values = ex.edges[1]
+        k = len(values) - 1
+        if ex.value != item or values.count(item) != 1 or values[k] != item or k < len(block.stack_in) \
+                or self.rep(block.label, item) != OBJ or self.rep(target, phi_name(k)) != OBJ:
+            return None, None
+        return item, phi_name(k)
 
     # -- ops ----------------------------------------------------------------
     def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
@@ -364,6 +386,12 @@ class ModuleEmitter:
             if i in self.assigned:
                 return [f"{r} = rs_local_b(f, {i})"]
             return [f"{r} = rs_local_b(f, {i})", f"if {r} == NULL:", INDENT + f"rs_unbound_local_error(f, {i})"]
+        if op.kind == "store_fast" and plan is not None and plan.how.startswith("store:") and plan.unbox:
+            (name, rep), = plan.unbox          # an object into a local guessed from its uses
+            shadow = f"u_{name}_{rep}"
+            self.typed_decls[shadow] = rep
+            return [f"if rs_unbox_{rep}({renamed.args[0]}, &{shadow}):"] + [
+                INDENT + x for x in self.deopt_lines(block, op)] + self.typed_local(replace(renamed, args=(shadow,)))
         if op.kind in ("load_fast", "store_fast") and op.params[0] in self.plan.local_reps:
             return self.typed_local(renamed)
         if op.kind in ("load_attr", "store_attr"):
@@ -708,7 +736,7 @@ class ModuleEmitter:
         for k in range(len(block.stack_in)):
             if self.rep(label, phi_name(k)) != OBJ:
                 continue      # a C variable here; the object variable is unused
-            if k >= len(values) or dests[k] != phi_name(k):
+            if (k >= len(values) or dests[k] != phi_name(k)) and phi_name(k) not in self.released:
                 lines.append(f"{phi_name(k)} = None")
         return lines
 
@@ -738,6 +766,8 @@ class ModuleEmitter:
                 lines.append(f"rs_c = rs_is_null({value})")
             true_lines = self.edge_lines(block, ex.edges[0][0], ex.edges[0][1], live)
             false_lines = self.edge_lines(block, ex.edges[1][0], ex.edges[1][1], live)
+            if ex.test == "null" and self.item_slot(block)[0] == ex.value:
+                true_lines.append(f"{self.nm(label, ex.value)} = None")    # exhausted: no item
             if ex.polled_edge is not None:
                 # after the jump, as ceval.c's CHECK_EVAL_BREAKER
                 (true_lines, false_lines)[ex.polled_edge].append(f"rs_check_signals(f, {ex.index})")

@@ -94,6 +94,8 @@ class OpPlan:
       "neg:int", "neg:float", "pos:…", "invert:int", "not"
       "getitem:int"             container[C integer]
       "setitem:int"
+      "store:<rep>"              an object stored into a local guessed to be of
+                                 that type (TypeInference.guess_locals_from_uses)
       "range"                    for_iter over a range iterator
       "guard:<module>.<name>"    the loaded object must be that function
       "call:<module>.<name>"     a guarded function computed in C
@@ -189,6 +191,7 @@ class TypeInference:
         self.ir = ir
         self.fb = feedback
         self.pure_callees = pure_callees or {}
+        self.guessed_locals: dict[int, str] = {}     # guess_locals_from_uses
         self.code = ir.cfg.decoded.code
         self.defs: dict[str, Op] = {r: op for b in ir.blocks.values() for op in b.ops for r in op.results}
         self.deopt_blocks = self.blocks_that_may_deopt()
@@ -337,6 +340,11 @@ class TypeInference:
         code = self.code
         nargs = code.co_argcount + code.co_kwonlyargcount
         local_reps = {key[1]: r for key, r in typed.items() if key[0] == "L"}
+        guesses = self.guess_locals_from_uses(local_reps)
+        if guesses:
+            # infer again with those locals typed (they only grow: bounded)
+            self.guessed_locals = {**self.guessed_locals, **guesses}
+            return self.run()
         called = self.plan_dynamic_calls()
         typed_use = self.typed_uses()
         boxed = self.boxed_only_arguments(local_reps, nargs, typed_use)
@@ -586,11 +594,52 @@ class TypeInference:
                 self.reps[op.results[0]] = result
             if op.kind == "store_fast":
                 key = ("L", op.params[0])
-                assigned[key] = join(assigned.get(key, BOTTOM), self.rep_of(op.args[0]))
+                assigned[key] = join(assigned.get(key, BOTTOM), self.stored_rep(block, pos, op))
         for target, values in block.exit.edges:
             for k, v in enumerate(values):
                 key = ("S", target, k)
                 assigned[key] = join(assigned.get(key, BOTTOM), self.rep_of(v))
+
+    def stored_rep(self, block, pos, op: Op):
+        """What a store puts into its local: an object into a local guessed
+        from its uses (guess_locals_from_uses) is unboxed there, checked
+        (deoptimising at the store, the object on the stack)."""
+        r = self.rep_of(op.args[0])
+        guess = self.guessed_locals.get(op.params[0])
+        if r != OBJ or guess is None or block.label not in self.deopt_blocks or self.failed_before(op.index) \
+                or self.vars.get(("L", op.params[0])) == OBJ:
+            return r
+        self.plan(block, pos, OpPlan(f"store:{guess}", (OBJ,), ((op.args[0], guess),), True))
+        return guess
+
+    def guess_locals_from_uses(self, local_reps: dict[int, str]) -> dict[int, str]:
+        """Object locals (not arguments) every load of which is unboxed to
+        one type by the op that uses it (`for c in coeffs: y = y * x + c`,
+        the add specialised for floats): guessed to be of that type, so
+        that they are unboxed once, where they are stored."""
+        code = self.code
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        verdict: dict[int, Optional[str]] = {}
+        for label, block in self.ir.blocks.items():
+            exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
+            for op in block.ops:
+                if op.kind != "load_fast":
+                    continue
+                i, r = op.params[0], op.results[0]
+                if i < nargs or i in local_reps or i in self.excluded_locals or i in self.guessed_locals:
+                    continue
+                guess = None if r in exits else self.unboxed_as(label, block, r)
+                verdict[i] = guess if verdict.get(i, guess) == guess else None
+        return {i: rep for i, rep in verdict.items() if rep is not None}
+
+    def unboxed_as(self, label: int, block, name: str) -> Optional[str]:
+        """The one type the uses of `name` in its block unbox it to, or None."""
+        found = set()
+        for pos, op in enumerate(block.ops):
+            if name in op.args:
+                plan = self.ops.get((label, pos))
+                found.add(dict(plan.unbox).get(name) if plan is not None else None)
+        return found.pop() if len(found) == 1 and found <= {INT, FLOAT} else None
 
     def plan(self, block, pos, plan: OpPlan) -> None:
         self.ops[(block.label, pos)] = plan

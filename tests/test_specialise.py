@@ -501,3 +501,96 @@ def _xorshift_pair():
     if "pair" not in _xorshift_cache:
         _xorshift_cache["pair"] = specialised_pair(xorshift, (int,), [(k,) for k in range(20)])
     return _xorshift_cache["pair"]
+
+
+# -- bytearray and bytes indexed with a C integer ------------------------------------
+# (restrain_abi.h rs_byte_at: the byte read without the generic path; a
+# bytearray item set to an int in range(256) in place)
+
+def byte_ops(buf, i, v):
+    total = 0
+    for k in range(3):
+        total += buf[i - k]
+    buf[i] = v
+    return total, buf[i], bytes(buf)
+
+
+@pytest.fixture(scope="module")
+def byte_pair():
+    return specialised_pair(byte_ops, (bytearray, int, int), [(bytearray(b"abcdefgh"), 4, 7)] * 5)
+
+
+@SETTINGS
+@given(data=st.binary(min_size=0, max_size=9), i=st.integers(-12, 12),
+       v=st.one_of(st.integers(-2, 258), st.sampled_from([1 << 70, -(1 << 70), True])),
+       immutable=st.booleans())
+def test_bytes_indexed_with_c_integers(byte_pair, data, i, v, immutable):
+    # out of range (IndexError), bytes (TypeError on the store), values
+    # outside range(256) (ValueError), a bool: as the interpreter has them
+    byte_pair.check(bytes(data) if immutable else bytearray(data), i, v)
+
+
+# -- locals guessed from their uses (types.guess_locals_from_uses) --------------------
+# `for c in coeffs: y = y * x + c` with the add specialised for floats: c is
+# unboxed once, where it is stored; anything else stored there deoptimises
+
+def horner(coeffs, x):
+    y = 0.0
+    for c in coeffs:
+        y = y * x + c
+    return y
+
+
+def test_a_local_every_use_unboxes_is_typed_and_unboxed_at_its_store():
+    for _ in range(20):                   # the interpreter specialises the add: the feedback
+        horner([0.5, 1.5, 2.5], 2.0), horner_kept([0.5, 1.5, 2.5], 2.0)
+    plan = plan_of(horner, (list, float))
+    c = horner.__code__.co_varnames.index("c")
+    assert plan.local_reps.get(c) == "float"
+    stores = [p for p in plan.ops.values() if p.how == "store:float"]
+    assert len(stores) == 1 and stores[0].deopt
+    # not for a local also used as an object (it would be boxed again)
+    assert horner_kept.__code__.co_varnames.index("c") not in plan_of(horner_kept, (list, float)).local_reps
+
+
+def horner_kept(coeffs, x):
+    y = 0.0
+    seen = []
+    for c in coeffs:
+        y = y * x + c
+        seen.append(c)
+    return y, seen
+
+
+@pytest.fixture(scope="module")
+def horner_pair():
+    return specialised_pair(horner, (list, float), [([0.5, -1.25, 2.0, 0.75], 0.5)] * 5)
+
+
+@SETTINGS
+@given(coeffs=st.lists(st.one_of(FLOATS, FLOATS, INTS, st.sampled_from(["x", None, 1 << 80, True])),
+                       max_size=8),
+       x=FLOATS)
+def test_locals_guessed_from_their_uses(horner_pair, coeffs, x):
+    # an int, a big int, a bool, a str, None among the floats: deoptimised at
+    # the store, and the interpreter's result or exception
+    horner_pair.check(coeffs, x)
+
+
+def read_then_use(xs):
+    s = 0.0
+    for i in range(len(xs)):
+        x = xs[i]                         # read straight into the typed local
+        s += x * 2.0
+    return s
+
+
+@pytest.fixture(scope="module")
+def read_pair():
+    return specialised_pair(read_then_use, (list,), [([0.5, -1.25, 2.0, 0.75],)] * 5)
+
+
+@SETTINGS
+@given(xs=st.lists(st.one_of(FLOATS, FLOATS, INTS, st.sampled_from(["x", None, 1 << 80])), max_size=8))
+def test_a_guessed_local_read_from_a_list(read_pair, xs):
+    read_pair.check(xs)

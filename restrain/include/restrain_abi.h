@@ -1549,9 +1549,29 @@ RS_HOT PyObject **rs_item_slot(PyObject *c, long long i) {
     return i >= 0 && i < n ? &items[i] : NULL;
 }
 
+/* The byte at i of an exact bytearray or bytes, or -1 (not one, or out
+ * of range: the generic path raises). */
+RS_HOT int rs_byte_at(PyObject *c, long long i) {
+    Py_ssize_t n;
+    const char *bytes;
+    if (PyByteArray_CheckExact(c)) {
+        n = PyByteArray_GET_SIZE(c);
+        bytes = PyByteArray_AS_STRING(c);
+    } else if (PyBytes_CheckExact(c)) {
+        n = PyBytes_GET_SIZE(c);
+        bytes = PyBytes_AS_STRING(c);
+    } else {
+        return -1;
+    }
+    if (i < 0) i += n;
+    return i >= 0 && i < n ? (unsigned char)bytes[i] : -1;
+}
+
 RS_HOT PyObject *rs_getitem_i(PyObject *c, long long i) {
     PyObject **slot = rs_item_slot(c, i);
     if (slot != NULL) return Py_NewRef(*slot);
+    int byte = rs_byte_at(c, i);
+    if (byte >= 0) return PyLong_FromLong(byte);        /* a cached small int */
     PyObject *k = PyLong_FromLongLong(i);
     if (k == NULL) return NULL;
     PyObject *v = PyObject_GetItem(c, k);   /* index as written: errors say so */
@@ -1566,6 +1586,16 @@ RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v) {
         *slot = Py_NewRef(v);
         Py_DECREF(old);
         return 0;
+    }
+    if (PyByteArray_CheckExact(c) && PyLong_CheckExact(v)) {
+        Py_ssize_t n = PyByteArray_GET_SIZE(c);
+        long byte = PyLong_AsLong(v);         /* an int: no error but overflow (-1) */
+        long long at = i < 0 ? i + n : i;
+        if (byte >= 0 && byte < 256 && at >= 0 && at < n) {
+            PyByteArray_AS_STRING(c)[at] = (char)byte;
+            return 0;
+        }
+        if (byte == -1 && PyErr_Occurred()) PyErr_Clear();   /* the generic path says it */
     }
     PyObject *k = PyLong_FromLongLong(i);
     if (k == NULL) return -1;
@@ -1591,14 +1621,18 @@ RS_HOT int rs_setitem_float_i(PyObject *c, long long i, double v) {
 }
 
 /* container[i] read straight into a C variable: 1 (deoptimise at the
- * subscript) unless an exact list or tuple holds an exact float / int there */
+ * subscript) unless an exact list or tuple holds an exact float / int
+ * there (or, for an int, an exact bytearray or bytes has a byte there) */
 RS_HOT int rs_item_float_i(PyObject *c, long long i, double *r) {
     PyObject **slot = rs_item_slot(c, i);
     return slot == NULL || rs_unbox_float(*slot, r);
 }
 RS_HOT int rs_item_int_i(PyObject *c, long long i, long long *r) {
     PyObject **slot = rs_item_slot(c, i);
-    return slot == NULL || rs_unbox_int(*slot, r);
+    if (slot != NULL) return rs_unbox_int(*slot, r);
+    int byte = rs_byte_at(c, i);
+    *r = byte;
+    return byte < 0;
 }
 
 /* ---- borrowed values ---------------------------------------------------------
