@@ -421,28 +421,39 @@ class TypeInference:
         there (another type, an index error, not a list or tuple)
         deoptimises at the subscript and the interpreter does it."""
         fused: dict[str, str] = {}
+        for label, pos, op, upos, _ in self.sole_uses():
+            plan = self.ops.get((label, pos))
+            if plan is None or plan.how != "getitem:int" or self.failed_before(op.index):
+                continue
+            r = op.results[0]
+            uplan = self.ops.get((label, upos))
+            guesses = dict(uplan.unbox) if uplan is not None else {}
+            if r not in guesses:
+                continue
+            self.ops[(label, pos)] = OpPlan("getitem:int", plan.operands, ((r, guesses[r]),), True)
+            self.ops[(label, upos)] = OpPlan(uplan.how, uplan.operands,
+                                             tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
+            fused[r] = guesses[r]
+        return fused
+
+    def sole_uses(self):
+        """(label, pos, op, upos, user) for each op of a block that may
+        deoptimise whose one result is used once, by an op of the same
+        block (and not carried out of it): what the fusions rewrite."""
         for label, block in self.ir.blocks.items():
             if label not in self.deopt_blocks:
                 continue
             exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
+            uses: dict[str, list[int]] = {}
             for pos, op in enumerate(block.ops):
-                plan = self.ops.get((label, pos))
-                if plan is None or plan.how != "getitem:int" or self.failed_before(op.index):
+                for a in op.args:
+                    uses.setdefault(a, []).append(pos)
+            for pos, op in enumerate(block.ops):
+                if len(op.results) != 1 or op.results[0] in exits:
                     continue
-                r = op.results[0]
-                users = [(p, o) for p, o in enumerate(block.ops) if r in o.args]
-                if r in exits or len(users) != 1 or users[0][1].args.count(r) != 1:
-                    continue
-                upos = users[0][0]
-                uplan = self.ops.get((label, upos))
-                guesses = dict(uplan.unbox) if uplan is not None else {}
-                if r not in guesses:
-                    continue
-                self.ops[(label, pos)] = OpPlan("getitem:int", plan.operands, ((r, guesses[r]),), True)
-                self.ops[(label, upos)] = OpPlan(uplan.how, uplan.operands,
-                                                 tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
-                fused[r] = guesses[r]
-        return fused
+                found = uses.get(op.results[0], ())
+                if len(found) == 1:
+                    yield label, pos, op, found[0], block.ops[found[0]]
 
     def plan_dynamic_calls(self) -> dict[str, str]:
         """`f(x)` with C arguments, whose only use unboxes its result
@@ -456,33 +467,25 @@ class TypeInference:
         typed: dict[str, str] = {}
         if not self.fb.speculate:
             return typed
-        for label, block in self.ir.blocks.items():
-            if label not in self.deopt_blocks:
+        for label, pos, op, upos, _ in self.sole_uses():
+            if op.kind != "call" or op.params[0] is not None or (label, pos) in self.ops \
+                    or len(op.args) < 3 or self.failed_before(op.index) \
+                    or self.failed_before(self.ir.blocks[label].ops[pos + 1].index):
                 continue
-            exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
-            for pos, op in enumerate(block.ops[:-1]):
-                if op.kind != "call" or op.params[0] is not None or (label, pos) in self.ops \
-                        or len(op.args) < 3 or self.failed_before(op.index) \
-                        or self.failed_before(block.ops[pos + 1].index):
-                    continue
-                null, load = self.defs.get(op.args[0]), self.defs.get(op.args[1])
-                arg_reps = tuple(self.reps.get(a) for a in op.args[2:])
-                if null is None or null.kind != "null" or not all(r in (INT, FLOAT) for r in arg_reps) \
-                        or (load is not None and load.kind == "load_global"
-                            and hasattr(builtins, self.code.co_names[load.params[0]])):
-                    continue
-                r = op.results[0]
-                users = [(p, o) for p, o in enumerate(block.ops) if r in o.args]
-                if r in exits or len(users) != 1 or users[0][1].args.count(r) != 1:
-                    continue
-                upos = users[0][0]
-                uplan = self.ops.get((label, upos))
-                guesses = dict(uplan.unbox) if uplan is not None else {}
-                if guesses.get(r) not in (INT, FLOAT):
-                    continue
-                self.ops[(label, pos)] = OpPlan(f"dyncall:{guesses[r]}", (OBJ, OBJ) + arg_reps, deopt=True)
-                self.ops[(label, upos)] = replace(uplan, unbox=tuple(u for u in uplan.unbox if u[0] != r))
-                typed[r] = guesses[r]
+            null, load = self.defs.get(op.args[0]), self.defs.get(op.args[1])
+            arg_reps = tuple(self.reps.get(a) for a in op.args[2:])
+            if null is None or null.kind != "null" or not all(r in (INT, FLOAT) for r in arg_reps) \
+                    or (load is not None and load.kind == "load_global"
+                        and hasattr(builtins, self.code.co_names[load.params[0]])):
+                continue
+            r = op.results[0]
+            uplan = self.ops.get((label, upos))
+            guesses = dict(uplan.unbox) if uplan is not None else {}
+            if guesses.get(r) not in (INT, FLOAT):
+                continue
+            self.ops[(label, pos)] = OpPlan(f"dyncall:{guesses[r]}", (OBJ, OBJ) + arg_reps, deopt=True)
+            self.ops[(label, upos)] = replace(uplan, unbox=tuple(u for u in uplan.unbox if u[0] != r))
+            typed[r] = guesses[r]
         return typed
 
     def fuse_masked_shifts(self) -> None:
@@ -492,24 +495,13 @@ class TypeInference:
         (int:lshift_wrap) and the `&` decides (int:and_wrapped): exact for
         a mask >= 0, else it deoptimises, the exact shift going onto the
         interpreter's stack (emit: rs_i_lshift_exact)."""
-        for label, block in self.ir.blocks.items():
-            if label not in self.deopt_blocks:
+        for label, pos, op, upos, user in self.sole_uses():
+            plan, uplan = self.ops.get((label, pos)), self.ops.get((label, upos))
+            if plan is None or plan.how != "int:lshift" or self.failed_before(op.index) \
+                    or uplan is None or uplan.how != "int:and" or self.failed_before(user.index):
                 continue
-            exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
-            for pos, op in enumerate(block.ops):
-                plan = self.ops.get((label, pos))
-                if plan is None or plan.how != "int:lshift" or self.failed_before(op.index):
-                    continue
-                r = op.results[0]
-                users = [(p, o) for p, o in enumerate(block.ops) if r in o.args]
-                if r in exits or len(users) != 1 or users[0][1].args.count(r) != 1:
-                    continue
-                upos, user = users[0]
-                uplan = self.ops.get((label, upos))
-                if uplan is None or uplan.how != "int:and" or self.failed_before(user.index):
-                    continue
-                self.ops[(label, pos)] = replace(plan, how="int:lshift_wrap", deopt=True)
-                self.ops[(label, upos)] = replace(uplan, how="int:and_wrapped", deopt=True)
+            self.ops[(label, pos)] = replace(plan, how="int:lshift_wrap", deopt=True)
+            self.ops[(label, upos)] = replace(uplan, how="int:and_wrapped", deopt=True)
 
     def definitely_assigned(self) -> dict[int, frozenset[int]]:
         """Locals bound on entry to each block on every path (a must
