@@ -650,6 +650,8 @@ class ModuleEmitter:
         if module == "builtins":
             if name == "len":
                 return [f"{r} = rs_len({args[0]})"]
+            if name == "ord":
+                return [f"if rs_ord({args[0]}, &{r}):"] + deopt
             if name == "abs":
                 if reps[0] == INT:
                     return [f"if rs_i_abs({args[0]}, &{r}):"] + deopt

@@ -75,7 +75,7 @@ class Builtin:
 
 BUILTINS = {
     ("builtins", n): Builtin("builtins", n, a)
-    for n, a in (("len", 1), ("abs", 1), ("min", 2), ("max", 2), ("int", 1), ("float", 1))
+    for n, a in (("len", 1), ("abs", 1), ("min", 2), ("max", 2), ("int", 1), ("float", 1), ("ord", 1))
 }
 MATH_FUNCS1 = ("sqrt", "sin", "cos", "tan", "exp", "log", "fabs", "atan", "floor", "ceil")
 BUILTINS.update({("math", n): Builtin("math", n, 1) for n in MATH_FUNCS1})
@@ -825,6 +825,8 @@ def builtin_result(spec: Builtin, reps: tuple[str, ...]) -> Optional[str]:
     if spec.module == "builtins":
         if n == "len":
             return INT
+        if n == "ord":        # of a one-character str or bytes (else it deoptimises)
+            return INT if reps[0] == OBJ else None
         if n == "abs" and numeric:
             return reps[0]
         if n in ("min", "max") and numeric and reps[0] == reps[1]:

@@ -15,7 +15,7 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import restrain
@@ -594,3 +594,38 @@ def read_pair():
 @given(xs=st.lists(st.one_of(FLOATS, FLOATS, INTS, st.sampled_from(["x", None, 1 << 80])), max_size=8))
 def test_a_guessed_local_read_from_a_list(read_pair, xs):
     read_pair.check(xs)
+
+
+# -- ord() of one-character strings in C ------------------------------------------------
+
+def ord_hash(items):
+    h = 0
+    for ch in items:
+        h = (h * 131 + ord(ch)) % 4294967291
+    return h
+
+
+def test_ord_of_a_character_is_computed_in_c():
+    for _ in range(20):
+        ord_hash("warm up")
+    assert any(p.how == "call:builtins.ord" for p in plan_of(ord_hash, (str,)).ops.values())
+
+
+@pytest.fixture(scope="module")
+def ord_pair():
+    return specialised_pair(ord_hash, (str,), [("some text",)] * 5)
+
+
+@SETTINGS
+@example(items=["a", b"", "b"]).via("an empty bytes")
+@example(items=[b"ab", "c"]).via("a bytes of two")
+@example(items=["a", "bc"]).via("a str of two")
+@given(items=st.one_of(
+    st.text(),
+    st.lists(st.one_of(st.characters(), st.binary(min_size=1, max_size=1), st.text(max_size=3),
+                       st.integers(0, 300), st.sampled_from([bytearray(b"a"), b"", None, "\U0001F600"])),
+             max_size=8)))
+def test_ord_differential(ord_pair, items):
+    # str and bytes of one character in C; a bytearray, a longer or empty
+    # str, an int or None: deoptimised, the interpreter's result or TypeError
+    ord_pair.check(items)

@@ -1427,6 +1427,19 @@ RS_HOT int rs_f_truediv(double a, double b, double *r) {
 }
 /* float_abs: fabs, which also clears the sign of a NaN */
 RS_HOT double rs_f_abs(double a) { return fabs(a); }
+/* ord(o) of an exact one-character str or bytes; 1 (deoptimise: the
+ * interpreter calls ord, which may raise) for anything else */
+RS_HOT int rs_ord(PyObject *o, long long *r) {
+    if (PyUnicode_CheckExact(o) && PyUnicode_GET_LENGTH(o) == 1) {
+        *r = PyUnicode_READ_CHAR(o, 0);
+        return 0;
+    }
+    if (PyBytes_CheckExact(o) && PyBytes_GET_SIZE(o) == 1) {
+        *r = (unsigned char)PyBytes_AS_STRING(o)[0];
+        return 0;
+    }
+    return 1;
+}
 /* float_rem */
 RS_HOT int rs_f_mod(double a, double b, double *r) {
     if (b == 0.0) return 1;

@@ -140,6 +140,7 @@ cdef extern from "restrain_abi.h":
     int rs_i_exact(long long a, double *r)
     int rs_i_neg(long long a, long long *r)
     int rs_i_abs(long long a, long long *r)
+    int rs_ord(object o, long long *r)
     int rs_f_truediv(double a, double b, double *r)
     double rs_f_abs(double a)
     int rs_f_mod(double a, double b, double *r)
