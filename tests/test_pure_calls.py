@@ -464,6 +464,23 @@ def test_signals_do_not_use_up_the_c_versions_give_ups():
     assert ns["caller"](3) == expected
 
 
+def test_a_loop_functions_c_version_is_built_where_it_is_called():
+    # a C version costs the C compiler a fifth more for a loop function:
+    # its own module leaves it out (a loopless leaf keeps it, for calls of
+    # unknown callables), the module of a function calling it has it
+    def source_of(func):
+        return runtime._state.records[id(func.__code__)].source_path.read_text()
+
+    ns = load(SPIN, 30)
+    compile_together(ns, companion=True)
+    assert "rs_pure(" not in source_of(ns["leaf"]) and "__restrain_pure__" not in source_of(ns["leaf"])
+    assert "rs_pure(" in source_of(ns["caller"])
+    assert framed_calls(ns, 20) == 0
+    small = load(FLOAT_LEAF)
+    compile_together(small, companion=True)
+    assert "__restrain_pure__" in source_of(small["leaf"])
+
+
 def test_a_c_version_hands_the_gil_to_other_threads_and_goes_on():
     import threading
     ns = load(SPIN, 30)
