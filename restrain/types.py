@@ -469,8 +469,7 @@ class TypeInference:
             return typed
         for label, pos, op, upos, _ in self.sole_uses():
             if op.kind != "call" or op.params[0] is not None or (label, pos) in self.ops \
-                    or len(op.args) < 3 or self.failed_before(op.index) \
-                    or self.failed_before(self.ir.blocks[label].ops[pos + 1].index):
+                    or len(op.args) < 3 or self.failed_before(op.index) or not self.resumes_after(label, pos):
                 continue
             null, load = self.defs.get(op.args[0]), self.defs.get(op.args[1])
             arg_reps = tuple(self.reps.get(a) for a in op.args[2:])
@@ -802,6 +801,14 @@ class TypeInference:
         self.plan(block, pos, OpPlan(f"call:{module}.{name}", reps, deopt=True))
         return result
 
+    def resumes_after(self, label: int, pos: int) -> bool:
+        """Whether a deoptimisation just after op `pos` (its result on the
+        stack) can resume at the next op: one in the same block, of a later
+        instruction, that has not deoptimised before."""
+        ops = self.ir.blocks[label].ops
+        return pos + 1 < len(ops) and ops[pos + 1].index > ops[pos].index \
+            and not self.failed_before(ops[pos + 1].index)
+
     def pure_call(self, block, pos, op, callee) -> str:
         """A call of a function of the module that has a C version
         (emit.PureCallee): its result is guessed to be of the C version's
@@ -809,9 +816,7 @@ class TypeInference:
         runs instead, its result is checked after the call (and a result
         of another type deoptimises at the next instruction, with the
         result on the stack)."""
-        ops = self.ir.blocks[block.label].ops
-        if pos + 1 >= len(ops) or len(op.args) - 2 > len(callee.arg_reps) \
-                or self.failed_before(ops[pos + 1].index):
+        if not self.resumes_after(block.label, pos) or len(op.args) - 2 > len(callee.arg_reps):
             return OBJ
         self.plan(block, pos, OpPlan(f"purecall:{callee.return_rep}", deopt=True))
         return callee.return_rep
