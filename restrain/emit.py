@@ -262,8 +262,6 @@ class ModuleEmitter:
         self.wrapped_shifts: dict[str, tuple[str, str]] = {}
         # module-level declarations of the calls that try unknown callables' C versions
         self.dynamic_sites: list[str] = []
-        # IR value -> the object a deoptimisation pushes for it (typed_result_call)
-        self.deopt_stack_override: dict[str, str] = {}
 
     def nm(self, label: int, name: str) -> str:
         """The expression for IR value `name` in block `label`."""
@@ -494,11 +492,7 @@ class ModuleEmitter:
         self.typed_decls[result] = rep
         ordinary = replace(renamed, results=("rs_t",))
         following = block.ops[next(k for k, o in enumerate(block.ops) if o is op) + 1]
-        self.deopt_stack_override = {op.results[0]: "rs_t"}
-        try:
-            deopt = self.deopt_lines(block, following)
-        finally:
-            self.deopt_stack_override = {}
+        deopt = self.deopt_lines(block, following, {op.results[0]: "rs_t"})
         unboxed = [f"if rs_unbox_{rep}(rs_t, &{result}):"] + [INDENT + x for x in deopt] + ["rs_t = None"]
         if kind == "dyncall":
             return self.dynamic_call(block, op, renamed, plan, ordinary, unboxed)
@@ -525,15 +519,20 @@ class ModuleEmitter:
         self.pure_globals.add(bails)
         function = renamed.args[1]
         signature = signature_of(arg_reps, rep)
+        call = (f"{renamed.results[0]} = (<{pointer}>rs_dfn)(<PyObject *>{function}, "
+                f"{', '.join(values)}, &rs_cb, rs_cd - 1)")
         return [f'rs_dfn = rs_dynamic_pure(<PyObject *>{function}, b"{signature}", &rs_cd) '
-                f"if {bails} < {PURE_BAILS_ALLOWED} else NULL",
-                "if rs_dfn != NULL:",
-                INDENT + "rs_cb = 0",
-                INDENT + f"{renamed.results[0]} = (<{pointer}>rs_dfn)(<PyObject *>{function}, "
-                         f"{', '.join(values)}, &rs_cb, rs_cd - 1)",
+                f"if {bails} < {PURE_BAILS_ALLOWED} else NULL"] + self.c_version_or_call(
+            "rs_dfn != NULL", call, bails, op_lines(ordinary) + unboxed)
+
+    @staticmethod
+    def c_version_or_call(usable: str, call: str, bails: str, ordinary: list[str]) -> list[str]:
+        """Run `call` (of a C version) when `usable`; where it was not, or it
+        gave up (counted in `bails`; an interruption is not), `ordinary`."""
+        return [f"if {usable}:", INDENT + "rs_cb = 0", INDENT + call,
                 INDENT + f"if rs_cb == {BAIL_GAVE_UP}:", 2 * INDENT + f"{bails} += 1",
                 "else:", INDENT + "rs_cb = 1",
-                "if rs_cb:"] + [INDENT + x for x in op_lines(ordinary) + unboxed]
+                "if rs_cb:"] + [INDENT + x for x in ordinary]
 
     def pure_callee_call(self, op: Op, renamed: Op, callee: PureCallee, args: list[str], unbox: list,
                          result: str | None = None, unboxed: list[str] = ()) -> list[str]:
@@ -556,13 +555,10 @@ class ModuleEmitter:
             self.typed_decls[var] = rep
             lines += [f"if rs_unbox_{rep}({obj}, &{var}):", INDENT + "rs_cu = 1"]
         budget = f'rs_pure_call_budget({renamed.args[1]}, &{cache}, b"{callee.fingerprint}")'
-        return lines + [f"rs_cd = 0 if rs_cu else {budget}",
-                f"if rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}:",
-                INDENT + "rs_cb = 0",
-                INDENT + f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)",
-                INDENT + f"if rs_cb == {BAIL_GAVE_UP}:", 2 * INDENT + f"{callee.bails} += 1",
-                "else:", INDENT + "rs_cb = 1",
-                "if rs_cb:"] + [INDENT + x for x in op_lines(renamed) + after_call] + otherwise
+        call = f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)"
+        return lines + [f"rs_cd = 0 if rs_cu else {budget}"] + self.c_version_or_call(
+            f"rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}", call, callee.bails,
+            op_lines(renamed) + after_call) + otherwise
 
     def c_literal(self, index: int) -> str:
         value = self.ir.cfg.decoded.code.co_consts[index]
@@ -638,10 +634,11 @@ class ModuleEmitter:
         shifted, mask = (a[0], a[1]) if a[0] in self.wrapped_shifts else (a[1], a[0])
         return [f"if rs_i_and_wrapped({shifted}, {shifted}_x, {mask}, &{r}):"] + deopt
 
-    def stack_value(self, label: int, name: str) -> str:
-        """A stack value as the interpreter holds it (for a deoptimisation)."""
-        if name in self.deopt_stack_override:
-            return self.deopt_stack_override[name]
+    def stack_value(self, label: int, name: str, replaced: dict[str, str]) -> str:
+        """A stack value as the interpreter holds it (for a deoptimisation);
+        `replaced`: objects standing for some IR values (typed_result_call)."""
+        if name in replaced:
+            return replaced[name]
         value = self.nm(label, name)
         if value in self.wrapped_shifts:
             x, k = self.wrapped_shifts[value]
@@ -694,14 +691,15 @@ class ModuleEmitter:
                 lines += [f"if L{i}_set:", INDENT + f"rs_store_fast(f, {i}, L{i})"]
         return lines
 
-    def deopt_lines(self, block: IRBlock, op: Op) -> list[str]:
+    def deopt_lines(self, block: IRBlock, op: Op, replaced: dict[str, str] | None = None) -> list[str]:
         """Hand the frame to the interpreter at op's instruction: its value
-        stack (as it was before the instruction) and typed locals go back
-        into the frame."""
+        stack (as it was before the instruction, with the objects of
+        `replaced` for those IR values) and typed locals go back into the
+        frame."""
         resume = self.plan.resume_index.get(op.index, op.index)
         stack = op.stack_before
         lines = [f"rs_deopt_begin(f, {resume})"]
-        lines += [f"rs_deopt_push(f, {self.stack_value(block.label, v)})" for v in stack]
+        lines += [f"rs_deopt_push(f, {self.stack_value(block.label, v, replaced or {})})" for v in stack]
         if not self.plan.local_reps:
             return lines + self.returning() + ["return rs_deopted(f)"]
         # the typed locals go back through one shared function (code size:
@@ -1062,7 +1060,7 @@ class PureEmitter(ModuleEmitter):
     def rep(self, label: int, name: str) -> str:
         return self.pure_results.get(name) or super().rep(label, name)
 
-    def deopt_lines(self, block: IRBlock, op: Op) -> list[str]:
+    def deopt_lines(self, block: IRBlock, op: Op, replaced: dict[str, str] | None = None) -> list[str]:
         return [f"rs_bail[0] = {BAIL_GAVE_UP}", "return 0"]
 
     def interrupted_lines(self) -> list[str]:

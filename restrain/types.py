@@ -192,6 +192,7 @@ class TypeInference:
         self.fb = feedback
         self.pure_callees = pure_callees or {}
         self.guessed_locals: dict[int, str] = {}     # guess_locals_from_uses
+        self.block_uses: dict[int, dict[str, list[int]]] = {}   # uses_in
         self.code = ir.cfg.decoded.code
         self.defs: dict[str, Op] = {r: op for b in ir.blocks.values() for op in b.ops for r in op.results}
         self.deopt_blocks = self.blocks_that_may_deopt()
@@ -444,10 +445,7 @@ class TypeInference:
             if label not in self.deopt_blocks:
                 continue
             exits = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
-            uses: dict[str, list[int]] = {}
-            for pos, op in enumerate(block.ops):
-                for a in op.args:
-                    uses.setdefault(a, []).append(pos)
+            uses = self.uses_in(label)
             for pos, op in enumerate(block.ops):
                 if len(op.results) != 1 or op.results[0] in exits:
                     continue
@@ -626,11 +624,21 @@ class TypeInference:
     def unboxed_as(self, label: int, block, name: str) -> Optional[str]:
         """The one type the uses of `name` in its block unbox it to, or None."""
         found = set()
-        for pos, op in enumerate(block.ops):
-            if name in op.args:
-                plan = self.ops.get((label, pos))
-                found.add(dict(plan.unbox).get(name) if plan is not None else None)
+        for pos in self.uses_in(label).get(name, ()):
+            plan = self.ops.get((label, pos))
+            found.add(dict(plan.unbox).get(name) if plan is not None else None)
         return found.pop() if len(found) == 1 and found <= {INT, FLOAT} else None
+
+    def uses_in(self, label: int) -> dict[str, list[int]]:
+        """IR value -> the positions of the ops of block `label` that use
+        it (once per use); the IR does not change, so computed once."""
+        if label not in self.block_uses:
+            uses: dict[str, list[int]] = {}
+            for pos, op in enumerate(self.ir.blocks[label].ops):
+                for a in op.args:
+                    uses.setdefault(a, []).append(pos)
+            self.block_uses[label] = uses
+        return self.block_uses[label]
 
     def plan(self, block, pos, plan: OpPlan) -> None:
         self.ops[(block.label, pos)] = plan
