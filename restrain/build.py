@@ -146,8 +146,8 @@ def cache_key(code: CodeType, options: BuildOptions, feedback=None) -> str:
 
 def lookup_cached(code: CodeType, options: BuildOptions, feedback=None) -> BuiltModule | None:
     """The cached module for this code and feedback if there is an intact
-    one, else the latest module of its family (same code, same argument
-    types, other guesses: cache.record_family)."""
+    one, else the latest module of its family (same code, argument types
+    and companions, other guesses: cache.record_family)."""
     if options.cache_dir is None:
         return None
     hit = cached_module(cache_key(code, options, feedback), options)
@@ -164,14 +164,17 @@ def lookup_cached(code: CodeType, options: BuildOptions, feedback=None) -> Built
 @dataclass(frozen=True)
 class _FamilyFeedback:
     arg_types: tuple
+    companions: tuple
 
     def key(self) -> str:
-        return "family:" + ",".join(self.arg_types)
+        return "family:" + ",".join(self.arg_types) + (":" + ",".join(self.companions) if self.companions else "")
 
 
 def family_key(code: CodeType, options: BuildOptions, feedback) -> str:
-    """The cache key of the feedback's family: its argument types only."""
-    return cache_key(code, options, _FamilyFeedback(tuple(feedback.arg_types)))
+    """The cache key of the feedback's family: its argument types and the
+    callees whose C versions it is to carry (a caller compiled again for a
+    callee's C version must not find its version without it)."""
+    return cache_key(code, options, _FamilyFeedback(tuple(feedback.arg_types), tuple(feedback.companions)))
 
 
 def compiler_identity() -> list[str]:

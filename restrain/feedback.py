@@ -38,6 +38,11 @@ class Feedback:
     op_types: tuple[tuple[int, str], ...] = ()      # (instruction index, OPERAND_FEEDBACK value)
     no_speculate: frozenset[int] = field(default_factory=frozenset)
     speculate: bool = True                          # False: a generic version, no guesses at all
+    # global names of the compiled functions it calls, whose C versions its
+    # module may carry (runtime._companions): a caller compiled before its
+    # callee is compiled again once the callee is (runtime._relink_callers),
+    # and the two versions must not share a cache entry
+    companions: tuple[str, ...] = ()
 
     @functools.cached_property
     def _op_types(self) -> dict[int, str]:
@@ -55,7 +60,7 @@ class Feedback:
 
     def key(self) -> str:
         """A stable digest for the cache key."""
-        text = repr((self.arg_types, self.op_types, sorted(self.no_speculate), self.speculate))
+        text = repr((self.arg_types, self.op_types, sorted(self.no_speculate), self.speculate, self.companions))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def dump(self) -> str:
@@ -65,6 +70,8 @@ class Feedback:
             lines.append(f"no guesses at: {sorted(self.no_speculate)}")
         if not self.speculate:
             lines.append("generic version (no guesses)")
+        if self.companions:
+            lines.append(f"may call the C versions of: {', '.join(self.companions)}")
         return "\n".join(lines)
 
 
@@ -72,10 +79,11 @@ NO_FEEDBACK = Feedback(speculate=False)
 
 
 def observe(code: CodeType, arg_types: tuple = (), no_speculate=frozenset(),
-            speculate: bool = True) -> Feedback:
+            speculate: bool = True, companions=()) -> Feedback:
     """Feedback for `code` now: `arg_types` are Python types (or names)."""
     names = tuple(t if isinstance(t, str) else TYPED_ARGS.get(t, "object") for t in arg_types)
-    return Feedback(names, interpreter_specialisations(code), frozenset(no_speculate), speculate)
+    return Feedback(names, interpreter_specialisations(code), frozenset(no_speculate), speculate,
+                    tuple(sorted(companions)))
 
 
 def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:

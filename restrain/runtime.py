@@ -119,11 +119,15 @@ class FunctionRecord:
     from_cache: bool = False
     entry: object = None             # keeps the loaded module alive
     versions: int = 0                # compiled versions so far
+    relinks: int = 0                 # of those, compiled again for a callee's C version
     no_speculate: frozenset = frozenset()
+    linked: frozenset = frozenset()  # callees whose C versions its module was built with
 
     def __init__(self, code: CodeType, arg_types: tuple = ()):
         self.code = code
         self.arg_types = arg_types
+        self.retired: list = []      # versions replaced while they may still run (_record_outcome)
+        self.relinking = False       # being compiled again for a callee (_relink_callers)
 
     def as_dict(self) -> dict:
         from . import _hook_or_none
@@ -298,10 +302,14 @@ def _build_options():
 
 
 def _feedback(code: CodeType, record: FunctionRecord):
-    """What the next version of `code` is specialised for."""
+    """What the next version of `code` is specialised for, and the compiled
+    functions it calls whose C versions its module may carry (_companions)."""
     with _import_guard:
         from .feedback import observe
-    return observe(code, record.arg_types, record.no_speculate, speculate=record.versions < MAX_VERSIONS - 1)
+    companions = () if _state.config.sync else \
+        [r.code.co_name for r in _callee_records(code) if r.status in ("compiled", "queued")]
+    return observe(code, record.arg_types, record.no_speculate,
+                   speculate=record.versions - record.relinks < MAX_VERSIONS - 1, companions=companions)
 
 
 @contextlib.contextmanager
@@ -349,18 +357,61 @@ def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
     record and log the outcome."""
     hook = _hook()
     record = _state.records.setdefault(id(code), FunctionRecord(code))
+    if record.relinking:
+        record.relinking = False
+        if not outcome.ok:      # the version it has stays
+            record.status = "compiled"
+            logger.debug("restrain: compiling %s again failed (%s); its version stays", code.co_qualname,
+                         outcome.reason)
+            return record
     record.status, record.reason, record.seconds = outcome.status, outcome.reason, outcome.seconds
     record.source_path, record.from_cache = outcome.source_path, outcome.from_cache
     if outcome.ok:
         record.versions += 1
     if outcome.ok and hook is not None:
+        if record.entry is not None:
+            # the version it replaces may be running on another thread (a
+            # relink does not wait for it to return): its module stays loaded
+            record.retired.append(record.entry)
         record.entry = outcome.entry
         hook.set_entry(code, outcome.entry.capsule, *(outcome.entry.pure or ()))
         _note_activity(open_window=True)   # the evaluator swaps its function objects
     elif hook is not None:
         hook.mark_never(code)
     _log_outcome(record)
+    if outcome.ok:
+        _relink_callers(record)
     return record
+
+
+MAX_RELINKS = 2
+
+
+def _relink_callers(callee: FunctionRecord) -> None:
+    """A function compiled after a compiled function that calls it: that
+    caller's module was built without the callee's C version, so its calls
+    make frames (float_loops' newton_sum, hot by a sample at its first
+    call, before newton_cbrt had been called enough).  Compile the caller
+    again with the callee as a companion (a new cache key: Feedback's
+    companions), at most MAX_RELINKS times.  Only for a callee called with
+    int and float arguments (a C version takes nothing else), and not with
+    --sync (its in-process compiles build no companions)."""
+    types = [t if isinstance(t, str) else t.__name__ for t in callee.arg_types]
+    if _state.config.sync or _state.shutting_down or not types or not set(types) <= {"int", "float"}:
+        return
+    with _import_guard:
+        from .costmodel import called_global_names
+    name = callee.code.co_name
+    for record in list(_state.records.values()):
+        if (record is callee or record.status != "compiled" or record.relinks >= MAX_RELINKS
+                or name in record.linked or record.code.co_filename != callee.code.co_filename
+                or name not in called_global_names(record.code)):
+            continue
+        with _report_in_progress():
+            record.status, record.relinks, record.relinking = "queued", record.relinks + 1, True
+            logger.debug("restrain: compiling %s again, for the C version of %s", record.code.co_qualname,
+                         callee.code.co_qualname)
+            _schedule(record.code, _feedback(record.code, record))
 
 
 def _log_outcome(record: FunctionRecord) -> None:
@@ -422,8 +473,55 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
                 return
             _note_activity()
             _schedule(code, _feedback(code, record))
+        if not sampled:
+            # called by the evaluator: the frame below is the hot call's caller
+            _report_loop_caller(code, sys._getframe(1))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
+
+
+def _report_loop_caller(callee: CodeType, frame) -> None:
+    """A function turned hot by its calls from one frame: if that frame's
+    function calls it by global name in a loop, the loop ran it `threshold`
+    times, so it is hot too, though called only once or twice (the
+    evaluator counts calls, not loop iterations; float_loops' newton_sum
+    was found only if a stack sample happened to land in it).  Reported
+    now, while the callee is queued, it is compiled with the callee's C
+    version (_companions).  Left alone (for the sampler) if the cost model
+    does not take it."""
+    if frame is None or not _report_pending_for(callee):
+        return
+    code = frame.f_code
+    hook = _hook()
+    if id(code) in _state.records or code is callee or not _reportable(hook, code):
+        return
+    with _import_guard:
+        from .costmodel import called_global_names, has_loop
+    if callee.co_name not in called_global_names(code) or not has_loop(code) \
+            or _cost_model_reason(code, sampled=True):
+        return
+    hook.mark_queued(code)
+    _on_hot(code, _argument_types(code, frame), sampled=True)
+
+
+def _report_pending_for(code: CodeType) -> bool:
+    record = _state.records.get(id(code))
+    return record is not None and record.status in ("queued", "compiled") and not _state.config.sync
+
+
+def _reportable(hook, code: CodeType) -> bool:
+    """Whether a code object the evaluator has not reported could be:
+    still counted, a function (not a module or class body, a generator,
+    restrain's launcher)."""
+    return (hook.info(code)[1] == "counting" and code.co_flags & _FUNCTION_FLAGS == _FUNCTION_FLAGS
+            and not code.co_flags & _RESUMABLE_FLAGS and not code.co_filename.startswith(_PACKAGE_DIR))
+
+
+def _argument_types(code: CodeType, frame) -> tuple:
+    """The types of a running frame's arguments (NoneType for one deleted)."""
+    nargs = code.co_argcount + code.co_kwonlyargcount
+    values = frame.f_locals
+    return tuple(type(values[name]) if name in values else type(None) for name in code.co_varnames[:nargs])
 
 
 @contextlib.contextmanager
@@ -490,6 +588,10 @@ def _schedule(code: CodeType, feedback) -> None:
     built into its module, and a warm start loads them with it, instead of
     each turning up a run later (when compiled code has called them enough)."""
     todo = [(code, feedback)] + [(leaf, _feedback(leaf, _state.records[id(leaf)])) for leaf in _leaf_callees(code)]
+    for item_code, item_feedback in todo:
+        item_record = _state.records.get(id(item_code))
+        if item_record is not None:
+            item_record.linked = frozenset(item_feedback.companions)
     if _state.config.sync:
         for item_code, item_feedback in todo:
             _compile_now(item_code, feedback=item_feedback)
@@ -792,17 +894,12 @@ def _report_late(late: list) -> None:
 
 
 def _report_sampled(hook, code: CodeType, frame, late: list) -> None:
-    calls, state = hook.info(code)
-    if state != "counting":
+    if hook.info(code)[1] != "counting":
         return
-    if code.co_flags & _FUNCTION_FLAGS != _FUNCTION_FLAGS or code.co_flags & _RESUMABLE_FLAGS \
-            or code.co_filename.startswith(_PACKAGE_DIR):
+    if not _reportable(hook, code):
         hook.mark_never(code)        # module and class bodies, generators, restrain's launcher
         return
-    nargs = code.co_argcount + code.co_kwonlyargcount
-    values = frame.f_locals
-    arg_types = tuple(type(values[name]) if name in values else type(None)
-                      for name in code.co_varnames[:nargs])
+    arg_types = _argument_types(code, frame)
     hook.mark_queued(code)
     # on the main thread, where a cache lookup does not wait for the GIL
     # after each system call (hook.c, call_on_main_thread)
@@ -893,6 +990,11 @@ def _compile_batch_now(batch: list) -> None:
     """Compile (code, feedback) pairs on the compiler thread, in the compile
     server; several at once share one module (remote.compile_batch_in_server)."""
     companions = _companions(batch)
+    together = frozenset(code.co_name for code, _ in batch + companions)
+    for code, _ in batch:
+        record = _state.records.get(id(code))
+        if record is not None:
+            record.linked = record.linked | together
     if len(batch) == 1 and not companions:
         code, feedback = batch[0]
         _compile_now(code, feedback=feedback, in_server=True)

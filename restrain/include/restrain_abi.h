@@ -1894,7 +1894,11 @@ static int rs_pure_callee_check(PyObject *code, RsPureCallee *c, const char *fin
  * would take it (borrowed); None when there is none, which no C argument
  * takes: the ordinary call then raises the interpreter's TypeError. */
 RS_HOT PyObject *rs_default_arg(PyObject *callable, int k, int argcount) {
-    if (!PyFunction_Check(callable)) return Py_None;
+    /* a compiled callee outside an evaluator window has the swapped type:
+     * PyFunction_Check (exact) would miss it, and every call took the
+     * ordinary path */
+    PyTypeObject *type = Py_TYPE(callable);
+    if (type != &PyFunction_Type && (rs_api == NULL || type != rs_api->swapped_type)) return Py_None;
     PyObject *defaults = ((PyFunctionObject *)callable)->func_defaults;
     Py_ssize_t first = defaults == NULL ? argcount : argcount - PyTuple_GET_SIZE(defaults);
     if (k < first || first < 0) return Py_None;
