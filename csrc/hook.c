@@ -23,8 +23,13 @@
  * call is restrain/include/restrain_abi.h.
  */
 #define PY_SSIZE_T_CLEAN
+/* this file's own copy of 3.11's opcode tables (has_loop): libpython does
+ * not export them */
+#define NEED_OPCODE_TABLES
 #include "restrain_abi.h"
+#include "internal/pycore_opcode.h"
 #include <pthread.h>
+#include <time.h>
 
 enum {
     RS_COUNTING = 0,   /* below the threshold */
@@ -61,6 +66,9 @@ typedef struct {
      * (RsApi.pure_version); kept alive by `owner`'s module */
     void *pure;
     char pure_signature[RS_SIGNATURE_MAX];
+    /* the code has a loop: its calls are timed while counting (long_call) */
+    char has_loop;
+    char long_call_reported;
 } RsCodeInfo;
 
 static Py_ssize_t extra_index = -1;
@@ -81,6 +89,10 @@ static Py_ssize_t deopt_limit = 20;
  * interpreter frame), and the sampler sees such a short function too rarely
  * to tell. */
 static PyObject *leaf_callback = NULL;
+/* long_call_callback(code, types): a call of a function with a loop ran
+ * RS_LONG_CALL_NS while counting (once per code object, unless it returns
+ * False) */
+static PyObject *long_call_callback = NULL;
 /* Called as fingerprint_callback(code) -> str, the code object's content
  * digest (build.code_fingerprint): compiled code checks once per code
  * object that a function it calls runs the code whose C version it has
@@ -112,11 +124,25 @@ static inline RsCodeInfo *fast_info(PyCodeObject *co) {
     return (RsCodeInfo *)extra->ce_extras[extra_index];
 }
 
+/* Whether the code has a backward jump (3.11: specialised forms map back
+ * through _PyOpcode_Deopt; inline caches are skipped). */
+static int has_backward_jump(PyCodeObject *co) {
+    _Py_CODEUNIT *code = _PyCode_CODE(co);
+    Py_ssize_t n = Py_SIZE(co);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int op = _PyOpcode_Deopt[_Py_OPCODE(code[i])];
+        if (op == JUMP_BACKWARD) return 1;
+        i += _PyOpcode_Caches[op];
+    }
+    return 0;
+}
+
 static RsCodeInfo *get_info(PyCodeObject *co, int create) {
     RsCodeInfo *info = fast_info(co);
     if (info != NULL || !create) return info;
     info = PyMem_RawCalloc(1, sizeof(RsCodeInfo));
     if (info == NULL) return NULL;
+    info->has_loop = is_function_scope(co->co_flags) && has_backward_jump(co);
     if (_PyCode_SetExtra((PyObject *)co, extra_index, info) < 0) {
         PyErr_Clear();
         PyMem_RawFree(info);
@@ -351,6 +377,56 @@ static int leaf_called(PyCodeObject *co) {
     PyObject *r = PyObject_CallOneArg(leaf_callback, (PyObject *)co);
     paused--;
     return callback_result(r, leaf_callback) < 0 ? -1 : 0;
+}
+
+/* ---- long calls ----------------------------------------------------------
+ * The evaluator counts calls, and a function with a long loop may be called
+ * a handful of times: the sampler (runtime.py) finds it only if a sample
+ * lands in it.  So while counting, a call of a function with a loop is
+ * timed, and one that runs RS_LONG_CALL_NS is handed to the Python side at
+ * its return, with its arguments' types as they were at entry (the frame is
+ * gone by then), once per code object. */
+#define RS_LONG_CALL_NS 5000000
+#define RS_TIMED_ARGS 8
+
+static inline int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static PyObject *eval_default(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag);
+
+static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag,
+                            RsCodeInfo *info) {
+    PyCodeObject *co = frame->f_code;
+    int n = co->co_argcount + co->co_kwonlyargcount;
+    PyObject *types = PyTuple_New(n);
+    if (types == NULL) {
+        PyErr_Clear();
+        return eval_default(tstate, frame, throwflag);
+    }
+    for (int i = 0; i < n; i++) {
+        PyObject *value = frame->localsplus[i];
+        PyObject *type = (PyObject *)Py_TYPE(value != NULL ? value : Py_None);
+        Py_INCREF(type);
+        PyTuple_SET_ITEM(types, i, type);
+    }
+    Py_INCREF(co);        /* the frame's reference goes with the frame */
+    int64_t start = now_ns();
+    PyObject *result = eval_default(tstate, frame, throwflag);
+    if (result != NULL && now_ns() - start >= RS_LONG_CALL_NS && !info->long_call_reported
+            && info->state == RS_COUNTING && long_call_callback != NULL && !paused) {
+        info->long_call_reported = 1;
+        paused++;
+        PyObject *r = PyObject_CallFunctionObjArgs(long_call_callback, (PyObject *)co, types, NULL);
+        paused--;
+        if (r == Py_False) info->long_call_reported = 0;     /* "ask me again at the next one" */
+        if (callback_result(r, long_call_callback) < 0) Py_CLEAR(result);
+    }
+    Py_DECREF(types);
+    Py_DECREF(co);
+    return result;
 }
 
 static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
@@ -595,6 +671,10 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
         if (report_hot(co, info, frame) < 0) return NULL;
         if (info->entry != NULL && !c_stack_is_low()) return run_compiled(tstate, frame, info);
     }
+    if (info->has_loop && info->state == RS_COUNTING && !info->long_call_reported && co->co_argcount +
+            co->co_kwonlyargcount <= RS_TIMED_ARGS && long_call_callback != NULL) {
+        return eval_timed(tstate, frame, throwflag, info);
+    }
     return eval_default(tstate, frame, throwflag);
 }
 
@@ -746,6 +826,11 @@ static PyObject *hook_set_leaf(PyObject *self, PyObject *callback) {
     Py_RETURN_NONE;
 }
 
+static PyObject *hook_set_long_call(PyObject *self, PyObject *callback) {
+    set_callback(&long_call_callback, callback);
+    Py_RETURN_NONE;
+}
+
 /* set_deopt(callable, limit): callable(code, sites) after `limit`
  * deoptimisations of one compiled version */
 static PyObject *hook_set_deopt(PyObject *self, PyObject *args) {
@@ -885,6 +970,7 @@ static PyMethodDef hook_methods[] = {
     {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): callable(code) is called once, when a first code object is halfway to hot"},
     {"set_fingerprint", hook_set_fingerprint, METH_O, "set_fingerprint(callable): callable(code) -> the code object's content digest"},
     {"set_leaf", hook_set_leaf, METH_O, "set_leaf(callable): callable(code) when compiled code has called an uncompiled function threshold times"},
+    {"set_long_call", hook_set_long_call, METH_O, "set_long_call(callable): callable(code, types) once a call of a function with a loop ran long while counting (again at the next such call if it returns False)"},
     {"set_deopt", hook_set_deopt, METH_VARARGS, "set_deopt(callable, limit): callable(code, sites) once a compiled version deoptimised limit times"},
     {"deopts", hook_deopts, METH_O, "deopts(code) -> (count, sites) for the current compiled version"},
     {"set_windows", hook_set_windows, METH_O, "set_windows(on): let the evaluator be off between windows of counting"},

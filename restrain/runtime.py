@@ -260,6 +260,7 @@ def enable(threshold=None, sync=None, sample=None) -> bool:
     hook.set_prewarm(_prewarm)
     hook.set_deopt(_on_deopt, DEOPT_LIMIT)
     hook.set_leaf(_on_leaf_called)
+    hook.set_long_call(_on_long_call)
     hook.install(_on_hot)
     hook.set_windows(_windows_mode())
     _note_activity()
@@ -502,6 +503,29 @@ def _report_loop_caller(callee: CodeType, frame) -> None:
         return
     hook.mark_queued(code)
     _on_hot(code, _argument_types(code, frame), sampled=True)
+
+
+def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
+    """Called by the evaluator when a call of a function with a loop ran
+    long while it counted (hook.c, eval_timed), at its return: hot as if a
+    stack sample had found it (_report_sampled), if the cost model takes it
+    now.  Deterministic where a sample is luck: int_loops' sum_of_squares,
+    8 ms once a round, was compiled in some runs and not in others.  False:
+    ask again at its next long call (a call from a module body, main() and
+    the like, which return once; or one made while importing)."""
+    try:
+        hook = _hook()
+        if _called_by_module_body(sys._getframe(0)) or _importing_here():
+            return False
+        if id(code) in _state.records or _state.shutting_down or not _state.enabled \
+                or not _reportable(hook, code):
+            return True
+        if _worth_compiling_now(code):
+            hook.mark_queued(code)
+            _on_hot(code, arg_types, sampled=True)
+    except Exception:  # noqa: BLE001
+        logger.exception("restrain: internal error while queueing a compile")
+    return True
 
 
 def _report_pending_for(code: CodeType) -> bool:

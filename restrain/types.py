@@ -321,6 +321,10 @@ class TypeInference:
     def run(self) -> TypePlan:
         base = self.base_types()
         self.vars = dict(base)
+        # optimistic again: a run after guessed or excluded locals starts
+        # from unknowns, not from the last run's objects (a loop-carried
+        # `total += y` in a branch without feedback stayed an object)
+        self.finalising = False
         for _ in range(50):
             assigned = self.one_pass()
             new = {key: join(base[key], assigned.get(key, BOTTOM)) for key in base}

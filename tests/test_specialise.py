@@ -553,6 +553,30 @@ def test_a_local_every_use_unboxes_is_typed_and_unboxed_at_its_store():
     assert horner_kept.__code__.co_varnames.index("c") not in plan_of(horner_kept, (list, float)).local_reps
 
 
+def simpson_like(coeffs, steps):
+    total = 0.0
+    for i in range(steps + 1):
+        y = 0.0
+        for c in coeffs:
+            y = y * 0.5 + c
+        if i == 0:
+            total += y          # ran once, before the interpreter quickened the code: no feedback
+        else:
+            total += 2.0 * y
+    return total
+
+
+def test_a_run_after_guessed_locals_types_loop_carried_locals_again():
+    # the guess for c makes the type pass run again; that run started from
+    # the first run's objects and left `total` (its first add has no
+    # feedback) an object, boxed at every step
+    simpson_like([0.5, 1.5], 200)
+    plan = plan_of(simpson_like, (list, int))
+    names = simpson_like.__code__.co_varnames
+    assert plan.local_reps.get(names.index("c")) == "float"     # guessed from its uses
+    assert plan.local_reps.get(names.index("total")) == "float", plan.dump()
+
+
 def horner_kept(coeffs, x):
     y = 0.0
     seen = []

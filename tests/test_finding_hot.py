@@ -1,11 +1,15 @@
-"""Callers of hot functions (runtime._report_loop_caller, _relink_callers).
+"""Finding hot functions the evaluator's call counts miss.
 
-A function called once that loops over calls of another is never hot by
-its own call count; the callee is, and the caller must be found through
-it, and compiled with the callee's C version.  A caller compiled before
-its callee is compiled again once the callee is.  Each test runs a program
-in a fresh interpreter with a cache of its own and compares its results
-with the same functions run here by the interpreter.
+A function called once or twice that loops is never hot by its call count:
+- its loop calls another function, which turns hot: the caller is found
+  through it (runtime._report_loop_caller) and compiled with the callee's C
+  version; a caller compiled before its callee is compiled again once the
+  callee is (runtime._relink_callers);
+- its loop runs long: the evaluator times calls of functions with loops
+  while it counts (hook.c, eval_timed; runtime._on_long_call).
+Each test runs a program in a fresh interpreter with a cache of its own
+(without the stack sampler, which finds such functions only by luck) and
+compares its results with the same functions run here by the interpreter.
 """
 import json
 import subprocess
@@ -46,7 +50,7 @@ REPORT = textwrap.dedent("""
 def run(tmp_path, body: str, **env) -> dict:
     source = "import json, time, restrain\nfrom restrain import _hook\n" + FUNCTIONS + textwrap.dedent(body) + REPORT
     proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
-                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", **env))
+                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", **env), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
@@ -97,3 +101,55 @@ def test_a_c_version_with_a_default_is_called_outside_a_window(tmp_path):
     assert out["first"] == out["second"] == expected()
     assert out["caller"] == out["leaf"] == "compiled"
     assert out["leaf_frames"] == 0
+
+
+LONG_LOOP = textwrap.dedent("""
+    import json, sys, restrain
+    from restrain import _hook
+
+    def long_loop(n, scale):
+        total = 0
+        for i in range(n):
+            total += (i * scale) % 7
+        return total
+
+    def failing_loop(n):
+        total = 0
+        for i in range(n):
+            total += i % 7
+        raise ValueError(total)
+
+    def driver():
+        out = [long_loop(400_000, 3)]          # far over 5 ms: reported at its return
+        try:
+            failing_loop(400_000)
+        except ValueError as e:
+            out.append(e.args[0])
+        restrain.wait()
+        out.append(long_loop(400_000, 3))      # compiled
+        return out
+
+    restrain.enable(threshold=1000)
+    top = long_loop(400_000, 5)                # called by the module body: not reported
+    results = driver()
+    print("RESULT " + json.dumps({"results": results, "top": top,
+        "long_loop": _hook.info(long_loop.__code__)[1], "failing": _hook.info(failing_loop.__code__)[1],
+        "driver": _hook.info(driver.__code__)[1],
+        "types": [r["name"] for r in restrain.stats()["functions"]]}))
+""")
+
+
+def test_a_long_call_of_a_loop_is_reported_at_its_return(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", LONG_LOOP], capture_output=True, text=True, timeout=300,
+                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", RESTRAIN_SAMPLE="0"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    expected = [sum((i * 3) % 7 for i in range(400_000)), sum(i % 7 for i in range(400_000))]
+    assert out["results"] == expected + expected[:1]
+    assert out["top"] == sum((i * 5) % 7 for i in range(400_000))
+    # the first call from a function made it hot; the call from the module
+    # body before it did not (main() and the like return only once)
+    assert out["long_loop"] == "compiled"
+    # a call that raised is not reported: its exception reached the caller as is
+    assert out["failing"] == "counting"
+    assert out["driver"] == "counting"       # called once, from the module body
