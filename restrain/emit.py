@@ -404,6 +404,8 @@ class ModuleEmitter:
             else:
                 line = f"rs_store_attr_cached(f, {a[0]}, {op.params[0]}, {a[1]}, &{cache})"
             return [line] + (self.guard_lines(block, renamed, plan) if plan is not None else [])
+        if op.kind == "load_global" and plan is not None and plan.how.startswith("global:"):
+            return self.global_into(block, op, plan, "f")
         if op.kind == "load_global":
             cache = f"{self.prefix}{self.cache_tag}rs_gc{len(self.global_caches)}"
             self.global_caches.append(cache)
@@ -434,6 +436,19 @@ class ModuleEmitter:
             lines += [INDENT + x for x in self.deopt_lines(block, op)]
             operands = [shadow if a == self.nm(label, name) else a for a in operands]
         return lines + self.typed_op(block, renamed, plan, operands)
+
+    def global_into(self, block: IRBlock, op: Op, plan: OpPlan, source: str) -> list[str]:
+        """A global read straight into a C variable (types.fuse_global_unboxing)
+        from the globals of the frame (`f`) or, in a C version, of the
+        function it runs for (`rs_fn`); anything else deoptimises there."""
+        (name, rep), = plan.unbox
+        shadow = self.nm(block.label, name)
+        self.typed_decls[shadow] = rep
+        cache = f"{self.prefix}{self.cache_tag}rs_gc{len(self.global_caches)}"
+        self.global_caches.append(cache)
+        reader = "rs_global" if source == "f" else "rs_pure_global"
+        return [f"if {reader}_{rep}({source}, {op.params[0]}, &{cache}, &{shadow}):"] + [
+            INDENT + x for x in self.deopt_lines(block, op)]
 
     def pure_callee_of(self, block: IRBlock, op: Op) -> tuple[PureCallee, list[str], list] | None:
         """The C version `op` may call instead, its C arguments, and the
@@ -1205,6 +1220,8 @@ class PureEmitter(ModuleEmitter):
         unboxes, or a builtin it calls (abs, min, max), read borrowed from
         the function's globals and builtins; none: give up (the frame-full
         code raises the NameError)."""
+        if plan is not None and plan.how.startswith("global:"):
+            return self.global_into(block, op, plan, "rs_fn")
         if plan is not None and not (plan.how.startswith("guard:builtins.")
                                      and "call:" + plan.how[len("guard:"):] in PURE_BUILTIN_CALLS):
             raise NotPure("a global")

@@ -171,6 +171,7 @@ class _State:
     def __init__(self):
         self.config = Config.from_environment()
         self.records: dict = {}          # id(code) -> FunctionRecord (code objects compare by content)
+        self.long_from_module_body: set = set()   # id(code): one long call from a module body seen
         self.queue: queue.Queue = queue.Queue()
         self.worker_running = False
         self.pending = 0
@@ -511,11 +512,15 @@ def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
     stack sample had found it (_report_sampled), if the cost model takes it
     now.  Deterministic where a sample is luck: int_loops' sum_of_squares,
     8 ms once a round, was compiled in some runs and not in others.  False:
-    ask again at its next long call (a call from a module body, main() and
-    the like, which return once; or one made while importing)."""
+    ask again at its next long call (one made while importing, or the first
+    from a module body: main() and the like return only once, a function a
+    script's top-level loop calls returns again)."""
     try:
         hook = _hook()
-        if _called_by_module_body(sys._getframe(0)) or _importing_here():
+        if _importing_here():
+            return False
+        if _called_by_module_body(sys._getframe(0)) and id(code) not in _state.long_from_module_body:
+            _state.long_from_module_body.add(id(code))
             return False
         if id(code) in _state.records or _state.shutting_down or not _state.enabled \
                 or not _reportable(hook, code):
@@ -780,8 +785,7 @@ def _sample_until_disabled(hook) -> None:
                     hook.swap_frame_function(frame)   # made while the window was closed
                     n = counts[code] = counts.get(code, 0) + 1
                     needed = enough.get(code) or enough.setdefault(code, _hot_samples(code))
-                    if needed <= n <= HOT_SAMPLES and not _called_by_module_body(frame) \
-                            and (n == HOT_SAMPLES or _worth_compiling_now(code)):
+                    if needed <= n <= HOT_SAMPLES and _sampled_hot(code, frame, n):
                         _report_sampled(hook, code, frame, late)
                     elif n > HOT_SAMPLES and frame.f_back is not None:
                         # every sample, not every third: a short leaf is seen on
@@ -819,6 +823,18 @@ def _called_by_module_body(frame) -> bool:
     frame), so they are not worth a place in the compile queue."""
     caller = frame.f_back
     return caller is not None and caller.f_code.co_name == "<module>"
+
+
+def _sampled_hot(code: CodeType, frame, n: int) -> bool:
+    """Whether a function found in n samples (at least its hot_samples) is
+    hot: at HOT_SAMPLES, or earlier (a loop) if the cost model takes it now.
+    One called by a module body only if it has a loop the cost model takes:
+    main() is called once and runs on in the frame it was sampled in, but a
+    loop function that a script's top-level loop calls (a sample cannot
+    tell the two apart) was never compiled."""
+    if _called_by_module_body(frame):
+        return n == _hot_samples(code) == LOOP_HOT_SAMPLES and _worth_compiling_now(code)
+    return n == HOT_SAMPLES or _worth_compiling_now(code)
 
 
 def _note_activity(open_window: bool = False) -> None:

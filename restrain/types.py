@@ -359,6 +359,7 @@ class TypeInference:
             return self.run()
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
         fused = self.fuse_item_unboxing()
+        fused.update(self.fuse_global_unboxing())
         fused.update(called)
         self.fuse_masked_shifts()
         for name in self.boxed_only_constants(typed_use):
@@ -436,6 +437,26 @@ class TypeInference:
             if r not in guesses:
                 continue
             self.ops[(label, pos)] = OpPlan("getitem:int", plan.operands, ((r, guesses[r]),), True)
+            self.ops[(label, upos)] = OpPlan(uplan.how, uplan.operands,
+                                             tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
+            fused[r] = guesses[r]
+        return fused
+
+    def fuse_global_unboxing(self) -> dict[str, str]:
+        """A global whose only use unboxes it (`(x << 13) & MASK`, the and
+        guessing an int) is read straight into a C variable, its unboxed
+        value cached while the globals are unchanged (rs_global_int);
+        another type or no such global deoptimises at the load."""
+        fused: dict[str, str] = {}
+        for label, pos, op, upos, _ in self.sole_uses():
+            if op.kind != "load_global" or (label, pos) in self.ops or self.failed_before(op.index):
+                continue
+            r = op.results[0]
+            uplan = self.ops.get((label, upos))
+            guesses = dict(uplan.unbox) if uplan is not None else {}
+            if guesses.get(r) not in (INT, FLOAT):
+                continue
+            self.ops[(label, pos)] = OpPlan(f"global:{guesses[r]}", (), ((r, guesses[r]),), True)
             self.ops[(label, upos)] = OpPlan(uplan.how, uplan.operands,
                                              tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
             fused[r] = guesses[r]

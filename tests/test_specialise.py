@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import restrain
-from difftest import specialised_pair
+from difftest import MISSING, specialised_pair
 from restrain.feedback import observe
 from restrain.ir import ir_for
 from restrain.types import infer_types
@@ -462,7 +462,9 @@ def test_bit_operations_with_a_global_operand_are_typed():
     hows = sorted(p.how for p in plan.ops.values())
     # the masked shifts: the shift's low 64 bits, exact after the mask
     assert hows.count("int:lshift_wrap") == 2 and hows.count("int:and_wrapped") == 2
-    assert all(p.unbox for p in plan.ops.values() if p.how == "int:and_wrapped")
+    # the global mask is read straight into a C variable (types.fuse_global_unboxing)
+    assert hows.count("global:int") == 2
+    assert not any(p.unbox for p in plan.ops.values() if p.how == "int:and_wrapped")
 
 
 def test_a_shift_used_elsewhere_too_is_not_wrapped():
@@ -492,6 +494,43 @@ def test_bit_operations_with_a_global_operand(x):
     for mask in MASKS:
         pair.check(x, globals_reset={"BIT_MASK": mask})
     pair.check(x, globals_reset={"BIT_MASK": 2.5})      # TypeError, as the interpreter's
+
+
+# -- globals read straight into C variables (types.fuse_global_unboxing) ---------------
+
+SCALE = 3
+
+
+def global_scaled_sum(n):
+    total = 0
+    for i in range(n):
+        total += i * SCALE
+    return total
+
+
+def test_a_global_only_unboxed_is_read_into_a_c_variable():
+    for _ in range(5):
+        global_scaled_sum(50)
+    assert [p.how for p in plan_of(global_scaled_sum, (int,)).ops.values()].count("global:int") == 1
+
+
+@pytest.mark.parametrize("value", [3, -7, 0, 1 << 70, 2.5, "ab", True, MISSING])
+def test_a_global_read_into_a_c_variable_rebound(value):
+    # read again after each change of the globals: another int is used, a
+    # big int, float, str or bool deoptimises at the load, a deleted one
+    # raises the interpreter's NameError
+    pair = _global_scaled_pair()
+    pair.check(40, globals_reset={"SCALE": value})
+    pair.check(40, globals_reset={"SCALE": 3})
+
+
+_global_scaled_cache = {}
+
+
+def _global_scaled_pair():
+    if "pair" not in _global_scaled_cache:
+        _global_scaled_cache["pair"] = specialised_pair(global_scaled_sum, (int,), [(50,)] * 5)
+    return _global_scaled_cache["pair"]
 
 
 _xorshift_cache = {}

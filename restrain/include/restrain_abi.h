@@ -268,6 +268,10 @@ typedef struct {
     uint64_t globals_version;
     uint64_t builtins_version;
     PyObject *value;
+    /* a site read straight into a C variable (rs_global_int/_float): the
+     * value unboxed, valid with `value` */
+    long long as_int;
+    double as_float;
 } RsGlobalCache;
 
 RS_HOT PyObject *rs_load_global_cached(RsFrame *f, int i, RsGlobalCache *c) {
@@ -1323,6 +1327,53 @@ RS_HOT int rs_unbox_int(PyObject *o, long long *r) {
     return overflow != 0;
 }
 
+/* ---- globals read straight into C variables --------------------------------
+ * A global whose only use unboxes it (MASK in `(x << 13) & MASK`): while the
+ * globals and builtins are unchanged (their version tags, as in
+ * rs_load_global_cached) the unboxed value of the last lookup is reused: no
+ * reference, no type check, no PyLong conversion (MASK has three digits:
+ * PyLong_AsLongLongAndOverflow at every use).  Nonzero: the site
+ * deoptimises, and the interpreter loads the global itself (another type,
+ * an int beyond 64 bits, or no such global: its NameError). */
+#define RS_GLOBAL_READER(rep, ctype, field, unbox)                                          \
+RS_HOT int rs_global_##rep(RsFrame *f, int i, RsGlobalCache *c, ctype *out) {              \
+    PyObject *globals = f->frame->f_globals, *builtins = f->frame->f_builtins;              \
+    if (c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)       \
+            && ((PyDictObject *)globals)->ma_version_tag == c->globals_version              \
+            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version) {         \
+        *out = c->field;                                                                    \
+        return 0;                                                                           \
+    }                                                                                       \
+    c->value = NULL;                                                                        \
+    PyObject *v = rs_load_global_cached(f, i, c);                                           \
+    if (v == NULL) { PyErr_Clear(); return 1; }                                             \
+    int bad = unbox(v, out);                                                                \
+    Py_DECREF(v);                                                                           \
+    if (bad) { c->value = NULL; return 1; }                                                 \
+    c->field = *out;                                                                        \
+    return 0;                                                                               \
+}
+RS_GLOBAL_READER(int, long long, as_int, rs_unbox_int)
+RS_GLOBAL_READER(float, double, as_float, rs_unbox_float)
+
+/* The same in a C version, from the globals of the function it runs for. */
+#define RS_PURE_GLOBAL_READER(rep, ctype, field, unbox)                                     \
+RS_HOT int rs_pure_global_##rep(PyObject *fn, int i, RsGlobalCache *c, ctype *out) {       \
+    PyFunctionObject *func = (PyFunctionObject *)fn;                                        \
+    PyObject *globals = func->func_globals, *builtins = func->func_builtins;                \
+    if (c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)       \
+            && ((PyDictObject *)globals)->ma_version_tag == c->globals_version              \
+            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version) {         \
+        *out = c->field;                                                                    \
+        return 0;                                                                           \
+    }                                                                                       \
+    c->value = NULL;                                                                        \
+    PyObject *v = rs_pure_global(fn, i, c);                                                 \
+    if (v == NULL || unbox(v, out)) { c->value = NULL; return 1; }                          \
+    c->field = *out;                                                                        \
+    return 0;                                                                               \
+}
+
 /* ---- int (C long long) ------------------------------------------------------ */
 RS_HOT int rs_i_add(long long a, long long b, long long *r) { return __builtin_add_overflow(a, b, r); }
 RS_HOT int rs_i_sub(long long a, long long b, long long *r) { return __builtin_sub_overflow(a, b, r); }
@@ -1838,6 +1889,9 @@ RS_HOT PyObject *rs_pure_global(PyObject *fn, int i, RsGlobalCache *c) {
     c->builtins_version = ((PyDictObject *)builtins)->ma_version_tag;
     return v;
 }
+
+RS_PURE_GLOBAL_READER(int, long long, as_int, rs_unbox_int)
+RS_PURE_GLOBAL_READER(float, double, as_float, rs_unbox_float)
 
 /* The function object a compiled frame runs (borrowed). */
 static inline PyObject *rs_frame_function(RsFrame *f) {

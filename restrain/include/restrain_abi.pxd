@@ -32,6 +32,10 @@ cdef extern from "restrain_abi.h":
     int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c)
     bint rs_pure_interrupted()
     PyObject *rs_pure_global(PyObject *fn, int i, RsGlobalCache *c)
+    int rs_global_int(RsFrame *f, int i, RsGlobalCache *c, long long *out)
+    int rs_global_float(RsFrame *f, int i, RsGlobalCache *c, double *out)
+    int rs_pure_global_int(PyObject *fn, int i, RsGlobalCache *c, long long *out)
+    int rs_pure_global_float(PyObject *fn, int i, RsGlobalCache *c, double *out)
     PyObject *rs_frame_function(RsFrame *f)
     ctypedef struct RsPureCallee:
         PyObject *code
