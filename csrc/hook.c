@@ -400,17 +400,11 @@ static PyObject *eval_default(PyThreadState *tstate, _PyInterpreterFrame *frame,
 static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag,
                             RsCodeInfo *info) {
     PyCodeObject *co = frame->f_code;
-    int n = co->co_argcount + co->co_kwonlyargcount;
-    PyObject *types = PyTuple_New(n);
-    if (types == NULL) {
-        PyErr_Clear();
-        return eval_default(tstate, frame, throwflag);
-    }
+    int n = co->co_argcount + co->co_kwonlyargcount;      /* <= RS_TIMED_ARGS */
+    PyObject *types[RS_TIMED_ARGS];
     for (int i = 0; i < n; i++) {
         PyObject *value = frame->localsplus[i];
-        PyObject *type = (PyObject *)Py_TYPE(value != NULL ? value : Py_None);
-        Py_INCREF(type);
-        PyTuple_SET_ITEM(types, i, type);
+        types[i] = Py_NewRef((PyObject *)Py_TYPE(value != NULL ? value : Py_None));
     }
     Py_INCREF(co);        /* the frame's reference goes with the frame */
     int64_t start = now_ns();
@@ -418,13 +412,20 @@ static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, i
     if (result != NULL && now_ns() - start >= RS_LONG_CALL_NS && !info->long_call_reported
             && info->state == RS_COUNTING && long_call_callback != NULL && !paused) {
         info->long_call_reported = 1;
-        paused++;
-        PyObject *r = PyObject_CallFunctionObjArgs(long_call_callback, (PyObject *)co, types, NULL);
-        paused--;
-        if (r == Py_False) info->long_call_reported = 0;     /* "ask me again at the next one" */
-        if (callback_result(r, long_call_callback) < 0) Py_CLEAR(result);
+        PyObject *tuple = PyTuple_New(n);
+        if (tuple == NULL) {
+            PyErr_Clear();        /* no report: the program goes on as if there had been no timing */
+        } else {
+            for (int i = 0; i < n; i++) PyTuple_SET_ITEM(tuple, i, Py_NewRef(types[i]));
+            paused++;
+            PyObject *r = PyObject_CallFunctionObjArgs(long_call_callback, (PyObject *)co, tuple, NULL);
+            paused--;
+            Py_DECREF(tuple);
+            if (r == Py_False) info->long_call_reported = 0;     /* "ask me again at the next one" */
+            if (callback_result(r, long_call_callback) < 0) Py_CLEAR(result);
+        }
     }
-    Py_DECREF(types);
+    for (int i = 0; i < n; i++) Py_DECREF(types[i]);
     Py_DECREF(co);
     return result;
 }
