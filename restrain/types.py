@@ -421,6 +421,21 @@ class TypeInference:
         load = self.defs.get(op.args[1])
         return load is not None and load.kind == "load_global" and self.code.co_names[load.params[0]] == "range"
 
+    def unboxed_by_user(self, label: int, op: Op, upos: int) -> Optional[str]:
+        """INT or FLOAT if the op at `upos` (op's one use) unboxes op's result
+        to it (a guess, checked there), else None."""
+        uplan = self.ops.get((label, upos))
+        rep = dict(uplan.unbox).get(op.results[0]) if uplan is not None else None
+        return rep if rep in (INT, FLOAT) else None
+
+    def fuse(self, label: int, pos: int, upos: int, plan: OpPlan) -> None:
+        """The op at `pos` produces its result as a C value itself (`plan`,
+        which checks it): its user no longer unboxes it."""
+        r = self.ir.blocks[label].ops[pos].results[0]
+        self.ops[(label, pos)] = plan
+        uplan = self.ops[(label, upos)]
+        self.ops[(label, upos)] = replace(uplan, unbox=tuple(u for u in uplan.unbox if u[0] != r))
+
     def fuse_item_unboxing(self) -> dict[str, str]:
         """`xs[i]` whose only use unboxes it (guessed float or int) is read
         straight into a C variable: no reference, no box; anything else
@@ -431,15 +446,11 @@ class TypeInference:
             plan = self.ops.get((label, pos))
             if plan is None or plan.how != "getitem:int" or self.failed_before(op.index):
                 continue
-            r = op.results[0]
-            uplan = self.ops.get((label, upos))
-            guesses = dict(uplan.unbox) if uplan is not None else {}
-            if r not in guesses:
+            rep = self.unboxed_by_user(label, op, upos)
+            if rep is None:
                 continue
-            self.ops[(label, pos)] = OpPlan("getitem:int", plan.operands, ((r, guesses[r]),), True)
-            self.ops[(label, upos)] = OpPlan(uplan.how, uplan.operands,
-                                             tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
-            fused[r] = guesses[r]
+            self.fuse(label, pos, upos, OpPlan("getitem:int", plan.operands, ((op.results[0], rep),), True))
+            fused[op.results[0]] = rep
         return fused
 
     def fuse_global_unboxing(self) -> dict[str, str]:
@@ -451,15 +462,11 @@ class TypeInference:
         for label, pos, op, upos, _ in self.sole_uses():
             if op.kind != "load_global" or (label, pos) in self.ops or self.failed_before(op.index):
                 continue
-            r = op.results[0]
-            uplan = self.ops.get((label, upos))
-            guesses = dict(uplan.unbox) if uplan is not None else {}
-            if guesses.get(r) not in (INT, FLOAT):
+            rep = self.unboxed_by_user(label, op, upos)
+            if rep is None:
                 continue
-            self.ops[(label, pos)] = OpPlan(f"global:{guesses[r]}", (), ((r, guesses[r]),), True)
-            self.ops[(label, upos)] = OpPlan(uplan.how, uplan.operands,
-                                             tuple(u for u in uplan.unbox if u[0] != r), uplan.deopt)
-            fused[r] = guesses[r]
+            self.fuse(label, pos, upos, OpPlan(f"global:{rep}", (), ((op.results[0], rep),), True))
+            fused[op.results[0]] = rep
         return fused
 
     def sole_uses(self):
@@ -500,14 +507,11 @@ class TypeInference:
                     or (load is not None and load.kind == "load_global"
                         and hasattr(builtins, self.code.co_names[load.params[0]])):
                 continue
-            r = op.results[0]
-            uplan = self.ops.get((label, upos))
-            guesses = dict(uplan.unbox) if uplan is not None else {}
-            if guesses.get(r) not in (INT, FLOAT):
+            rep = self.unboxed_by_user(label, op, upos)
+            if rep is None:
                 continue
-            self.ops[(label, pos)] = OpPlan(f"dyncall:{guesses[r]}", (OBJ, OBJ) + arg_reps, deopt=True)
-            self.ops[(label, upos)] = replace(uplan, unbox=tuple(u for u in uplan.unbox if u[0] != r))
-            typed[r] = guesses[r]
+            self.fuse(label, pos, upos, OpPlan(f"dyncall:{rep}", (OBJ, OBJ) + arg_reps, deopt=True))
+            typed[op.results[0]] = rep
         return typed
 
     def fuse_masked_shifts(self) -> None:

@@ -1335,12 +1335,15 @@ RS_HOT int rs_unbox_int(PyObject *o, long long *r) {
  * PyLong_AsLongLongAndOverflow at every use).  Nonzero: the site
  * deoptimises, and the interpreter loads the global itself (another type,
  * an int beyond 64 bits, or no such global: its NameError). */
+static inline int rs_global_cache_fresh(PyObject *globals, PyObject *builtins, RsGlobalCache *c) {
+    return c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)
+        && ((PyDictObject *)globals)->ma_version_tag == c->globals_version
+        && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version;
+}
+
 #define RS_GLOBAL_READER(rep, ctype, field, unbox)                                          \
 RS_HOT int rs_global_##rep(RsFrame *f, int i, RsGlobalCache *c, ctype *out) {              \
-    PyObject *globals = f->frame->f_globals, *builtins = f->frame->f_builtins;              \
-    if (c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)       \
-            && ((PyDictObject *)globals)->ma_version_tag == c->globals_version              \
-            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version) {         \
+    if (rs_global_cache_fresh(f->frame->f_globals, f->frame->f_builtins, c)) {              \
         *out = c->field;                                                                    \
         return 0;                                                                           \
     }                                                                                       \
@@ -1360,10 +1363,7 @@ RS_GLOBAL_READER(float, double, as_float, rs_unbox_float)
 #define RS_PURE_GLOBAL_READER(rep, ctype, field, unbox)                                     \
 RS_HOT int rs_pure_global_##rep(PyObject *fn, int i, RsGlobalCache *c, ctype *out) {       \
     PyFunctionObject *func = (PyFunctionObject *)fn;                                        \
-    PyObject *globals = func->func_globals, *builtins = func->func_builtins;                \
-    if (c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)       \
-            && ((PyDictObject *)globals)->ma_version_tag == c->globals_version              \
-            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version) {         \
+    if (rs_global_cache_fresh(func->func_globals, func->func_builtins, c)) {                \
         *out = c->field;                                                                    \
         return 0;                                                                           \
     }                                                                                       \
