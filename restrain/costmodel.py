@@ -105,6 +105,22 @@ def called_global_names(code: CodeType) -> frozenset:
                      if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1)
 
 
+def looped_over_only(code: CodeType, i: int) -> bool:
+    """Whether argument `i` is only the iterable of for loops (each load of
+    it followed by GET_ITER, never stored): a C version may still take it
+    (emit.PureEmitter.loop_only_param, for a list or a tuple)."""
+    instructions = list(dis.get_instructions(code))
+    loads = 0
+    for inst, following in zip(instructions, instructions[1:] + [None]):
+        if inst.opname in ("STORE_FAST", "DELETE_FAST") and inst.arg == i:
+            return False
+        if inst.opname == "LOAD_FAST" and inst.arg == i:
+            if following is None or following.opname != "GET_ITER":
+                return False
+            loads += 1
+    return loads > 0
+
+
 def is_object_work(name: str) -> bool:
     return (name.startswith(OBJECT_WORK_PREFIXES) or name in OBJECT_WORK
             or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))

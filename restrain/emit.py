@@ -42,7 +42,11 @@ SETS_OWN_INDEX = frozenset({"check_signals"})
 CALL_HELPER_MAX_ARGS = 4
 
 C_TYPES = {INT: "long long", FLOAT: "double", BOOL: "bint"}
-SIGNATURE_CODES = {INT: "i", FLOAT: "f"}
+# A C version's parameter that is a list or tuple it loops over (PureEmitter):
+# a borrowed object, checked where the loop starts
+SEQ = "seq"
+PARAM_TYPES = {**C_TYPES, SEQ: "PyObject *"}
+SIGNATURE_CODES = {INT: "i", FLOAT: "f", SEQ: "s"}
 # COMPARE_OP's oparg (Py_LT ...) as a C operator
 C_COMPARE = ("<", "<=", "==", "!=", ">", ">=")
 C_INT_TOTAL = {"and": "&", "or": "|", "xor": "^"}
@@ -250,6 +254,7 @@ class ModuleEmitter:
         self.cache_tag = ""        # in the caches' names: the C version's are its own
         self.attr_caches: list[str] = []
         self.borrowed: set[str] = set()           # temporaries held as borrowed PyObject*
+        self.pointer_decls: set[str] = set()      # other PyObject * variables (rs_other, a C version's items)
         # Object temporaries share a few variables (t0, t1, ...): a block's
         # temporaries take one at their definition and give it back after
         # their last use.  Cython initialises and finally releases every
@@ -336,7 +341,7 @@ class ModuleEmitter:
                                                       or plan.how.startswith("guard:"))
             if op.kind == "load_fast" and op.params[0] in self.assigned:
                 raises = False
-            if op.kind in SETS_OWN_INDEX:
+            if op.kind in SETS_OWN_INDEX or (plan is not None and plan.how.startswith("iter:")):
                 last_index = None       # prev_instr may or may not have moved
             elif raises and op.index != last_index:
                 body.append(f"rs_at(f, {op.index})")
@@ -470,6 +475,12 @@ class ModuleEmitter:
         values, unbox = [], []
         function = self.nm(block.label, callee)
         for k, rep in enumerate(target.arg_reps):
+            if rep == SEQ:
+                # an object, as it is (the C version checks it is a list or a tuple)
+                if k >= len(args) or self.rep(block.label, args[k]) not in (OBJ, "borrowed"):
+                    return None
+                values.append(f"<PyObject *>{self.nm(block.label, args[k])}")
+                continue
             if k >= len(args):
                 # left out: the default the function object has now (defaults can be replaced)
                 values.append(f"rs_ca{k}_{rep}")
@@ -634,9 +645,24 @@ class ModuleEmitter:
             return [f"rs_setitem_i({a[0]}, {a[1]}, {a[2]})"]
         if kind == "range":
             return [f"rs_fi = rs_for_iter_range({a[0]}, &{r})", "if rs_fi < 0:"] + deopt
+        if kind == "iter":
+            return self.unboxed_for_iter(block, op, sub, r, a[0])
         if kind == "call":
             return self.known_call(sub, r, a[2:], plan.operands, deopt)
         raise NotImplementedError(f"no emitter for plan {plan.how}")
+
+    def unboxed_for_iter(self, block: IRBlock, op: Op, rep: str, r: str, iterator: str) -> list[str]:
+        """The next item straight into a C variable (types.item_guess); an
+        item of another type deoptimises after the FOR_ITER, at the store
+        into the loop's variable, with the item on the stack."""
+        self.pointer_decls.add("rs_other")
+        target, _ = block.exit.edges[1]
+        store = self.ir.blocks[target].ops[0]
+        source = block.ops[-1]      # the for_iter itself (op is renamed)
+        after = replace(store, stack_before=source.stack_before + (source.results[0],))
+        deopt = self.deopt_lines(block, after, {source.results[0]: "rs_steal(rs_other)"})
+        return [f"rs_fi = rs_for_iter_{rep}(f, {op.index}, {iterator}, &{r}, &rs_other)", "if rs_fi == 2:"] + [
+            INDENT + x for x in deopt]
 
     def masked_shift(self, sub: str, r: str, a: list[str], deopt: list[str]) -> list[str]:
         """`(x << k) & mask` (types.fuse_masked_shifts): the shift's low 64
@@ -869,7 +895,7 @@ class ModuleEmitter:
             decls += [f"global {name}" for name in sorted(self.pure_globals)] + ["cdef int rs_cd = 0, rs_cb = 0, rs_cu = 0"]
         if self.dynamic_sites:
             decls.append("cdef void *rs_dfn = NULL")
-        borrowed = sorted(self.borrowed)
+        borrowed = sorted(self.borrowed | self.pointer_decls)
         for i in range(0, len(borrowed), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in borrowed[i:i + 16]))
         for i in range(0, len(names), 16):
@@ -956,7 +982,9 @@ class PureEmitter(ModuleEmitter):
     float (global_read), in branches and while loops, and calls of itself by
     its own global name, such as a recursive Fibonacci, or no calls at all
     (eval_A(i, j) of the spectral norm, or gcd's while loop, called by the
-    other functions of its module: PureCallee):
+    other functions of its module: PureCallee), also looping over a list
+    or tuple argument (`for c in coeffs`: loop_only_param), its items floats
+    or ints:
     `cdef long long rs_pure(PyObject *rs_fn, args, int *rs_bail, int
     rs_depth)` (rs_fn: the function object, whose globals it reads),
     calling itself with C values, no frames, no boxing.  It has
@@ -972,12 +1000,15 @@ class PureEmitter(ModuleEmitter):
         code = self.ir.cfg.decoded.code
         self.self_name = code.co_name
         args = list(range(code.co_argcount))
+        typed = [i for i in args if self.plan.local_reps.get(i) in (INT, FLOAT)]
         if (code.co_kwonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
-                or code.co_cellvars or code.co_freevars or self.ir.handler_table() or not args
-                or sorted(self.plan.typed_args) != args
-                or any(self.plan.local_reps.get(i) not in (INT, FLOAT) for i in args)):
+                or code.co_cellvars or code.co_freevars or self.ir.handler_table() or not typed
+                or sorted(self.plan.typed_args) != typed
+                or any(i not in typed and not self.loop_only_param(i) for i in args)):
             return None
-        self.arg_reps = [self.plan.local_reps[i] for i in args]
+        self.arg_reps = [self.plan.local_reps.get(i, SEQ) for i in args]
+        self.seq_params = {i for i in args if i not in typed}
+        self.seq_loads: set[str] = set()            # values of those parameters (load_fast)
         self.self_values: set[str] = set()
         self.pure_results: dict[str, str] = {}
         self.global_values: set[str] = set()       # borrowed values of globals it reads
@@ -985,6 +1016,8 @@ class PureEmitter(ModuleEmitter):
         self.ranges: set[str] = set()              # range(...) results: rs_<v>_start, rs_<v>_stop
         # their iterators: values, and (block, k) stack slots, as rs_<name>_cur and rs_<name>_stop
         self.iterators, self.iterator_slots = self.range_iterators()
+        # iterators of the list or tuple parameters, as rs_<name>_cur and rs_<name>_seq
+        self.seq_iterators, self.seq_iterator_slots = self.seq_iterators_of_params()
         self.cache_tag = "p"
         try:
             self.return_rep = self.typed_return_rep()
@@ -995,14 +1028,14 @@ class PureEmitter(ModuleEmitter):
             return None         # something still needs the frame
         name, cache, bails = f"{self.prefix}rs_pure", f"{self.prefix}rs_gcp", f"{self.prefix}rs_pure_bails"
         ctype = C_TYPES[self.return_rep]
-        params = ", ".join(f"{C_TYPES[rep]} rs_a{i}" for i, rep in zip(args, self.arg_reps))
+        params = ", ".join(f"{PARAM_TYPES[rep]} rs_a{i}" for i, rep in zip(args, self.arg_reps))
         function = [f"cdef RsGlobalCache {cache}", f"cdef int {bails} = 0"]
         function += [f"cdef PyObject *{c} = NULL" for c in self.guard_caches]
         function += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
         # rs_fn: the function object it runs for, whose globals it reads
         function += [f"cdef {ctype} {name}(PyObject *rs_fn, {params}, int *rs_bail, int rs_depth) noexcept:"]
         function += [INDENT + line for line in self.declarations(body)]
-        function += [INDENT + f"L{i} = rs_a{i}" for i in args] + [INDENT + f"L{i}_set = 1" for i in args]
+        function += [INDENT + f"L{i} = rs_a{i}" for i in typed] + [INDENT + f"L{i}_set = 1" for i in typed]
         function += [INDENT + line for line in body] + [INDENT + f"rs_bail[0] = {BAIL_GAVE_UP}", INDENT + "return 0", ""]
         from .build import code_fingerprint
         callee = PureCallee(self.self_name, name, bails, tuple(self.arg_reps), self.return_rep,
@@ -1036,6 +1069,12 @@ class PureEmitter(ModuleEmitter):
                 load = producers.get(call.args[1]) if call is not None and call.kind == "call" else None
                 if load is not None and load.kind == "load_global" and code.co_names[load.params[0]] == "range":
                     values.add(op.results[0])
+        return values, self.slots_holding(values)
+
+    def slots_holding(self, values: set) -> set:
+        """The stack slots (block label, depth) that hold one of `values`
+        on some path (then on every path: the stack's shape at a block is
+        fixed; edge_lines checks it)."""
         slots: set = set()
         changed = bool(values)
         while changed:
@@ -1046,7 +1085,22 @@ class PureEmitter(ModuleEmitter):
                         if (target, k) not in slots and self.holds_iterator(block.label, value, values, slots):
                             slots.add((target, k))
                             changed = True
-        return values, slots
+        return slots
+
+    def loop_only_param(self, i: int) -> bool:
+        """Whether parameter `i` is only looped over (`for c in coeffs`):
+        the C version takes it as an object and loops over it if it is a
+        list or a tuple (restrain_abi.h rs_seq_next), else gives up."""
+        from .costmodel import looped_over_only
+        return looped_over_only(self.ir.cfg.decoded.code, i)
+
+    def seq_iterators_of_params(self) -> tuple[set, set]:
+        """iter() of the list or tuple parameters, and the slots holding one."""
+        loads = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
+                 if op.kind == "load_fast" and op.params[0] in self.seq_params}
+        values = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
+                  if op.kind == "get_iter" and op.args[0] in loads}
+        return values, self.slots_holding(values)
 
     @staticmethod
     def holds_iterator(label: int, name: str, values: set, slots: set) -> bool:
@@ -1055,6 +1109,9 @@ class PureEmitter(ModuleEmitter):
 
     def is_iterator(self, label: int, name: str) -> bool:
         return self.holds_iterator(label, name, self.iterators, self.iterator_slots)
+
+    def is_seq_iterator(self, label: int, name: str) -> bool:
+        return self.holds_iterator(label, name, self.seq_iterators, self.seq_iterator_slots)
 
     def typed_return_rep(self) -> str:
         reps = set()
@@ -1107,17 +1164,25 @@ class PureEmitter(ModuleEmitter):
         label = block.label
         lines, keep = [], []
         for k, value in enumerate(values):
-            if not self.is_iterator(label, value):
+            slot = phi_name(k)
+            if self.is_seq_iterator(label, value) != self.is_seq_iterator(target, slot):
+                raise NotPure("a slot holding an iterator of a parameter on one path only")
+            range_iterator = self.is_iterator(label, value)
+            if not range_iterator and not self.is_seq_iterator(label, value):
                 if self.rep(label, value) in (OBJ, "borrowed"):
                     raise NotPure("an object on the stack")
                 keep.append(k)
                 continue
-            slot = phi_name(k)
             if value.startswith("s") and value != slot:
                 raise NotPure("an iterator moving between stack slots")
             if value != slot:
-                self.typed_decls.update({f"rs_{slot}_cur": INT, f"rs_{slot}_stop": INT})
-                lines += [f"rs_{slot}_cur = rs_{value}_cur", f"rs_{slot}_stop = rs_{value}_stop"]
+                other = "stop" if range_iterator else "seq"
+                self.typed_decls[f"rs_{slot}_cur"] = INT
+                if range_iterator:
+                    self.typed_decls[f"rs_{slot}_stop"] = INT
+                else:
+                    self.pointer_decls.add(f"rs_{slot}_seq")
+                lines += [f"rs_{slot}_cur = rs_{value}_cur", f"rs_{slot}_{other} = rs_{value}_{other}"]
         return lines + phi_moves(tuple(self.nm(label, values[k]) for k in keep),
                                  tuple(self.nm(target, phi_name(k)) for k in keep))
 
@@ -1140,6 +1205,9 @@ class PureEmitter(ModuleEmitter):
 
     def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         label = block.label
+        if (op.kind == "load_fast" and op.params[0] in self.seq_params) or op.kind in ("get_iter", "for_iter", "pop") \
+                and any(self.is_seq_iterator(label, a) or a in self.seq_loads for a in op.args):
+            return self.seq_op(block, op, plan)
         if op.kind in ("call", "get_iter", "for_iter", "pop") and any(
                 a in self.range_globals or a in self.ranges or self.is_iterator(label, a) for a in op.args):
             return self.range_op(block, op, plan)
@@ -1175,6 +1243,32 @@ class PureEmitter(ModuleEmitter):
         if any(n not in self.global_values for n, _ in plan.unbox):
             raise NotPure("an object operand")      # a global's value is unboxed (and checked) as in the entry
         return super().op_code(block, op, plan)
+
+    def seq_op(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
+        """A loop over a list or tuple parameter: the parameter checked
+        (anything else: give up), its index and the object as C variables,
+        each item read borrowed and unboxed at once (restrain_abi.h
+        rs_seq_next; an item of another type: give up)."""
+        label = block.label
+        if op.kind == "load_fast":
+            self.seq_loads.add(op.results[0])
+            return []
+        if op.kind == "get_iter":
+            r, i = op.results[0], self.producers[op.args[0]].params[0]
+            self.typed_decls[f"rs_{r}_cur"] = INT
+            self.pointer_decls.add(f"rs_{r}_seq")
+            return [f"if not rs_seq_ok(rs_a{i}):"] + [INDENT + x for x in self.deopt_lines(block, op)] + [
+                f"rs_{r}_seq = rs_a{i}", f"rs_{r}_cur = 0"]
+        if op.kind == "for_iter" and plan is not None and plan.how.startswith("iter:"):
+            # the item unboxed as it is fetched (types.item_guess); not a float: give up
+            it, r, rep = op.args[0], self.nm(label, op.results[0]), self.rep(label, op.results[0])
+            self.pointer_decls.add("rs_item")
+            return [f"rs_item = rs_seq_next(rs_{it}_seq, &rs_{it}_cur)", "rs_fi = rs_item != NULL",
+                    f"if rs_fi and rs_unbox_{rep}(<object>rs_item, &{r}):"] + [
+                INDENT + x for x in self.deopt_lines(block, op)]
+        if op.kind == "pop":
+            return []
+        raise NotPure(f"{op.kind} of a parameter")
 
     def range_global(self, block: IRBlock, op: Op) -> list[str]:
         """`range`, for a loop over range(stop) or range(start, stop): it

@@ -79,6 +79,9 @@ class Config:
     compile_timeout: float = 120.0
     cache_limit_bytes: int = 256 * 1024 * 1024
     sample: bool = True              # also find hot loops by sampling the stacks
+    # also by timing calls of functions with loops while counting (a wall
+    # clock: RESTRAIN_LONG_CALLS=0 leaves call counts alone to decide)
+    long_calls: bool = True
     # evaluator on only in windows of looking for hot code (needs sampling);
     # RESTRAIN_EVALUATOR=always keeps it on (and function types untouched)
     windows: bool = True
@@ -95,6 +98,8 @@ class Config:
         c.stats = bool(_env_flag("RESTRAIN_STATS"))
         if _env_flag("RESTRAIN_SAMPLE") is False:
             c.sample = False
+        if _env_flag("RESTRAIN_LONG_CALLS") is False:
+            c.long_calls = False
         if os.environ.get("RESTRAIN_EVALUATOR", "").strip().lower() == "always":
             c.windows = False
         if _env_flag("RESTRAIN_NO_CACHE"):
@@ -261,7 +266,7 @@ def enable(threshold=None, sync=None, sample=None) -> bool:
     hook.set_prewarm(_prewarm)
     hook.set_deopt(_on_deopt, DEOPT_LIMIT)
     hook.set_leaf(_on_leaf_called)
-    hook.set_long_call(_on_long_call)
+    hook.set_long_call(_on_long_call if _state.config.long_calls else None)
     hook.install(_on_hot)
     hook.set_windows(_windows_mode())
     _note_activity()
@@ -396,13 +401,18 @@ def _relink_callers(callee: FunctionRecord) -> None:
     call, before newton_cbrt had been called enough).  Compile the caller
     again with the callee as a companion (a new cache key: Feedback's
     companions), at most MAX_RELINKS times.  Only for a callee called with
-    int and float arguments (a C version takes nothing else), and not with
-    --sync (its in-process compiles build no companions)."""
+    int and float arguments, and lists or tuples it loops over (what a C
+    version takes), and not with --sync (its in-process compiles build no
+    companions)."""
     types = [t if isinstance(t, str) else t.__name__ for t in callee.arg_types]
-    if _state.config.sync or _state.shutting_down or not types or not set(types) <= {"int", "float"}:
+    if _state.config.sync or _state.shutting_down or not types:
         return
     with _import_guard:
-        from .costmodel import called_global_names
+        from .costmodel import called_global_names, looped_over_only
+    # other arguments only if the function loops over them (a list or a tuple)
+    if not all(t in ("int", "float") or looped_over_only(callee.code, i) for i, t in enumerate(types)) \
+            or "int" not in types and "float" not in types:
+        return
     name = callee.code.co_name
     for record in list(_state.records.values()):
         if (record is callee or record.status != "compiled" or record.relinks >= MAX_RELINKS

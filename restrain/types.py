@@ -97,6 +97,8 @@ class OpPlan:
       "store:<rep>"              an object stored into a local guessed to be of
                                  that type (TypeInference.guess_locals_from_uses)
       "range"                    for_iter over a range iterator
+      "iter:<rep>"               for_iter whose item goes into a local guessed
+                                 to be of that type (TypeInference.item_guess)
       "guard:<module>.<name>"    the loaded object must be that function
       "call:<module>.<name>"     a guarded function computed in C
       "purecall:<rep>"           a call of a function with a C version, its
@@ -791,7 +793,34 @@ class TypeInference:
         if (block.label, depth) in self.range_slots and self.fb.speculate:   # may_deopt: not failed here
             self.plan(block, pos, OpPlan("range", deopt=True))
             return INT
+        rep = self.item_guess(block, op)
+        if rep is not None:
+            self.plan(block, pos, OpPlan(f"iter:{rep}", deopt=True))
+            return rep
         return OBJ
+
+    def item_guess(self, block, op: Op) -> Optional[str]:
+        """`for c in coeffs`, c a local guessed from its uses to be a float
+        (or an int): the item is unboxed as the loop fetches it (from a
+        list or tuple by index, emit: rs_for_iter_float), never held as an
+        object; an item of another type deoptimises at the store into c,
+        the item on the stack, as the store's own guess would."""
+        ex = block.exit
+        if not self.fb.speculate or ex.kind != "branch" or ex.test != "null" or ex.value != op.results[0]:
+            return None
+        target, values = ex.edges[1]
+        k = len(values) - 1
+        if k < 0 or values[k] != op.results[0] or values.count(values[k]) != 1:
+            return None
+        body = self.ir.blocks[target]
+        store = body.ops[0] if body.ops else None
+        if store is None or store.kind != "store_fast" or store.args[0] != phi_name(k) \
+                or self.failed_before(op.index) or self.failed_before(store.index) \
+                or self.vars.get(("L", store.params[0])) == OBJ \
+                or sum(t == target for b in self.ir.blocks.values() for t, _ in b.exit.edges) != 1:
+            return None
+        rep = self.guessed_locals.get(store.params[0])
+        return rep if rep in (INT, FLOAT) else None
 
     # -- calls of known functions ---------------------------------------------------------
     def callee(self, op: Op):

@@ -86,12 +86,14 @@ print(total)
 
 def env(**extra):
     """A clean environment: no RESTRAIN*/PYTHON* variables, no $CC unless given.
-    Hot functions are found by call counts only (RESTRAIN_SAMPLE=0): a
-    sample can find one earlier, with other type feedback, hence another
+    Hot functions are found by call counts only (RESTRAIN_SAMPLE=0,
+    RESTRAIN_LONG_CALLS=0): a sample, or a call slowed down by a busy
+    machine, can find one earlier, with other type feedback, hence another
     cache key, and these tests count builds per key."""
     e = clean_env()
     e.pop("CC", None)
     e["RESTRAIN_SAMPLE"] = "0"
+    e["RESTRAIN_LONG_CALLS"] = "0"
     e.update({k: str(v) for k, v in extra.items()})
     return e
 

@@ -33,6 +33,23 @@ FUNCTIONS = textwrap.dedent("""
         return total
 """)
 
+# a leaf taking a list it loops over: its C version takes the list as it is
+LIST_FUNCTIONS = textwrap.dedent("""
+    COEFFS = [0.5, -1.25, 2.0, 0.75]
+
+    def leaf(coeffs, x):
+        y = 0.0
+        for c in coeffs:
+            y = y * x + c
+        return y
+
+    def caller(n):
+        total = 0.0
+        for i in range(n):
+            total += leaf(COEFFS, i * 0.001)
+        return total
+""")
+
 REPORT = textwrap.dedent("""
     restrain.wait()
     frames_before = _hook.info(leaf.__code__)[0]
@@ -47,8 +64,8 @@ REPORT = textwrap.dedent("""
 """)
 
 
-def run(tmp_path, body: str, **env) -> dict:
-    source = "import json, time, restrain\nfrom restrain import _hook\n" + FUNCTIONS + textwrap.dedent(body) + REPORT
+def run(tmp_path, body: str, functions: str = FUNCTIONS, **env) -> dict:
+    source = "import json, time, restrain\nfrom restrain import _hook\n" + functions + textwrap.dedent(body) + REPORT
     proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
                           env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", **env), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -56,9 +73,9 @@ def run(tmp_path, body: str, **env) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def expected() -> str:
+def expected(functions: str = FUNCTIONS) -> str:
     ns: dict = {}
-    exec(FUNCTIONS, ns)
+    exec(functions, ns)
     return repr(ns["caller"](3000))
 
 
@@ -73,13 +90,14 @@ def test_a_loop_calling_a_hot_function_is_compiled_with_its_c_version(tmp_path):
     assert out["leaf_frames"] == 0     # the C version, its default filled in
 
 
-def test_a_caller_compiled_first_is_compiled_again_for_its_callee(tmp_path):
+@pytest.mark.parametrize("functions", [FUNCTIONS, LIST_FUNCTIONS], ids=["floats", "list"])
+def test_a_caller_compiled_first_is_compiled_again_for_its_callee(tmp_path, functions):
     out = run(tmp_path, """
         restrain.enable(threshold=200)
         assert restrain.compile(caller, arg_types=(int,)).ok     # before leaf is hot
         first = caller(3000)                                      # leaf turns hot
-    """, RESTRAIN_SAMPLE="0")
-    assert out["first"] == out["second"] == expected()
+    """, functions, RESTRAIN_SAMPLE="0")
+    assert out["first"] == out["second"] == expected(functions)
     assert out["caller_versions"] == 2
     assert out["leaf_frames"] == 0
 

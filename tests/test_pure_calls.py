@@ -640,3 +640,82 @@ def test_loops_and_globals_run_in_the_c_version(kind, name, args):
     interpreted, compiled = shape_pair(kind, name, fresh=True)
     assert framed_calls(compiled, *args) == 0            # every one of the 25 calls in C
     assert outcome(compiled, *args) == outcome(interpreted, *args)
+
+
+# -- a list or tuple argument the C version loops over (PureEmitter.loop_only_param) --
+
+HORNER = """
+COEFFS = [0.5, -1.25, 2.0, 0.75, -3.0, 1.0]
+
+def leaf(coeffs, x):
+    y = 0.0
+    for c in coeffs:
+        y = y * x + c
+    return y
+
+def caller(n):
+    total = 0.0
+    for i in range(n):
+        total += leaf(COEFFS, -1.0 + i * 0.01)
+    return total
+"""
+
+
+def horner_pair(companion: bool) -> tuple[dict, dict]:
+    """HORNER interpreted, and compiled with the leaf's C version taking
+    coeffs as an object (with the caller, or first, as a companion)."""
+    interpreted, ns = load(HORNER), load(HORNER)
+    caller, leaf = ns["caller"].__code__, ns["leaf"].__code__
+    if companion:
+        assert restrain.compile(ns["leaf"], arg_types=(list, float)).ok
+        batch = [(caller, observe(caller, (int,)))]
+    else:
+        batch = [(caller, observe(caller, (int,))), (leaf, observe(leaf, (list, float)))]
+    compile_batch(batch)
+    source = runtime._state.records[id(caller)].source_path.read_text()
+    assert "rs_seq_next" in source and "rs_pure_call_budget" in source
+    return interpreted, ns
+
+
+def seq_outcome(ns: dict, coeffs, n: int = 40):
+    ns["COEFFS"] = coeffs
+    try:
+        return "value", ns["caller"](n)
+    except TypeError as e:
+        return "error", e.args, frames_of(e)
+
+
+@pytest.mark.parametrize("companion", [False, True])
+@pytest.mark.parametrize("coeffs", [[0.5, -1.25, 2.0, 0.75, -3.0, 1.0], (0.5, -1.25, 2.0), [], (2.5,)],
+                         ids=["list", "tuple", "empty", "one"])
+def test_a_c_version_loops_over_a_list_or_tuple_argument(companion, coeffs):
+    interpreted, compiled = horner_pair(companion)
+    expected = seq_outcome(interpreted, coeffs, 300)
+    before = _hook.info(compiled["leaf"].__code__)[0]
+    assert seq_outcome(compiled, coeffs, 300) == expected
+    assert _hook.info(compiled["leaf"].__code__)[0] == before        # 300 calls, no frame
+
+
+@pytest.mark.parametrize("coeffs", [
+    [0.5, 2, 1.0],                  # an int item: the C version gives up, the call runs with a frame
+    [0.5, 1 << 80, 1.0],            # a big int
+    [0.5, "x", 1.0],                # TypeError, in the leaf, with its traceback
+    range(4),                       # not a list or tuple: not looped over in C
+    {0.5: 1, 1.5: 2},               # a dict: its keys
+], ids=["int", "bigint", "str", "range", "dict"])
+def test_other_items_or_iterables_give_the_interpreters_result(coeffs):
+    interpreted, compiled = horner_pair(False)
+    expected = seq_outcome(interpreted, coeffs)
+    before = _hook.info(compiled["leaf"].__code__)[0]
+    assert seq_outcome(compiled, coeffs) == expected
+    assert _hook.info(compiled["leaf"].__code__)[0] > before         # the calls ran with frames
+
+
+def test_a_parameter_used_otherwise_gives_no_c_version():
+    # len(coeffs) besides the loop: the C version would need the object itself
+    source = HORNER.replace("    return y", "    return y + len(coeffs)")
+    ns = load(source)
+    caller, leaf = ns["caller"].__code__, ns["leaf"].__code__
+    compile_batch([(caller, observe(caller, (int,))), (leaf, observe(leaf, (list, float)))])
+    assert "rs_seq_next" not in runtime._state.records[id(caller)].source_path.read_text()
+    assert seq_outcome(ns, [0.5, 1.5]) == seq_outcome(load(source), [0.5, 1.5])

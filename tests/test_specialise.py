@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import restrain
-from difftest import MISSING, specialised_pair
+from difftest import MISSING, Fresh, specialised_pair
 from restrain.feedback import observe
 from restrain.ir import ir_for
 from restrain.types import infer_types
@@ -580,14 +580,17 @@ def horner(coeffs, x):
     return y
 
 
-def test_a_local_every_use_unboxes_is_typed_and_unboxed_at_its_store():
+def test_a_local_every_use_unboxes_is_typed_and_unboxed_as_the_loop_fetches_it():
     for _ in range(20):                   # the interpreter specialises the add: the feedback
         horner([0.5, 1.5, 2.5], 2.0), horner_kept([0.5, 1.5, 2.5], 2.0)
     plan = plan_of(horner, (list, float))
     c = horner.__code__.co_varnames.index("c")
     assert plan.local_reps.get(c) == "float"
-    stores = [p for p in plan.ops.values() if p.how == "store:float"]
-    assert len(stores) == 1 and stores[0].deopt
+    # the store's guess is made by the loop itself (types.item_guess): the
+    # item is never an object in compiled code
+    fetched = [p for p in plan.ops.values() if p.how == "iter:float"]
+    assert len(fetched) == 1 and fetched[0].deopt
+    assert not [p for p in plan.ops.values() if p.how == "store:float"]
     # not for a local also used as an object (it would be boxed again)
     assert horner_kept.__code__.co_varnames.index("c") not in plan_of(horner_kept, (list, float)).local_reps
 
@@ -638,6 +641,60 @@ def test_locals_guessed_from_their_uses(horner_pair, coeffs, x):
     # an int, a big int, a bool, a str, None among the floats: deoptimised at
     # the store, and the interpreter's result or exception
     horner_pair.check(coeffs, x)
+
+
+@SETTINGS
+@given(coeffs=st.lists(st.one_of(FLOATS, FLOATS, st.sampled_from(["x", 1 << 80, 3])), max_size=6), x=FLOATS,
+       kind=st.sampled_from(["tuple", "generator", "raising generator", "list subclass"]))
+def test_items_of_other_iterables_guessed_floats(horner_pair, coeffs, x, kind):
+    # tuples are read by index as lists are; anything else goes through its
+    # own __next__ (a generator's exception keeps its traceback)
+    if kind == "tuple":
+        horner_pair.check(tuple(coeffs), x)
+    elif kind == "list subclass":
+        horner_pair.check(FloatList(coeffs), x)
+    else:
+        raising = kind == "raising generator"
+        horner_pair.check(Fresh(lambda: generate(coeffs, raising)), x)
+
+
+class FloatList(list):
+    pass
+
+
+def generate(items, raising):
+    yield from items
+    if raising:
+        raise LookupError("no more", len(items))
+
+
+def int_items(ks):
+    total = 0
+    for k in ks:
+        total = (total * 31 + k) % 1000003
+    return total
+
+
+@pytest.fixture(scope="module")
+def int_items_pair():
+    return specialised_pair(int_items, (list,), [([3, 5, 7, 11],)] * 5)
+
+
+def test_int_items_are_unboxed_as_the_loop_fetches_them():
+    for _ in range(20):
+        int_items([3, 5, 7, 11])
+    assert [p.how for p in plan_of(int_items, (list,)).ops.values()].count("iter:int") == 1
+
+
+@SETTINGS
+@given(ks=st.lists(st.one_of(INTS, INTS, st.sampled_from([2.5, True, "x", None])), max_size=8))
+@example(ks=[1, 2, 1 << 64, 3])
+@example(ks=[1, 2, True, 3])
+def test_int_items_of_a_list(int_items_pair, ks):
+    # a big int, a bool, a float mid-list: deoptimised at the store, the item
+    # on the stack; the interpreter finishes the loop
+    int_items_pair.check(ks)
+    int_items_pair.check(tuple(ks))
 
 
 def read_then_use(xs):

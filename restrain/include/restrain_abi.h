@@ -1327,6 +1327,57 @@ RS_HOT int rs_unbox_int(PyObject *o, long long *r) {
     return overflow != 0;
 }
 
+/* ---- for c in xs, c a float or an int (types.item_guess) ------------------
+ * The next item unboxed as the loop fetches it.  Returns 1: the item is in
+ * *out; 0: exhausted; 2: an item of another type, a new reference in *other
+ * (the compiled code deoptimises after the FOR_ITER with it on the stack);
+ * -1: the iterator raised.  Lists and tuples are read as their own
+ * iterators read them, without the call; anything else through tp_iternext
+ * (prev_instr stored first, for a traceback).
+ * 3.11's list and tuple iterators (Objects/listobject.c listiterobject,
+ * tupleobject.c tupleiterobject; in no header) share this layout. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t it_index;
+    PyObject *it_seq;       /* NULL once exhausted */
+} rs_seqiterobject_311;
+
+#define RS_FOR_ITER_UNBOXED(rep, ctype, unbox)                                               \
+RS_HOT int rs_for_iter_##rep(RsFrame *f, int index, PyObject *it, ctype *out, PyObject **other) { \
+    PyObject *item;                                                                         \
+    int is_list = Py_IS_TYPE(it, &PyListIter_Type);                                         \
+    if (is_list || Py_IS_TYPE(it, &PyTupleIter_Type)) {                                     \
+        rs_seqiterobject_311 *s = (rs_seqiterobject_311 *)it;                               \
+        PyObject *seq = s->it_seq;                                                          \
+        if (seq == NULL) return 0;                                                          \
+        Py_ssize_t n = is_list ? PyList_GET_SIZE(seq) : PyTuple_GET_SIZE(seq);              \
+        if (s->it_index >= n) {                                                             \
+            rs_at(f, index);    /* the sequence may go, and its items' __del__ run */      \
+            s->it_seq = NULL;                                                               \
+            Py_DECREF(seq);                                                                 \
+            return 0;                                                                       \
+        }                                                                                   \
+        item = is_list ? PyList_GET_ITEM(seq, s->it_index) : PyTuple_GET_ITEM(seq, s->it_index); \
+        s->it_index++;                                                                      \
+        if (!unbox(item, out)) return 1;                                                    \
+        Py_INCREF(item);                                                                    \
+    } else {                                                                                \
+        rs_at(f, index);                                                                    \
+        item = rs_for_iter(it);                                                             \
+        if (item == NULL) return -1;                                                        \
+        if (item == RS_NULL) { Py_DECREF(item); return 0; }                                 \
+        if (!unbox(item, out)) { Py_DECREF(item); return 1; }                               \
+    }                                                                                       \
+    *other = item;                                                                          \
+    return 2;                                                                               \
+}
+RS_FOR_ITER_UNBOXED(int, long long, rs_unbox_int)
+RS_FOR_ITER_UNBOXED(float, double, rs_unbox_float)
+
+/* A new reference handed to Cython, which then owns it (the item above, pushed
+ * for a deoptimisation). */
+RS_HOT PyObject *rs_steal(PyObject *v) { return v; }
+
 /* ---- globals read straight into C variables --------------------------------
  * A global whose only use unboxes it (MASK in `(x << 13) & MASK`): while the
  * globals and builtins are unchanged (their version tags, as in
@@ -1919,6 +1970,29 @@ RS_HOT int rs_pure_interrupted(void) {
     if (__builtin_expect(_Py_atomic_load_relaxed(&interp->ceval.eval_breaker), 0))
         return rs_pure_pending(interp);
     return 0;
+}
+
+/* A C version's loop over a list or tuple argument (`for c in coeffs`): the
+ * interpreter iterates an exact list or tuple by index, reading its size
+ * afresh at each step (list_iterator, tuple_iterator), and so does this
+ * (another thread may change the list while the C version hands it the
+ * GIL).  Anything else is not iterated here: the C version gives up.
+ * rs_seq_next returns the next item, borrowed (the C version unboxes it at
+ * once), or NULL at the end. */
+RS_HOT int rs_seq_ok(PyObject *seq) {
+    return PyList_CheckExact(seq) || PyTuple_CheckExact(seq);
+}
+
+RS_HOT PyObject *rs_seq_next(PyObject *seq, long long *index) {
+    Py_ssize_t i = (Py_ssize_t)*index;
+    if (PyList_CheckExact(seq)) {
+        if (i >= PyList_GET_SIZE(seq)) return NULL;
+        *index = i + 1;
+        return PyList_GET_ITEM(seq, i);
+    }
+    if (i >= PyTuple_GET_SIZE(seq)) return NULL;
+    *index = i + 1;
+    return PyTuple_GET_ITEM(seq, i);
 }
 
 /* ---- calls of pure functions from other compiled functions ----------------

@@ -31,6 +31,8 @@ cdef extern from "restrain_abi.h":
     object rs_load_global_cached(RsFrame *f, int i, RsGlobalCache *c)
     int rs_pure_budget(RsFrame *f, int name_index, RsGlobalCache *c)
     bint rs_pure_interrupted()
+    bint rs_seq_ok(PyObject *seq)
+    PyObject *rs_seq_next(PyObject *seq, long long *index)
     PyObject *rs_pure_global(PyObject *fn, int i, RsGlobalCache *c)
     int rs_global_int(RsFrame *f, int i, RsGlobalCache *c, long long *out)
     int rs_global_float(RsFrame *f, int i, RsGlobalCache *c, double *out)
@@ -168,6 +170,9 @@ cdef extern from "restrain_abi.h":
     int rs_setitem_i(object c, long long i, object v) except -1
     int rs_setitem_float_i(object c, long long i, double v) except -1
     int rs_for_iter_range(object it, long long *item)
+    int rs_for_iter_int(RsFrame *f, int index, object it, long long *out, PyObject **other) except -1
+    int rs_for_iter_float(RsFrame *f, int index, object it, double *out, PyObject **other) except -1
+    object rs_steal(PyObject *v)
     int rs_item_float_i(object c, long long i, double *r)
     int rs_item_int_i(object c, long long i, long long *r)
     PyObject *rs_local_b(RsFrame *f, int i)
