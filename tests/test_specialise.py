@@ -81,6 +81,17 @@ def test_int_arithmetic(int_pairs, a, b):
         int_pairs[f].check(a, b)
 
 
+# x86's 32-bit divide is used when both operands are in [0, 2**32)
+# (restrain_abi.h RS_SMALL_NONNEGATIVE): each side of that edge, and signs
+DIVISION_EDGES = [0, 1, 2, 7, (1 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, (1 << 62)]
+
+
+@pytest.mark.parametrize("a", DIVISION_EDGES + [-x for x in DIVISION_EDGES[1:]])
+def test_floor_division_and_modulo_at_the_32_bit_edge(int_pairs, a):
+    for b in DIVISION_EDGES[1:] + [-x for x in DIVISION_EDGES[1:]] + [0]:
+        int_pairs[int_div].check(a, b)
+
+
 @SETTINGS
 @given(a=INTS, b=st.integers(min_value=-3, max_value=200))   # huge counts: a huge int either way
 def test_int_shifts(int_pairs, a, b):

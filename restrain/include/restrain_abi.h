@@ -1433,8 +1433,17 @@ RS_HOT int rs_i_and(long long a, long long b, long long *r) { *r = a & b; return
 RS_HOT int rs_i_or(long long a, long long b, long long *r) { *r = a | b; return 0; }
 RS_HOT int rs_i_xor(long long a, long long b, long long *r) { *r = a ^ b; return 0; }
 /* Python's // and % round toward minus infinity (long_divmod) */
+/* Division: x86's 64-bit divide takes far longer than its 32-bit one, and
+ * most operands are small and not negative, where the two agree with
+ * Python's // and % (gcd's loop: 3.3 -> 2.6 ms in C here; gcc does not
+ * make this split itself).  Not for a constant divisor, which gcc turns
+ * into a multiplication (collatz's n % 2 lost 10% to the test). */
+#define RS_SMALL_NONNEGATIVE(a, b) \
+    (!__builtin_constant_p(b) && (((unsigned long long)(a) | (unsigned long long)(b)) >> 32) == 0)
+
 RS_HOT int rs_i_floordiv(long long a, long long b, long long *r) {
     if (b == 0 || (a == LLONG_MIN && b == -1)) return 1;
+    if (RS_SMALL_NONNEGATIVE(a, b)) { *r = (unsigned)a / (unsigned)b; return 0; }
     long long q = a / b;
     if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
     *r = q;
@@ -1442,6 +1451,7 @@ RS_HOT int rs_i_floordiv(long long a, long long b, long long *r) {
 }
 RS_HOT int rs_i_mod(long long a, long long b, long long *r) {
     if (b == 0) return 1;
+    if (RS_SMALL_NONNEGATIVE(a, b)) { *r = (unsigned)a % (unsigned)b; return 0; }
     if (b == -1) { *r = 0; return 0; }      /* LLONG_MIN % -1 is undefined in C */
     long long m = a % b;
     if (m != 0 && ((m < 0) != (b < 0))) m += b;
