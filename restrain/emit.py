@@ -812,6 +812,10 @@ class ModuleEmitter:
             false_lines = self.edge_lines(block, ex.edges[1][0], ex.edges[1][1], live)
             if ex.test == "null" and self.item_slot(block)[0] == ex.value:
                 true_lines.append(f"{self.nm(label, ex.value)} = None")    # exhausted: no item
+            iterator = block.ops[-1].args[0] if ex.test == "null" and block.ops else None
+            if iterator is not None and block.ops[-1].kind == "for_iter" and self.iterator_object(label, iterator):
+                # before the edge drops it: the next loop may start it again (rs_get_iter)
+                true_lines.insert(0, f"rs_keep_spare_iter(<PyObject *>{self.nm(label, iterator)})")
             if ex.polled_edge is not None:
                 # after the jump, as ceval.c's CHECK_EVAL_BREAKER
                 (true_lines, false_lines)[ex.polled_edge].append(f"rs_check_signals(f, {ex.index})")
@@ -822,6 +826,10 @@ class ModuleEmitter:
                 lines += [INDENT + m for m in false_lines or ["pass"]]
             return lines
         return []
+
+    def iterator_object(self, label: int, iterator: str) -> bool:
+        """Whether a for loop's iterator is an object the code holds."""
+        return self.rep(label, iterator) == OBJ
 
     def exit_of(self, block: IRBlock):
         ex = block.exit
@@ -1145,6 +1153,9 @@ class PureEmitter(ModuleEmitter):
 
     def entry_lines(self) -> list[str]:
         return []
+
+    def iterator_object(self, label: int, iterator: str) -> bool:
+        return False        # its loops are over ranges and parameters, as C variables
 
     def body_lines(self) -> list[str]:
         self.ok_flag = False

@@ -708,6 +708,62 @@ def test_int_items_of_a_list(int_items_pair, ks):
     int_items_pair.check(tuple(ks))
 
 
+# -- a loop inside a loop: the inner loop's iterator is started again --------------
+# (restrain_abi.h rs_spare_iter), never while anything else holds it
+
+def nested_sums(rows, weights):
+    total = 0.0
+    for row in rows:
+        for w in weights:
+            total += row * w
+    return total
+
+
+@pytest.fixture(scope="module")
+def nested_pair():
+    return specialised_pair(nested_sums, (list, list), [([1.0, 2.0], [0.5, 0.25])] * 5)
+
+
+@SETTINGS
+@given(rows=st.lists(FLOATS, max_size=6), weights=st.one_of(st.lists(FLOATS, max_size=4),
+                                                            st.tuples(FLOATS, FLOATS)))
+def test_nested_loops_over_lists_and_tuples(nested_pair, rows, weights):
+    nested_pair.check(rows, weights)
+
+
+HELD: list = []      # iterators a program found through gc.get_objects()
+SEEN: list = []
+
+
+def probe():
+    SEEN.extend(it.__reduce__()[1] for it in HELD)
+
+
+def nested_probe(rows, weights):
+    total = 0.0
+    for row in rows:
+        for w in weights:
+            total += row * w
+            probe()
+    return total
+
+
+def test_a_spare_iterator_another_holds_is_not_started_again():
+    import gc
+    pair = specialised_pair(nested_probe, (list, list), [([1.0, 2.0], [0.5, 0.25])] * 5)
+    weights = [0.5, 0.25, 0.125]
+    assert pair.call([1.0, 2.0], weights) == nested_probe([1.0, 2.0], weights)
+    # the exhausted inner iterator the module kept, among others
+    HELD[:] = [o for o in gc.get_objects() if type(o) is type(iter([])) and o.__reduce__()[1] == ([],)]
+    assert HELD
+    try:
+        assert pair.call([3.0, 4.0], weights) == nested_probe([3.0, 4.0], weights)
+        assert SEEN and all(state == ([],) for state in SEEN)    # never restarted while held
+    finally:
+        HELD.clear()
+        SEEN.clear()
+
+
 def read_then_use(xs):
     s = 0.0
     for i in range(len(xs)):

@@ -937,8 +937,46 @@ static inline PyObject *rs_unpack_ex(PyObject *v, int before, int after) {
     return rs_unpack(v, before, after);
 }
 
-/* ---- iteration ----------------------------------------------------------- */
-static inline PyObject *rs_get_iter(PyObject *v) { return PyObject_GetIter(v); }
+/* ---- iteration -----------------------------------------------------------
+ * 3.11's list and tuple iterators (Objects/listobject.c listiterobject,
+ * tupleobject.c tupleiterobject; in no header) share this layout. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t it_index;
+    PyObject *it_seq;       /* NULL once exhausted */
+} rs_seqiterobject_311;
+
+/* A loop over a list or tuple inside another loop makes an iterator per
+ * turn of the outer one (simpson_poly's coefficients: a third of its time
+ * went to making and freeing them).  An exhausted one that nothing else
+ * holds is kept, one per type and module, and started again for the next
+ * loop instead (it stays tracked by the garbage collector, as a new one
+ * would be).  Only under the GIL, like everything here. */
+static PyObject *rs_spare_iter[2] = {NULL, NULL};     /* list, tuple */
+
+static inline PyObject *rs_get_iter(PyObject *v) {
+    int k = PyList_CheckExact(v) ? 0 : PyTuple_CheckExact(v) ? 1 : -1;
+    if (k >= 0 && rs_spare_iter[k] != NULL) {
+        rs_seqiterobject_311 *it = (rs_seqiterobject_311 *)rs_spare_iter[k];
+        rs_spare_iter[k] = NULL;
+        if (Py_REFCNT(it) != 1) {       /* found by gc.get_objects() and kept */
+            Py_DECREF(it);
+            return PyObject_GetIter(v);
+        }
+        it->it_index = 0;
+        it->it_seq = Py_NewRef(v);
+        return (PyObject *)it;
+    }
+    return PyObject_GetIter(v);
+}
+
+/* At a loop's end, before the compiled code drops its iterator. */
+RS_HOT void rs_keep_spare_iter(PyObject *it) {
+    int k = Py_IS_TYPE(it, &PyListIter_Type) ? 0 : Py_IS_TYPE(it, &PyTupleIter_Type) ? 1 : -1;
+    if (k >= 0 && rs_spare_iter[k] == NULL && Py_REFCNT(it) == 1
+            && ((rs_seqiterobject_311 *)it)->it_seq == NULL)
+        rs_spare_iter[k] = Py_NewRef(it);
+}
 
 /* FOR_ITER: the next item, or RS_NULL when the iterator is exhausted */
 RS_HOT PyObject *rs_for_iter(PyObject *it) {
@@ -1333,15 +1371,7 @@ RS_HOT int rs_unbox_int(PyObject *o, long long *r) {
  * (the compiled code deoptimises after the FOR_ITER with it on the stack);
  * -1: the iterator raised.  Lists and tuples are read as their own
  * iterators read them, without the call; anything else through tp_iternext
- * (prev_instr stored first, for a traceback).
- * 3.11's list and tuple iterators (Objects/listobject.c listiterobject,
- * tupleobject.c tupleiterobject; in no header) share this layout. */
-typedef struct {
-    PyObject_HEAD
-    Py_ssize_t it_index;
-    PyObject *it_seq;       /* NULL once exhausted */
-} rs_seqiterobject_311;
-
+ * (prev_instr stored first, for a traceback). */
 #define RS_FOR_ITER_UNBOXED(rep, ctype, unbox)                                               \
 RS_HOT int rs_for_iter_##rep(RsFrame *f, int index, PyObject *it, ctype *out, PyObject **other) { \
     PyObject *item;                                                                         \

@@ -97,6 +97,7 @@ cdef extern from "restrain_abi.h":
     object rs_unpack_ex(object v, int before, int after)
 
     object rs_get_iter(object v)
+    void rs_keep_spare_iter(PyObject *it)
     object rs_for_iter(object it)
 
     object rs_make_function(RsFrame *f, object code, object closure, object annotations,
