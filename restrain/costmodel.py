@@ -27,6 +27,18 @@ BACKWARD_JUMPS: frozenset[str] = frozenset({
 _BACKWARD_OPCODES = frozenset(dis.opmap[name] for name in BACKWARD_JUMPS)
 
 
+def loop_ranges(code: CodeType) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of each loop: a backward jump's target and
+    the jump itself."""
+    return [(inst.argval, inst.offset) for inst in dis.get_instructions(code)
+            if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
+
+
+def in_loop(code: CodeType, offset: int) -> bool:
+    """Whether the instruction at byte `offset` is inside a loop of `code`."""
+    return any(start <= offset <= end for start, end in loop_ranges(code))
+
+
 def has_loop(code: CodeType) -> bool:
     """Whether `code` has a loop: a cheap scan of the de-quickened bytes (an
     opcode every two bytes; inline caches are zero, CACHE), no decoding."""
@@ -156,8 +168,7 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
     # run once per call (a len() before the loop) neither gains nor costs
     # much, and may not even be specialised yet
     instructions = list(dis.get_instructions(code))
-    loops = [(inst.argval, inst.offset) for inst in instructions
-             if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
+    loops = loop_ranges(code)
     counted = [inst for inst in instructions if inst.offset < len(live)
                and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
     sites = [(inst.offset // 2, _site_name(dis._all_opname[live[inst.offset]], inst)) for inst in counted]

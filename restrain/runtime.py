@@ -176,7 +176,6 @@ class _State:
     def __init__(self):
         self.config = Config.from_environment()
         self.records: dict = {}          # id(code) -> FunctionRecord (code objects compare by content)
-        self.long_from_module_body: set = set()   # id(code): one long call from a module body seen
         self.queue: queue.Queue = queue.Queue()
         self.worker_running = False
         self.pending = 0
@@ -522,15 +521,15 @@ def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
     stack sample had found it (_report_sampled), if the cost model takes it
     now.  Deterministic where a sample is luck: int_loops' sum_of_squares,
     8 ms once a round, was compiled in some runs and not in others.  False:
-    ask again at its next long call (one made while importing, or the first
-    from a module body: main() and the like return only once, a function a
-    script's top-level loop calls returns again)."""
+    ask again at its next long call (one made while importing, or one from
+    a module body outside its loops: main() and the like return only once,
+    a function a script's top-level loop calls returns again)."""
     try:
         hook = _hook()
         if _importing_here():
             return False
-        if _called_by_module_body(sys._getframe(0)) and id(code) not in _state.long_from_module_body:
-            _state.long_from_module_body.add(id(code))
+        caller = sys._getframe(1)        # the frame that made the call (the callee's is gone)
+        if caller.f_code.co_name == "<module>" and not _in_a_loop(caller):
             return False
         if id(code) in _state.records or _state.shutting_down or not _state.enabled \
                 or not _reportable(hook, code):
@@ -835,15 +834,23 @@ def _called_by_module_body(frame) -> bool:
     return caller is not None and caller.f_code.co_name == "<module>"
 
 
+def _in_a_loop(frame) -> bool:
+    """Whether the frame's current instruction (a call) is inside a loop."""
+    with _import_guard:
+        from .costmodel import in_loop
+    return in_loop(frame.f_code, frame.f_lasti)
+
+
 def _sampled_hot(code: CodeType, frame, n: int) -> bool:
     """Whether a function found in n samples (at least its hot_samples) is
     hot: at HOT_SAMPLES, or earlier (a loop) if the cost model takes it now.
-    One called by a module body only if it has a loop the cost model takes:
-    main() is called once and runs on in the frame it was sampled in, but a
-    loop function that a script's top-level loop calls (a sample cannot
-    tell the two apart) was never compiled."""
+    One called by a module body only from inside a loop of it, and only if
+    it has a loop the cost model takes: main() is called once and runs on
+    in the frame it was sampled in (compiled, it would never run), a loop
+    function that a script's top-level loop calls runs again."""
     if _called_by_module_body(frame):
-        return n == _hot_samples(code) == LOOP_HOT_SAMPLES and _worth_compiling_now(code)
+        return n == _hot_samples(code) == LOOP_HOT_SAMPLES and _in_a_loop(frame.f_back) \
+            and _worth_compiling_now(code)
     return n == HOT_SAMPLES or _worth_compiling_now(code)
 
 

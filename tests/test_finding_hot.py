@@ -171,3 +171,47 @@ def test_a_long_call_of_a_loop_is_reported_at_its_return(tmp_path):
     # a call that raised is not reported: its exception reached the caller as is
     assert out["failing"] == "counting"
     assert out["driver"] == "counting"       # called once, from the module body
+
+
+SCRIPT = textwrap.dedent("""
+    import json, restrain
+    from restrain import _hook
+
+    def main_like(n):      # called once, by the module body outside its loops
+        total = 0
+        for i in range(n):
+            total += (i * 3) % 7
+        return total
+
+    def step(n):           # called by the module body's loop
+        total = 0
+        for i in range(n):
+            total += (i * 5) % 7
+        return total
+
+    restrain.enable(threshold=1000)
+    once = main_like(2_000_000)
+    per_round, statuses = [], []
+    for _ in range(2):
+        per_round.append(step(400_000))
+        restrain.wait()
+        statuses.append(_hook.info(step.__code__)[1])
+    print("RESULT " + json.dumps({"once": once, "per_round": per_round, "statuses": statuses,
+                                  "main_like": _hook.info(main_like.__code__)[1]}))
+""")
+
+
+@pytest.mark.parametrize("sample", ["1", "0"])
+def test_a_module_body_call_counts_only_from_inside_its_loops(tmp_path, sample):
+    # main_like runs once (a sample lands in it when the sampler is on): not
+    # compiled; step, long and called by the top-level loop: compiled at
+    # its first long call (the sampler off: only timing can find it)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300,
+                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", RESTRAIN_SAMPLE=sample),
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    assert out["once"] == sum((i * 3) % 7 for i in range(2_000_000))
+    assert out["per_round"] == [sum((i * 5) % 7 for i in range(400_000))] * 2
+    assert out["main_like"] == "counting"
+    assert out["statuses"] == ["compiled", "compiled"]
