@@ -538,16 +538,16 @@ class ModuleEmitter:
         arg_reps = plan.operands[2:]
         values = [self.c_value(block.label, a, r) for a, r in zip(op.args[2:], arg_reps)]
         k = len(self.dynamic_sites)
-        pointer, bails = f"{self.prefix}rs_pf{k}", f"{self.prefix}rs_db{k}"
+        pointer, bails, site = f"{self.prefix}rs_pf{k}", f"{self.prefix}rs_db{k}", f"{self.prefix}rs_ds{k}"
         params = ", ".join(["PyObject *"] + [C_TYPES[r] for r in arg_reps] + ["int *", "int"])
         self.dynamic_sites += [f"ctypedef {C_TYPES[rep]} (*{pointer})({params}) noexcept",
-                               f"cdef int {bails} = 0"]
+                               f"cdef int {bails} = 0", f"cdef RsDynamicSite {site}"]
         self.pure_globals.add(bails)
         function = renamed.args[1]
         signature = signature_of(arg_reps, rep)
         call = (f"{renamed.results[0]} = (<{pointer}>rs_dfn)(<PyObject *>{function}, "
                 f"{', '.join(values)}, &rs_cb, rs_cd - 1)")
-        return [f'rs_dfn = rs_dynamic_pure(<PyObject *>{function}, b"{signature}", &rs_cd) '
+        return [f'rs_dfn = rs_dynamic_pure(<PyObject *>{function}, b"{signature}", &rs_cd, &{site}) '
                 f"if {bails} < {PURE_BAILS_ALLOWED} else NULL"] + self.c_version_or_call(
             "rs_dfn != NULL", call, bails, op_lines(ordinary) + unboxed)
 

@@ -294,6 +294,33 @@ def test_other_callables_passed_in_give_the_interpreters_results(callee):
     assert outcome(ns) == outcome(plain)
 
 
+def test_one_call_site_follows_the_function_it_is_given():
+    # the site remembers the last code it found a C version for
+    # (restrain_abi.h RsDynamicSite): another function, or a function whose
+    # __code__ was replaced, is looked up again
+    plain, ns = dynamic_pair()
+
+    def sequence(space):
+        out = []
+        for name in ("leaf", "divide", "leaf", "double", "leaf"):
+            try:
+                out.append(space["integrate"](space[name], 40))
+            except ZeroDivisionError as e:
+                out.append(("error", e.args))
+        space["leaf"].__code__ = space["divide"].__code__
+        try:
+            out.append(space["integrate"](space["leaf"], 40))
+        except ZeroDivisionError as e:
+            out.append(("error", e.args))
+        return out
+
+    before = _hook.info(ns["leaf"].__code__)[0]
+    leaf_code = ns["leaf"].__code__
+    expected, got = sequence(plain), sequence(ns)
+    assert got == expected
+    assert _hook.info(leaf_code)[0] == before        # leaf's 120 calls: none with a frame
+
+
 def test_a_profiler_sees_the_calls_of_a_function_passed_in():
     plain, ns = dynamic_pair()
 

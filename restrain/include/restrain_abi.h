@@ -2095,13 +2095,29 @@ RS_HOT int rs_pure_call_budget(PyObject *callable, RsPureCallee *c, const char *
  * value (emit.dynamic_call: integrate(f, ...) calling f(x)): the C
  * version of the function it turns out to be, if that has one of this
  * signature, else NULL (the ordinary call).  *depth: the frames the C
- * version may use (rs_pure_depth). */
-RS_HOT void *rs_dynamic_pure(PyObject *callable, const char *signature, int *depth) {
+ * version may use (rs_pure_depth); site: the call site's memory. */
+typedef struct {
+    PyObject *code;         /* a strong reference: its address cannot be reused */
+    void *version;          /* code's C version of the site's signature */
+} RsDynamicSite;
+
+RS_HOT void *rs_dynamic_pure(PyObject *callable, const char *signature, int *depth, RsDynamicSite *site) {
     if (rs_api == NULL) return NULL;
     PyTypeObject *type = Py_TYPE(callable);
     if (type != &PyFunction_Type && type != rs_api->swapped_type) return NULL;
-    void *version = rs_api->pure_version(((PyFunctionObject *)callable)->func_code, signature);
-    if (version == NULL) return NULL;
+    /* The site remembers the last code it found a C version for (integrate
+     * calls the same f 640,000 times): a C version stays valid for its
+     * code, even once a newer one replaces it (its module stays loaded,
+     * and it computes what the code does or gives up). */
+    PyObject *code = ((PyFunctionObject *)callable)->func_code;
+    void *version = site->version;
+    if (code != site->code) {
+        version = rs_api->pure_version(code, signature);
+        if (version == NULL) return NULL;
+        Py_INCREF(code);
+        Py_XSETREF(site->code, code);
+        site->version = version;
+    }
     PyThreadState *tstate = _PyThreadState_GET();
     if (tstate->cframe->use_tracing) return NULL;     /* the profiler sees the call */
     *depth = rs_pure_depth(tstate);
