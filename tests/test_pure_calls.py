@@ -81,15 +81,15 @@ def compile_batch(batch: list) -> None:
         _hook.install(None)
 
 
-def compile_together(ns: dict, companion: bool = False) -> None:
+def compile_together(ns: dict, companion: bool = False, leaf_types: tuple = (int, int)) -> None:
     """As the compiler thread does: the caller with its leaf in one batch,
     or (companion) the leaf compiled first and the caller by itself."""
     caller, leaf = ns["caller"].__code__, ns["leaf"].__code__
     if companion:
-        assert restrain.compile(ns["leaf"], arg_types=(int, int)).ok
+        assert restrain.compile(ns["leaf"], arg_types=leaf_types).ok
         batch = [(caller, observe(caller, (int,)))]
     else:
-        batch = [(caller, observe(caller, (int,))), (leaf, observe(leaf, (int, int)))]
+        batch = [(caller, observe(caller, (int,))), (leaf, observe(leaf, leaf_types))]
     compile_batch(batch)
     assert _hook.info(caller)[1] == "compiled"
     assert _hook.info(leaf)[1] == "compiled"
@@ -692,15 +692,8 @@ def horner_pair(companion: bool) -> tuple[dict, dict]:
     """HORNER interpreted, and compiled with the leaf's C version taking
     coeffs as an object (with the caller, or first, as a companion)."""
     interpreted, ns = load(HORNER), load(HORNER)
-    caller, leaf = ns["caller"].__code__, ns["leaf"].__code__
-    if companion:
-        assert restrain.compile(ns["leaf"], arg_types=(list, float)).ok
-        batch = [(caller, observe(caller, (int,)))]
-    else:
-        batch = [(caller, observe(caller, (int,))), (leaf, observe(leaf, (list, float)))]
-    compile_batch(batch)
-    source = runtime._state.records[id(caller)].source_path.read_text()
-    assert "rs_seq_next" in source and "rs_pure_call_budget" in source
+    compile_together(ns, companion, leaf_types=(list, float))
+    assert "rs_seq_next" in runtime._state.records[id(ns["caller"].__code__)].source_path.read_text()
     return interpreted, ns
 
 
