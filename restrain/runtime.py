@@ -752,7 +752,8 @@ def _start_once(flag: str, loop) -> None:
             return
         setattr(_state, flag, True)
     try:
-        _thread.start_new_thread(loop, ())
+        with _signals_blocked():
+            _thread.start_new_thread(loop, ())
     except Exception:  # noqa: BLE001
         setattr(_state, flag, False)
         raise
@@ -767,7 +768,6 @@ def _sample_loop() -> None:
         _state.sampler_running = False
         return
     hook.pause_thread()
-    _block_signals_in_this_thread()
     try:
         _sample_until_disabled(hook)
     finally:
@@ -981,18 +981,28 @@ def _ensure_worker() -> None:
     _start_once("worker_running", _worker_loop)
 
 
-def _block_signals_in_this_thread() -> None:
+@contextlib.contextmanager
+def _signals_blocked():
     """A signal sent to the process goes to any thread that does not block
     it.  Without restrain, a program whose threads all block a signal sees
     it pending (signal.sigpending, sigwait); restrain's threads must not take
     it instead.  Python handlers run in the main thread anyway, whichever
-    thread the kernel picked.  (The compile server, a child process, inherits
-    this mask and clears it: compile_server.main.)"""
+    thread the kernel picked.  So they are started with every signal
+    blocked, a mask a new thread inherits: blocking them from the thread
+    itself left it open to a signal until it first got the GIL (CPython's
+    test_signal.test_sigpending, which blocks and sends one at once, failed
+    now and then).  (The compile server, a child process, inherits this mask
+    and clears it: compile_server.main.)"""
     try:
         import _signal
-        _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+        old = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
     except (ImportError, AttributeError, OSError, ValueError):
-        pass      # no pthread_sigmask on this platform
+        yield     # no pthread_sigmask on this platform
+        return
+    try:
+        yield
+    finally:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
 
 
 def _program_running() -> bool:
@@ -1008,7 +1018,6 @@ def _worker_loop() -> None:
     hook = _hook()
     if hook is not None:
         hook.pause_thread()   # the compiler's own frames are never counted
-    _block_signals_in_this_thread()
     try:
         _compile_until_the_program_ends()
     finally:

@@ -378,6 +378,37 @@ def test_signals_blocked_by_the_program_stay_pending(run_python, tmp_path):
     assert proc.stdout.splitlines() == ["server blocks 0", "pending True", "handler ran on unblock"]
 
 
+# right after restrain starts its threads, before they ever ran: they are
+# born with every signal blocked (runtime._signals_blocked), not blocking
+# them once they first get the GIL
+AT_START_PROGRAM = """
+import os, signal
+import restrain
+
+def handler(signum, frame):
+    1 / 0
+
+signal.signal(signal.SIGUSR1, handler)
+restrain.enable()
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+os.kill(os.getpid(), signal.SIGUSR1)
+print("pending", sorted(signal.sigpending()) == [signal.SIGUSR1])
+try:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
+except ZeroDivisionError:
+    print("handler ran on unblock")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no pthread_sigmask")
+def test_a_signal_the_program_blocks_stays_pending_right_after_enable(run_python, tmp_path):
+    (tmp_path / "at_start.py").write_text(AT_START_PROGRAM, encoding="utf-8")
+    for _ in range(3):
+        proc = run_python("at_start.py", timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines() == ["pending True", "handler ran on unblock"]
+
+
 # ---- a signal that arrives during a C call is handled right after it --------
 
 AFTER_CALL_PROGRAM = """
