@@ -528,8 +528,9 @@ def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
         hook = _hook()
         if _importing_here():
             return False
-        caller = sys._getframe(1)        # the frame that made the call (the callee's is gone)
-        if caller.f_code.co_name == "<module>" and not _in_a_loop(caller):
+        # the frame that made the call (the callee's is gone); None: called from C (a thread's target)
+        caller = sys._getframe(0).f_back
+        if caller is not None and caller.f_code.co_name == "<module>" and not _in_a_loop(caller):
             return False
         if id(code) in _state.records or _state.shutting_down or not _state.enabled \
                 or not _reportable(hook, code):
