@@ -18,6 +18,7 @@ and goes round again.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from dataclasses import dataclass, replace
@@ -351,10 +352,13 @@ class ModuleEmitter:
                 self.assigned.add(op.params[0])
             live.update(dict.fromkeys(self.slot_of[r] for r in op.results
                                       if self.rep(label, r) == OBJ and r != direct[0]))
+            # the item a loop stored into its local itself: its slot holds nothing
+            stored = i == 0 and op.kind == "store_fast" and self.stored_by_loop(label)
             for name in dict.fromkeys(op.args):
                 if last_use[name] == i and name not in carried and self.rep(label, name) == OBJ:
                     slot = self.nm(label, name)
-                    body.append(f"{slot} = None")
+                    if not stored:
+                        body.append(f"{slot} = None")
                     live.pop(slot, None)
                     self.released.add(slot)
                     if name in self.slot_of:
@@ -378,9 +382,44 @@ class ModuleEmitter:
             return None, None
         return item, phi_name(k)
 
+    @functools.cached_property
+    def stored_items(self) -> dict[int, int]:
+        """Loops whose body stores the item into an object local first thing
+        (`for row in rows:`): the for_iter's block -> that local.  The item
+        goes straight into the local (restrain_abi.h rs_for_iter_store),
+        never into a variable of its own."""
+        preds: dict[int, int] = {}
+        for b in self.ir.blocks.values():
+            for target, _ in b.exit.edges:
+                preds[target] = preds.get(target, 0) + 1
+        handlers = {b.handler_label for b in self.ir.blocks.values()}
+        found = {}
+        for label, block in self.ir.blocks.items():
+            item, slot = self.item_slot(block)
+            if item is None or (label, len(block.ops) - 1) in self.plan.ops:
+                continue
+            body = self.ir.blocks[block.exit.edges[1][0]]
+            store = body.ops[0] if body.ops else None
+            if store is None or store.kind != "store_fast" or store.args[0] != slot \
+                    or (body.label, 0) in self.plan.ops or store.params[0] in self.plan.local_reps \
+                    or preds.get(body.label) != 1 or body.label in handlers \
+                    or any(slot in op.args for op in body.ops[1:]) or body.exit.value == slot \
+                    or any(slot in values for _, values in body.exit.edges):
+                continue
+            found[label] = store.params[0]
+        return found
+
+    def stored_by_loop(self, label: int) -> bool:
+        """Whether block `label` is the body of a stored_items loop (its first op, the store, is done)."""
+        return any(self.ir.blocks[b].exit.edges[1][0] == label for b in self.stored_items)
+
     # -- ops ----------------------------------------------------------------
     def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         label = block.label
+        if op.kind == "for_iter" and label in self.stored_items:
+            return [f"rs_fi = rs_for_iter_store(f, {self.nm(label, op.args[0])}, {self.stored_items[label]})"]
+        if op.kind == "store_fast" and op is block.ops[0] and self.stored_by_loop(label):
+            return []
         renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args),
                           results=tuple(self.nm(label, r) for r in op.results))
         if op.kind == "const" and op.results[0] in self.plan.reps:
@@ -804,13 +843,13 @@ class ModuleEmitter:
                     lines.append(f"rs_c = {value} != 0")
             elif ex.test == "none":
                 lines.append(f"rs_c = {value} is None" if rep == OBJ else "rs_c = 0")
-            elif rep != OBJ:   # a typed for_iter: its status says exhausted
+            elif rep != OBJ or label in self.stored_items:   # a typed or stored for_iter: its status
                 lines.append("rs_c = rs_fi == 0")
             else:
                 lines.append(f"rs_c = rs_is_null({value})")
             true_lines = self.edge_lines(block, ex.edges[0][0], ex.edges[0][1], live)
             false_lines = self.edge_lines(block, ex.edges[1][0], ex.edges[1][1], live)
-            if ex.test == "null" and self.item_slot(block)[0] == ex.value:
+            if ex.test == "null" and self.item_slot(block)[0] == ex.value and label not in self.stored_items:
                 true_lines.append(f"{self.nm(label, ex.value)} = None")    # exhausted: no item
             iterator = block.ops[-1].args[0] if ex.test == "null" and block.ops else None
             if iterator is not None and block.ops[-1].kind == "for_iter" and self.iterator_object(label, iterator):
@@ -1156,6 +1195,10 @@ class PureEmitter(ModuleEmitter):
 
     def iterator_object(self, label: int, iterator: str) -> bool:
         return False        # its loops are over ranges and parameters, as C variables
+
+    @property
+    def stored_items(self) -> dict[int, int]:
+        return {}           # no frame, no locals in it
 
     def body_lines(self) -> list[str]:
         self.ok_flag = False

@@ -323,3 +323,46 @@ def test_generator_function_itself_stays_interpreted():
     pair = compiled_pair(gen_function, expect_unsupported=True)
     interp, comp = pair.outcomes(4)
     assert list(interp.value) == list(comp.value) == [0, 1, 4, 9]
+
+
+# -- a loop whose body first stores the item (emit: ModuleEmitter.stored_items) --
+# the item goes straight into the local: the previous one is released at the
+# store, as STORE_FAST releases it, and an iterator's exception keeps the loop's line
+
+class Tracked:
+    def __init__(self, name):
+        self.name = name
+
+    def __del__(self):
+        print("freed", self.name)
+
+
+def items_released_at_the_store(n):
+    for item in (Tracked(i) for i in range(n)):
+        print("got", item.name)
+    print("after the loop")
+    return n
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_the_previous_item_is_released_at_the_store(n):
+    out = compiled_pair(items_released_at_the_store).check(n)
+    assert out.stdout.count("freed") == n
+
+
+def _failing_gen(n):
+    yield from range(n)
+    raise KeyError(n)
+
+
+def loop_over_failing_iterator(n):
+    out = []
+    for x in _failing_gen(n):
+        out.append(x * 2)
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 2])
+def test_an_iterators_exception_has_the_loops_line(n):
+    out = compiled_pair(loop_over_failing_iterator).check(n)
+    assert out.exc_type is KeyError

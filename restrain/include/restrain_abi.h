@@ -970,6 +970,29 @@ static inline PyObject *rs_get_iter(PyObject *v) {
     return PyObject_GetIter(v);
 }
 
+/* The next item of a list or tuple iterator (rs_is_seqiter), as its own
+ * tp_iternext reads it but borrowed, without the call; NULL once exhausted:
+ * the iterator then lets go of its sequence, whose items' __del__ may run
+ * (prev_instr is stored first, at `index` unless it is -1: done already). */
+RS_HOT int rs_is_seqiter(PyObject *it) {
+    return Py_IS_TYPE(it, &PyListIter_Type) || Py_IS_TYPE(it, &PyTupleIter_Type);
+}
+
+RS_HOT PyObject *rs_seqiter_next(RsFrame *f, int index, PyObject *it) {
+    rs_seqiterobject_311 *s = (rs_seqiterobject_311 *)it;
+    PyObject *seq = s->it_seq;
+    if (seq == NULL) return NULL;
+    if (Py_IS_TYPE(it, &PyListIter_Type)) {
+        if (s->it_index < PyList_GET_SIZE(seq)) return PyList_GET_ITEM(seq, s->it_index++);
+    } else if (s->it_index < PyTuple_GET_SIZE(seq)) {
+        return PyTuple_GET_ITEM(seq, s->it_index++);
+    }
+    if (index >= 0) rs_at(f, index);
+    s->it_seq = NULL;
+    Py_DECREF(seq);
+    return NULL;
+}
+
 /* At a loop's end, before the compiled code drops its iterator. */
 RS_HOT void rs_keep_spare_iter(PyObject *it) {
     int k = Py_IS_TYPE(it, &PyListIter_Type) ? 0 : Py_IS_TYPE(it, &PyTupleIter_Type) ? 1 : -1;
@@ -987,6 +1010,27 @@ RS_HOT PyObject *rs_for_iter(PyObject *it) {
         PyErr_Clear();
     }
     return rs_null();
+}
+
+/* FOR_ITER whose item the loop body stores into local i first thing
+ * (emit.ModuleEmitter.stored_item): the item goes straight into the local,
+ * without passing through a variable of its own.  prev_instr is stored
+ * before.  1: stored, 0: exhausted, -1: the iterator raised. */
+RS_HOT int rs_for_iter_store(RsFrame *f, PyObject *it, int i) {
+    PyObject *item;
+    if (rs_is_seqiter(it)) {
+        item = rs_seqiter_next(f, -1, it);
+        if (item == NULL) return 0;
+        Py_INCREF(item);
+    } else {
+        item = rs_for_iter(it);
+        if (item == NULL) return -1;
+        if (item == RS_NULL) { Py_DECREF(item); return 0; }
+    }
+    PyObject *old = f->locals[i];
+    f->locals[i] = item;
+    Py_XDECREF(old);
+    return 1;
 }
 
 /* ---- functions ----------------------------------------------------------- */
@@ -1375,20 +1419,9 @@ RS_HOT int rs_unbox_int(PyObject *o, long long *r) {
 #define RS_FOR_ITER_UNBOXED(rep, ctype, unbox)                                               \
 RS_HOT int rs_for_iter_##rep(RsFrame *f, int index, PyObject *it, ctype *out, PyObject **other) { \
     PyObject *item;                                                                         \
-    int is_list = Py_IS_TYPE(it, &PyListIter_Type);                                         \
-    if (is_list || Py_IS_TYPE(it, &PyTupleIter_Type)) {                                     \
-        rs_seqiterobject_311 *s = (rs_seqiterobject_311 *)it;                               \
-        PyObject *seq = s->it_seq;                                                          \
-        if (seq == NULL) return 0;                                                          \
-        Py_ssize_t n = is_list ? PyList_GET_SIZE(seq) : PyTuple_GET_SIZE(seq);              \
-        if (s->it_index >= n) {                                                             \
-            rs_at(f, index);    /* the sequence may go, and its items' __del__ run */      \
-            s->it_seq = NULL;                                                               \
-            Py_DECREF(seq);                                                                 \
-            return 0;                                                                       \
-        }                                                                                   \
-        item = is_list ? PyList_GET_ITEM(seq, s->it_index) : PyTuple_GET_ITEM(seq, s->it_index); \
-        s->it_index++;                                                                      \
+    if (rs_is_seqiter(it)) {                                                                \
+        item = rs_seqiter_next(f, index, it);                                               \
+        if (item == NULL) return 0;                                                         \
         if (!unbox(item, out)) return 1;                                                    \
         Py_INCREF(item);                                                                    \
     } else {                                                                                \

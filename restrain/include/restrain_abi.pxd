@@ -101,6 +101,7 @@ cdef extern from "restrain_abi.h":
     object rs_get_iter(object v)
     void rs_keep_spare_iter(PyObject *it)
     object rs_for_iter(object it)
+    int rs_for_iter_store(RsFrame *f, object it, int i) except -1
 
     object rs_make_function(RsFrame *f, object code, object closure, object annotations,
                             object kwdefaults, object defaults)
