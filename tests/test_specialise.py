@@ -731,6 +731,27 @@ def test_nested_loops_over_lists_and_tuples(nested_pair, rows, weights):
     nested_pair.check(rows, weights)
 
 
+def test_nested_loops_in_two_threads_share_the_spare_iterators(nested_pair):
+    # both threads keep and restart the module's spare iterators, switching
+    # at the loops' back-edges; each gets its own sums
+    import threading
+    work = {name: ([float(i + k) for i in range(40)], [0.5, 0.25, 0.125 * k])
+            for k, name in enumerate(("a", "b"), 1)}
+    expected = {name: nested_sums(*args) for name, args in work.items()}
+    got: dict = {}
+
+    def run(name):
+        got[name] = [nested_pair.compiled(*work[name]) for _ in range(300)]
+
+    with nested_pair.side(True):
+        threads = [threading.Thread(target=run, args=(name,)) for name in work]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert got == {name: [value] * 300 for name, value in expected.items()}
+
+
 HELD: list = []      # iterators a program found through gc.get_objects()
 SEEN: list = []
 
