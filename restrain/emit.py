@@ -54,7 +54,7 @@ C_INT_TOTAL = {"and": "&", "or": "|", "xor": "^"}
 C_FLOAT_TOTAL = {"add": "+", "sub": "-", "mul": "*"}
 # typed plans that can raise (the others deoptimise instead): they need
 # prev_instr stored first, like any generic op
-PLANS_THAT_RAISE = ("getitem:int", "setitem:int", "call:builtins.len")
+PLANS_THAT_RAISE = ("getitem:int", "getitem:truth", "setitem:int", "call:builtins.len")
 
 
 @dataclass(frozen=True)
@@ -676,6 +676,9 @@ class ModuleEmitter:
             return [f"{r} = ~{a[0]}"]
         if kind == "not":
             return [f"{r} = not {a[0]}"]
+        if kind == "getitem" and sub == "truth":      # types.fuse_item_truth
+            self.typed_decls[r] = BOOL
+            return [f"{r} = rs_item_truth_i(f, {block.exit.index}, {a[0]}, {a[1]})"]
         if kind == "getitem":
             return [f"{r} = rs_getitem_i({a[0]}, {a[1]})"]
         if kind == "setitem":

@@ -93,6 +93,8 @@ class OpPlan:
       "cmp:int" / "cmp:float"    comparison in C
       "neg:int", "neg:float", "pos:…", "invert:int", "not"
       "getitem:int"             container[C integer]
+      "getitem:truth"           container[C integer] used only by a branch on
+                                its truth (TypeInference.fuse_item_truth)
       "setitem:int"
       "store:<rep>"              an object stored into a local guessed to be of
                                  that type (TypeInference.guess_locals_from_uses)
@@ -361,6 +363,7 @@ class TypeInference:
             return self.run()
         slot_reps = {(key[1], key[2]): r for key, r in typed.items() if key[0] == "S"}
         fused = self.fuse_item_unboxing()
+        fused.update(self.fuse_item_truth())
         fused.update(self.fuse_global_unboxing())
         fused.update(called)
         self.fuse_masked_shifts()
@@ -453,6 +456,26 @@ class TypeInference:
                 continue
             self.fuse(label, pos, upos, OpPlan("getitem:int", plan.operands, ((op.results[0], rep),), True))
             fused[op.results[0]] = rep
+        return fused
+
+    def fuse_item_truth(self) -> dict[str, str]:
+        """`if flags[n]:` -- xs[i] whose only use is the branch that ends its
+        block: tested where it lies (restrain_abi.h rs_item_truth_i), never
+        made an object.  Only as the block's last op, so that no
+        deoptimisation after it needs the item on the stack."""
+        fused: dict[str, str] = {}
+        for label, block in self.ir.blocks.items():
+            ex = block.exit
+            if ex.kind != "branch" or ex.test != "truth" or not block.ops:
+                continue
+            pos = len(block.ops) - 1
+            plan = self.ops.get((label, pos))
+            if plan is None or plan.how != "getitem:int" or plan.unbox or block.ops[pos].results != (ex.value,) \
+                    or any(ex.value in values for _, values in ex.edges) \
+                    or any(ex.value in op.args for op in block.ops):
+                continue
+            self.ops[(label, pos)] = OpPlan("getitem:truth", plan.operands)
+            fused[ex.value] = BOOL
         return fused
 
     def fuse_global_unboxing(self) -> dict[str, str]:

@@ -708,6 +708,58 @@ def test_int_items_of_a_list(int_items_pair, ks):
     int_items_pair.check(tuple(ks))
 
 
+# -- `if xs[i]:` tests the item where it lies (types.fuse_item_truth) -----------------
+
+class Truthy:
+    """An item whose truth runs Python code: a value, or an error."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __bool__(self):
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+def count_truthy(xs, n):
+    count = 0
+    for i in range(-n, n):
+        if xs[i]:
+            count += 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def truthy_pair():
+    return specialised_pair(count_truthy, (list, int), [([0, 1, 2], 3)] * 5)
+
+
+def test_an_item_only_branched_on_is_tested_where_it_lies():
+    for _ in range(20):
+        count_truthy([0, 1, 2], 3)
+    assert [p.how for p in plan_of(count_truthy, (list, int)).ops.values()].count("getitem:truth") == 1
+
+
+ITEMS = st.one_of(INTS, FLOATS, st.sampled_from([True, False, None, "", "x", [], [0], (), 0.0, -0.0]),
+                  st.builds(Truthy, st.sampled_from([True, False, ValueError("no truth"), 2])))
+
+
+@SETTINGS
+@given(items=st.lists(ITEMS, max_size=6), n=st.integers(0, 8),
+       kind=st.sampled_from(["list", "tuple", "bytes", "bytearray", "dict"]))
+def test_items_branched_on(truthy_pair, items, n, kind):
+    # out of range: IndexError (KeyError for a dict); a __bool__ that raises
+    # or returns an int: the interpreter's error and traceback
+    if kind in ("bytes", "bytearray"):
+        data = bytes(abs(x) % 256 for x in items if type(x) is int)
+        truthy_pair.check(data if kind == "bytes" else bytearray(data), n)
+    elif kind == "dict":
+        truthy_pair.check({i: x for i, x in enumerate(items)}, n)
+    else:
+        truthy_pair.check(items if kind == "list" else tuple(items), n)
+
+
 # -- a loop inside a loop: the inner loop's iterator is started again --------------
 # (restrain_abi.h rs_spare_iter), never while anything else holds it
 

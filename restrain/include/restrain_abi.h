@@ -1767,6 +1767,35 @@ RS_HOT PyObject *rs_getitem_i(PyObject *c, long long i) {
     return v;
 }
 
+/* bool(c[i]) for a C index i, the item used by nothing but a branch on it
+ * (`if flags[n]:`, types.fuse_item_truth): a list's or tuple's item tested
+ * where it lies, a byte of bytes or a bytearray compared with 0, no object
+ * made.  An item whose truth runs Python code (__bool__, __len__) is held
+ * while it does, prev_instr at the branch as in the interpreter.
+ * -1: an error (IndexError, ...). */
+RS_HOT int rs_item_truth_i(RsFrame *f, int branch, PyObject *c, long long i) {
+    PyObject **slot = rs_item_slot(c, i);
+    if (slot != NULL) {
+        PyObject *v = *slot;
+        if (v == Py_True) return 1;
+        if (v == Py_False || v == Py_None) return 0;
+        if (PyLong_CheckExact(v)) return Py_SIZE(v) != 0;
+        Py_INCREF(v);
+        rs_at(f, branch);
+        int r = PyObject_IsTrue(v);
+        Py_DECREF(v);
+        return r;
+    }
+    int byte = rs_byte_at(c, i);
+    if (byte >= 0) return byte != 0;
+    PyObject *v = rs_getitem_i(c, i);
+    if (v == NULL) return -1;
+    rs_at(f, branch);
+    int r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
 RS_HOT int rs_setitem_i(PyObject *c, long long i, PyObject *v) {
     PyObject **slot = PyList_CheckExact(c) ? rs_item_slot(c, i) : NULL;
     if (slot != NULL) {

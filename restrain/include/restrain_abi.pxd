@@ -171,6 +171,7 @@ cdef extern from "restrain_abi.h":
     int rs_guard_function(object o, PyObject **cache, const char *module, const char *name)
     Py_ssize_t rs_len(object o) except -1
     object rs_getitem_i(object c, long long i)
+    int rs_item_truth_i(RsFrame *f, int branch, object c, long long i) except -1
     int rs_setitem_i(object c, long long i, object v) except -1
     int rs_setitem_float_i(object c, long long i, double v) except -1
     int rs_for_iter_range(object it, long long *item)
