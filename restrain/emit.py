@@ -388,11 +388,6 @@ class ModuleEmitter:
         (`for row in rows:`): the for_iter's block -> that local.  The item
         goes straight into the local (restrain_abi.h rs_for_iter_store),
         never into a variable of its own."""
-        preds: dict[int, int] = {}
-        for b in self.ir.blocks.values():
-            for target, _ in b.exit.edges:
-                preds[target] = preds.get(target, 0) + 1
-        handlers = {b.handler_label for b in self.ir.blocks.values()}
         found = {}
         for label, block in self.ir.blocks.items():
             item, slot = self.item_slot(block)
@@ -402,7 +397,7 @@ class ModuleEmitter:
             store = body.ops[0] if body.ops else None
             if store is None or store.kind != "store_fast" or store.args[0] != slot \
                     or (body.label, 0) in self.plan.ops or store.params[0] in self.plan.local_reps \
-                    or preds.get(body.label) != 1 or body.label in handlers \
+                    or self.ir.cfg.predecessors(body.label) != (label,) \
                     or any(slot in op.args for op in body.ops[1:]) or body.exit.value == slot \
                     or any(slot in values for _, values in body.exit.edges):
                 continue
@@ -1058,7 +1053,9 @@ class PureEmitter(ModuleEmitter):
             return None
         self.arg_reps = [self.plan.local_reps.get(i, SEQ) for i in args]
         self.seq_params = {i for i in args if i not in typed}
-        self.seq_loads: set[str] = set()            # values of those parameters (load_fast)
+        # the values of those parameters (their loads), and their iterators
+        self.seq_loads = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
+                          if op.kind == "load_fast" and op.params[0] in self.seq_params}
         self.self_values: set[str] = set()
         self.pure_results: dict[str, str] = {}
         self.global_values: set[str] = set()       # borrowed values of globals it reads
@@ -1067,7 +1064,9 @@ class PureEmitter(ModuleEmitter):
         # their iterators: values, and (block, k) stack slots, as rs_<name>_cur and rs_<name>_stop
         self.iterators, self.iterator_slots = self.range_iterators()
         # iterators of the list or tuple parameters, as rs_<name>_cur and rs_<name>_seq
-        self.seq_iterators, self.seq_iterator_slots = self.seq_iterators_of_params()
+        self.seq_iterators = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
+                              if op.kind == "get_iter" and op.args[0] in self.seq_loads}
+        self.seq_iterator_slots = self.slots_holding(self.seq_iterators)
         self.cache_tag = "p"
         try:
             self.return_rep = self.typed_return_rep()
@@ -1143,14 +1142,6 @@ class PureEmitter(ModuleEmitter):
         list or a tuple (restrain_abi.h rs_seq_next), else gives up."""
         from .costmodel import looped_over_only
         return looped_over_only(self.ir.cfg.decoded.code, i)
-
-    def seq_iterators_of_params(self) -> tuple[set, set]:
-        """iter() of the list or tuple parameters, and the slots holding one."""
-        loads = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
-                 if op.kind == "load_fast" and op.params[0] in self.seq_params}
-        values = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
-                  if op.kind == "get_iter" and op.args[0] in loads}
-        return values, self.slots_holding(values)
 
     @staticmethod
     def holds_iterator(label: int, name: str, values: set, slots: set) -> bool:
@@ -1308,7 +1299,6 @@ class PureEmitter(ModuleEmitter):
         rs_seq_next; an item of another type: give up)."""
         label = block.label
         if op.kind == "load_fast":
-            self.seq_loads.add(op.results[0])
             return []
         if op.kind == "get_iter":
             r, i = op.results[0], self.producers[op.args[0]].params[0]

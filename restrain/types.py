@@ -840,7 +840,7 @@ class TypeInference:
         if store is None or store.kind != "store_fast" or store.args[0] != phi_name(k) \
                 or self.failed_before(op.index) or self.failed_before(store.index) \
                 or self.vars.get(("L", store.params[0])) == OBJ \
-                or sum(t == target for b in self.ir.blocks.values() for t, _ in b.exit.edges) != 1:
+                or self.ir.cfg.predecessors(target) != (block.label,):
             return None
         rep = self.guessed_locals.get(store.params[0])
         return rep if rep in (INT, FLOAT) else None

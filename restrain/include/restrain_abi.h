@@ -1775,21 +1775,19 @@ RS_HOT PyObject *rs_getitem_i(PyObject *c, long long i) {
  * -1: an error (IndexError, ...). */
 RS_HOT int rs_item_truth_i(RsFrame *f, int branch, PyObject *c, long long i) {
     PyObject **slot = rs_item_slot(c, i);
+    PyObject *v;
     if (slot != NULL) {
-        PyObject *v = *slot;
+        v = *slot;
         if (v == Py_True) return 1;
         if (v == Py_False || v == Py_None) return 0;
         if (PyLong_CheckExact(v)) return Py_SIZE(v) != 0;
         Py_INCREF(v);
-        rs_at(f, branch);
-        int r = PyObject_IsTrue(v);
-        Py_DECREF(v);
-        return r;
+    } else {
+        int byte = rs_byte_at(c, i);
+        if (byte >= 0) return byte != 0;
+        v = rs_getitem_i(c, i);
+        if (v == NULL) return -1;
     }
-    int byte = rs_byte_at(c, i);
-    if (byte >= 0) return byte != 0;
-    PyObject *v = rs_getitem_i(c, i);
-    if (v == NULL) return -1;
     rs_at(f, branch);
     int r = PyObject_IsTrue(v);
     Py_DECREF(v);
@@ -2086,15 +2084,10 @@ RS_HOT int rs_seq_ok(PyObject *seq) {
 }
 
 RS_HOT PyObject *rs_seq_next(PyObject *seq, long long *index) {
-    Py_ssize_t i = (Py_ssize_t)*index;
-    if (PyList_CheckExact(seq)) {
-        if (i >= PyList_GET_SIZE(seq)) return NULL;
-        *index = i + 1;
-        return PyList_GET_ITEM(seq, i);
-    }
-    if (i >= PyTuple_GET_SIZE(seq)) return NULL;
-    *index = i + 1;
-    return PyTuple_GET_ITEM(seq, i);
+    PyObject **slot = rs_item_slot(seq, *index);     /* the index is never negative */
+    if (slot == NULL) return NULL;
+    ++*index;
+    return *slot;
 }
 
 /* ---- calls of pure functions from other compiled functions ----------------
