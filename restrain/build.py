@@ -10,24 +10,22 @@ The cache's layout and rules (safety, integrity, one build per key, size
 limit) are in cache.py.
 
 A warm start only computes cache keys and looks them up (lookup_cached,
-from load.py), so what only building needs (subprocess, select, tempfile)
+from load.py), so what only building needs (subprocess, select, tempfile, json)
 is imported where it is used: together a few milliseconds per process.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import os
 import shlex
 import shutil
 import sys
 import sysconfig
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
+from typing import NamedTuple
 
 from . import cache
 from .errors import BuildError, FrontEndFailed, Unsupported
@@ -44,8 +42,9 @@ SERVER_GRACE_SECONDS = 120.0
 _cython_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class BuildOptions:
+# NamedTuples, not dataclasses: a warm start imports this module to find
+# cached modules, and dataclasses imports inspect (4-5 ms of a process).
+class BuildOptions(NamedTuple):
     cache_dir: Path | None          # a safe cache directory (cache.open_cache); None: no cache
     limit_bytes: int = cache.DEFAULT_LIMIT_BYTES
     # -O1: measured on examples/nbody.py, -O2 ran 7% faster and compiled
@@ -54,8 +53,7 @@ class BuildOptions:
     timeout: float = 120.0
 
 
-@dataclass(frozen=True)
-class BuiltModule:
+class BuiltModule(NamedTuple):
     module_name: str
     so_path: Path
     source_path: Path
@@ -109,7 +107,7 @@ def code_fingerprint(code: CodeType) -> str:
               code.co_stacksize, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)
     parts.append(repr(fields).encode())
     parts.append(_const_fingerprint(code.co_consts).encode())
-    h = hashlib.sha256()
+    h = cache.new_digest()
     for part in parts:
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
@@ -127,14 +125,14 @@ def _generator_fingerprint() -> bytes:
     source lets a warm start find a module without running the front end.)"""
     package = Path(__file__).parent
     data = b"".join((package / name).read_bytes() for name in GENERATOR_MODULES)
-    return hashlib.sha256(data + _abi_fingerprint()).digest()
+    return cache.new_digest(data + _abi_fingerprint()).digest()
 
 
 def cache_key(code: CodeType, options: BuildOptions, feedback=None) -> str:
     """Everything the built module depends on: the code object's content,
     the type feedback it is specialised for, the generator, the Python,
     Cython and restrain versions, the ABI and the compiler flags."""
-    h = hashlib.sha256()
+    h = cache.new_digest()
     fb = feedback.key() if feedback is not None else "none"
     for part in (code_fingerprint(code).encode(), fb.encode(), _generator_fingerprint(), sys.version.encode(),
                  cython_version().encode(), RESTRAIN_BUILD_VERSION.encode(),
@@ -161,8 +159,7 @@ def lookup_cached(code: CodeType, options: BuildOptions, feedback=None) -> Built
     return hit
 
 
-@dataclass(frozen=True)
-class _FamilyFeedback:
+class _FamilyFeedback(NamedTuple):
     arg_types: tuple
     companions: tuple
 
@@ -205,8 +202,7 @@ def discard_cache_entry(built: BuiltModule) -> None:
     cache.discard(cache.Entry(built.module_name[len("rsjit_"):], built.so_path.parent))
 
 
-@dataclass(frozen=True)
-class BuildJob:
+class BuildJob(NamedTuple):
     """One module to build: where it is built and where it ends up."""
     module: BuiltModule
     request: dict          # for the compile server
@@ -585,6 +581,7 @@ class CompileServerClient:
         """Send a request without waiting for its answer (see detach)."""
         if self.proc is None or self.proc.poll() is not None:
             self.proc = self.start()
+        import json
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
 
@@ -611,6 +608,7 @@ class CompileServerClient:
         return answer["members"]
 
     def _exchange(self, request_data: dict, seconds: float) -> dict:
+        import json
         request = json.dumps(request_data) + "\n"
         with self.lock:
             for attempt in (1, 2):

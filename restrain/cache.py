@@ -4,7 +4,7 @@ Layout of a cache directory (mode 0700, owned by the user):
 
     <dir>/<key[:2]>/rsjit_<key>.<EXT_SUFFIX>   the module
     <dir>/<key[:2]>/rsjit_<key>.pyx            its source (explain, debugging)
-    <dir>/<key[:2]>/rsjit_<key>.sha256         digest of the module
+    <dir>/<key[:2]>/rsjit_<key>.b2b            digest of the module (BLAKE2b)
     <dir>/locks/<key>.lock                     held while one process builds it
     <dir>/build-*/                             work directories of builds
     <dir>/runs.jsonl                           hits and misses of recent runs
@@ -25,19 +25,32 @@ Rules:
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 import shutil
 import stat
 import sysconfig
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, NamedTuple, Optional
 
 from .log import logger
+
+# Every digest restrain makes (cache keys, module digests) is BLAKE2b, taken
+# from hashlib's own built-in implementation: importing hashlib loads
+# OpenSSL, 2-3 ms of every process that loads a compiled function.
+try:
+    from _blake2 import blake2b as _blake2b
+except ImportError:      # a Python built without it
+    from hashlib import blake2b as _blake2b
+
+
+def new_digest(data: bytes = b""):
+    """A BLAKE2b hash object of 32 bytes (64 hex digits, as SHA-256 had)."""
+    return _blake2b(data, digest_size=32)
+
+
+DIGEST_SUFFIX = ".b2b"
 
 
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
@@ -89,9 +102,9 @@ def open_cache(path: Path) -> Optional[Path]:
     return path
 
 
-@dataclass(frozen=True)
-class Entry:
-    """The files of one cache entry."""
+class Entry(NamedTuple):
+    """The files of one cache entry.  (Not a dataclass: the modules a warm
+    start imports avoid dataclasses, which imports inspect, 4-5 ms.)"""
     key: str
     folder: Path
 
@@ -109,7 +122,7 @@ class Entry:
 
     @property
     def digest_path(self) -> Path:
-        return self.folder / (self.name + ".sha256")
+        return self.folder / (self.name + DIGEST_SUFFIX)
 
 
 def entry_for(cache_dir: Path, key: str) -> Entry:
@@ -149,7 +162,7 @@ def family_member(cache_dir: Path, family: str) -> Optional[str]:
 
 
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return new_digest(path.read_bytes()).hexdigest()
 
 
 def lookup(entry: Entry) -> bool:
@@ -191,7 +204,7 @@ def install(entry: Entry, built_so: Path, built_pyx: Path) -> None:
     module itself (readers look for the module first)."""
     entry.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.replace(built_pyx, entry.source_path)
-    tmp_digest = built_so.with_suffix(".sha256")
+    tmp_digest = built_so.with_suffix(DIGEST_SUFFIX)
     tmp_digest.write_text(file_digest(built_so))
     os.replace(tmp_digest, entry.digest_path)
     os.replace(built_so, entry.so_path)
@@ -220,7 +233,7 @@ def _entries(cache_dir: Path) -> list[Path]:
 def _entry_size(so: Path) -> int:
     total = 0
     stem = so.name[: -len(EXT_SUFFIX)]
-    for path in (so, so.with_name(stem + ".pyx"), so.with_name(stem + ".sha256")):
+    for path in (so, so.with_name(stem + ".pyx"), so.with_name(stem + DIGEST_SUFFIX)):
         try:
             total += path.stat().st_size
         except OSError:
@@ -282,6 +295,7 @@ class SizeTracker:
 def record_run(cache_dir: Path, hits: int, misses: int) -> None:
     """Append this process's hits and misses (for `cache info`), keeping the
     file short."""
+    import json     # here: at exit, and only in a process that used the cache
     path = cache_dir / "runs.jsonl"
     line = json.dumps({"time": round(time.time()), "pid": os.getpid(), "hits": hits, "misses": misses})
     try:
@@ -294,6 +308,7 @@ def record_run(cache_dir: Path, hits: int, misses: int) -> None:
 
 
 def info(cache_dir: Path) -> dict:
+    import json
     entries = _entries(cache_dir) if cache_dir.exists() else []
     runs = []
     try:

@@ -12,6 +12,7 @@ expose them as `_specialized_instructions` / `_all_opname`).
 from __future__ import annotations
 
 import dis
+import functools
 from types import CodeType
 from typing import NamedTuple
 
@@ -27,11 +28,22 @@ BACKWARD_JUMPS: frozenset[str] = frozenset({
 _BACKWARD_OPCODES = frozenset(dis.opmap[name] for name in BACKWARD_JUMPS)
 
 
-def loop_ranges(code: CodeType) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=512)
+def instructions(code: CodeType) -> tuple[dis.Instruction, ...]:
+    """The de-quickened instructions of `code`, decoded once: the runtime
+    asks the questions below of a function again and again (at each report,
+    in every stack sample that finds it), and decoding was most of their
+    cost, on the program's own time.  (Code objects hash and compare by
+    content, which is all the decoding depends on.)"""
+    return tuple(dis.get_instructions(code))
+
+
+@functools.lru_cache(maxsize=512)
+def loop_ranges(code: CodeType) -> tuple[tuple[int, int], ...]:
     """(start, end) byte offsets of each loop: a backward jump's target and
     the jump itself."""
-    return [(inst.argval, inst.offset) for inst in dis.get_instructions(code)
-            if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int)]
+    return tuple((inst.argval, inst.offset) for inst in instructions(code)
+                 if inst.opname in BACKWARD_JUMPS and isinstance(inst.argval, int))
 
 
 def in_loop(code: CodeType, offset: int) -> bool:
@@ -51,7 +63,7 @@ def calls_itself(code: CodeType) -> bool:
     (methods calling themselves through `self` are not recognised)."""
     return code.co_name in code.co_names and any(
         inst.opname == "LOAD_GLOBAL" and inst.argval == code.co_name
-        for inst in dis.get_instructions(code))
+        for inst in instructions(code))
 
 
 # Specialised instruction name -> the operand types it proves.
@@ -110,10 +122,11 @@ OBJECT_WORK = frozenset({"BINARY_SUBSCR", "BINARY_SUBSCR_DICT", "BINARY_SUBSCR_G
                          "BUILD_TUPLE", "BUILD_LIST", "BINARY_OP_ADD_UNICODE"})
 
 
+@functools.lru_cache(maxsize=512)
 def called_global_names(code: CodeType) -> frozenset:
     """Names of globals `code` calls: 3.11's LOAD_GLOBAL pushes a NULL
     first (oparg bit 0) when the value is called."""
-    return frozenset(inst.argval for inst in dis.get_instructions(code)
+    return frozenset(inst.argval for inst in instructions(code)
                      if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1)
 
 
@@ -121,9 +134,9 @@ def looped_over_only(code: CodeType, i: int) -> bool:
     """Whether argument `i` is only the iterable of for loops (each load of
     it followed by GET_ITER, never stored): a C version may still take it
     (emit.PureEmitter.loop_only_param, for a list or a tuple)."""
-    instructions = list(dis.get_instructions(code))
+    decoded = instructions(code)
     loads = 0
-    for inst, following in zip(instructions, instructions[1:] + [None]):
+    for inst, following in zip(decoded, decoded[1:] + (None,)):
         if inst.opname in ("STORE_FAST", "DELETE_FAST") and inst.arg == i:
             return False
         if inst.opname == "LOAD_FAST" and inst.arg == i:
@@ -167,9 +180,8 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
     # only instructions inside loops count (unless not loops_only): a site
     # run once per call (a len() before the loop) neither gains nor costs
     # much, and may not even be specialised yet
-    instructions = list(dis.get_instructions(code))
     loops = loop_ranges(code)
-    counted = [inst for inst in instructions if inst.offset < len(live)
+    counted = [inst for inst in instructions(code) if inst.offset < len(live)
                and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
     sites = [(inst.offset // 2, _site_name(dis._all_opname[live[inst.offset]], inst)) for inst in counted]
     names = [name for index, name in sites if index not in generic_sites]

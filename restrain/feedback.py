@@ -22,21 +22,22 @@ from __future__ import annotations
 
 import dis
 import functools
-import hashlib
-from dataclasses import dataclass, field
 from types import CodeType
+from typing import NamedTuple
 
+from .cache import new_digest
 from .costmodel import OPERAND_FEEDBACK
 
 # Argument types worth a C representation; anything else is "object".
 TYPED_ARGS = {int: "int", float: "float"}
 
 
-@dataclass(frozen=True)
-class Feedback:
+class Feedback(NamedTuple):
+    """(A NamedTuple, not a dataclass: a warm start observes feedback to
+    find its cache entry, and dataclasses imports inspect, 4-5 ms.)"""
     arg_types: tuple[str, ...] = ()                 # per argument: "int", "float" or "object"
     op_types: tuple[tuple[int, str], ...] = ()      # (instruction index, OPERAND_FEEDBACK value)
-    no_speculate: frozenset[int] = field(default_factory=frozenset)
+    no_speculate: frozenset[int] = frozenset()
     speculate: bool = True                          # False: a generic version, no guesses at all
     # global names of the compiled functions it calls, whose C versions its
     # module may carry (runtime._companions): a caller compiled before its
@@ -44,14 +45,10 @@ class Feedback:
     # and the two versions must not share a cache entry
     companions: tuple[str, ...] = ()
 
-    @functools.cached_property
-    def _op_types(self) -> dict[int, str]:
-        return dict(self.op_types)
-
     def op_type(self, index: int) -> str | None:
         if not self.speculate or index in self.no_speculate:
             return None
-        return self._op_types.get(index)
+        return _op_table(self.op_types).get(index)
 
     def arg_type(self, i: int) -> str:
         if not self.speculate or 0 in self.no_speculate or i >= len(self.arg_types):
@@ -61,7 +58,7 @@ class Feedback:
     def key(self) -> str:
         """A stable digest for the cache key."""
         text = repr((self.arg_types, self.op_types, sorted(self.no_speculate), self.speculate, self.companions))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return new_digest(text.encode()).hexdigest()[:16]
 
     def dump(self) -> str:
         lines = [f"arguments: {', '.join(self.arg_types) or '(none)'}"]
@@ -76,6 +73,11 @@ class Feedback:
 
 
 NO_FEEDBACK = Feedback(speculate=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _op_table(op_types: tuple) -> dict[int, str]:
+    return dict(op_types)
 
 
 def observe(code: CodeType, arg_types: tuple = (), no_speculate=frozenset(),

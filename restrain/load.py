@@ -8,16 +8,15 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import time
-from dataclasses import dataclass
 from types import ModuleType
+from typing import NamedTuple
 
 from .build import BuiltModule, discard_cache_entry, lookup_cached
 from .errors import BuildError
 from .outcome import CompileOutcome
 
 
-@dataclass(frozen=True)
-class LoadedEntry:
+class LoadedEntry(NamedTuple):
     module: ModuleType
     capsule: object     # PyCapsule "restrain.entry" holding the C entry point
     # the function's C version, if it has one: (PyCapsule "restrain.pure", signature)

@@ -5,9 +5,21 @@ loads compiled modules from the cache; most of those processes never log,
 and importing logging (with traceback, string formatting ...) was a large
 part of what restrain cost them.
 """
+import sys
 
 
 class _Logger:
+    def debug(self, *args, **kwargs):
+        if "logging" in sys.modules:
+            self.__getattr__("debug")(*args, **kwargs)
+        # else: nothing could handle it.  Until the program imports logging
+        # no handler is set up, and a record with no handler goes to
+        # logging.lastResort, which prints WARNING and above only.
+
+    def info(self, *args, **kwargs):
+        if "logging" in sys.modules:
+            self.__getattr__("info")(*args, **kwargs)
+
     def __getattr__(self, name):
         import logging
         try:

@@ -80,8 +80,7 @@ def compile_code(code: CodeType, options: BuildOptions, feedback: Feedback = NO_
             products[name] = stage(products)
             timings[name] = time.perf_counter() - t
             if name == "cache" and products["cache"] is not None:
-                products["cache"].stage_seconds = timings
-                return products["cache"]
+                return products["cache"]._replace(stage_seconds=timings)
     except Unsupported as e:
         return CompileOutcome("unsupported", e.reason, time.perf_counter() - start, stage_seconds=timings)
     except BuildError as e:

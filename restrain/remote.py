@@ -36,8 +36,7 @@ def compile_in_server(code: CodeType, options: BuildOptions,
     cached = load_from_cache(code, options, feedback)
     timings["cache"] = time.perf_counter() - start
     if cached is not None:
-        cached.stage_seconds = timings
-        return cached
+        return cached._replace(stage_seconds=timings)
     try:
         spec = front_end_spec(code, feedback)
     except ValueError:

@@ -160,21 +160,21 @@ def entry_so(cache_dir, prog, qualname):
 
 
 def digest_path(so):
-    return so.with_name(so.name[: -len(EXT)] + ".sha256")
+    return so.with_name(so.name[: -len(EXT)] + ".b2b")
 
 
-def sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def module_digest(path):
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=32).hexdigest()
 
 
 def assert_intact(so):
     assert so.is_file(), so
-    assert digest_path(so).read_text().strip() == sha256(so), f"digest of {so} does not match"
+    assert digest_path(so).read_text().strip() == module_digest(so), f"digest of {so} does not match"
 
 
 def entry_size(so):
     stem = so.name[: -len(EXT)]
-    return sum(p.stat().st_size for p in (so, so.with_name(stem + ".pyx"), so.with_name(stem + ".sha256"))
+    return sum(p.stat().st_size for p in (so, so.with_name(stem + ".pyx"), so.with_name(stem + ".b2b"))
                if p.exists())
 
 
@@ -325,7 +325,7 @@ def test_damaged_entry_is_rebuilt(progs, built, damage):
     else:
         # passes the digest check, fails to load
         so.write_bytes(b"\x7fELF" + b"\0" * 4000)
-        digest_path(so).write_text(sha256(so))
+        digest_path(so).write_text(module_digest(so))
 
     proc = jit(cache_dir, progs["prog"])
     assert proc.stdout == progs["prog_out"]
@@ -493,7 +493,7 @@ def test_evict_order_and_stale_work_directories(tmp_path):
         entry.folder.mkdir(exist_ok=True)
         entry.so_path.write_bytes(b"x" * 1000)
         entry.source_path.write_text("y" * 100)
-        entry.digest_path.write_text(sha256(entry.so_path))
+        entry.digest_path.write_text(module_digest(entry.so_path))
         os.utime(entry.so_path, (now - age, now - age))
         paths[key] = entry
     stale, fresh = d / "build-stale", d / "build-fresh"

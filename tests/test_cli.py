@@ -325,6 +325,64 @@ def test_enabling_restrain_imports_little(run_python):
     assert result.stdout == "['interpreted'] []\n"
 
 
+WARM_START_PROGRAM = """
+import sys, sysconfig
+sys.path.append(sysconfig.get_paths()['purelib'])
+import restrain
+
+def total(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+restrain.enable(threshold=5)
+before = set(sys.modules)
+for _ in range(20):
+    total(1000)
+restrain.wait(30)
+loaded = [f['from_cache'] for f in restrain.stats()['functions'] if f['name'] == 'total']
+print(loaded, sorted(m for m in ('logging', 'dataclasses', 'inspect', 'hashlib', 'json', 'subprocess',
+                                 'restrain.decode', 'restrain.pipeline', 'restrain.remote')
+                     if m in sys.modules and m not in before))
+"""
+
+
+def test_a_warm_start_imports_little(run_python, tmp_path):
+    # A process that only loads compiled functions from the cache pays for
+    # every module it imports for that: not logging, dataclasses/inspect
+    # (4-5 ms), hashlib (OpenSSL, 2-3 ms), json or the compiler.  -S as above.
+    write(tmp_path / "prog.py", WARM_START_PROGRAM)
+    env = clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache")
+    cold = run_python("-S", "prog.py", env=env)
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stdout.startswith("[False] "), cold.stdout      # compiled by this run
+    warm = run_python("-S", "prog.py", env=env)
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout == "[True] []\n"
+
+
+def test_debug_records_reach_a_program_that_configured_logging(run_python, tmp_path):
+    # restrain drops its debug and info records while logging is not
+    # imported (nothing could handle them); once the program has set up
+    # logging they reach its handlers.
+    write(tmp_path / "prog.py", """
+        import logging, sys
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+        import restrain
+        def total(n):
+            s = 0
+            for i in range(n):
+                s += i * i
+            return s
+        print(restrain.compile(total).ok)
+    """)
+    result = run_python("prog.py", env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr
+    assert "restrain DEBUG restrain: compiled total (" in result.stdout
+    assert result.stdout.endswith("True\n")
+
+
 @needs_install
 def test_restrain_env_and_cli_enable_once(run_python, tmp_path):
     write(tmp_path / "prog.py", """
