@@ -26,7 +26,7 @@ from types import CodeType
 from typing import NamedTuple
 
 from .cache import new_digest
-from .costmodel import OPERAND_FEEDBACK
+from .costmodel import OPERAND_FEEDBACK, instructions
 
 # Argument types worth a C representation; anything else is "object".
 TYPED_ARGS = {int: "int", float: "float"}
@@ -96,7 +96,7 @@ def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:
     found = []
     # dis, not restrain.decode: a warm start observes feedback to find its
     # cache entry, and must not import the compiler's front end for it
-    for inst in dis.get_instructions(code):
+    for inst in instructions(code):
         if inst.opname != "CACHE" and inst.offset < len(live):
             name = dis._all_opname[live[inst.offset]]
             if name in OPERAND_FEEDBACK:
