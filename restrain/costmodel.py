@@ -158,10 +158,30 @@ BIT_OPARGS = frozenset(oparg for oparg, (name, _) in enumerate(dis._nb_ops)
                        if name.replace("INPLACE_", "") in ("NB_AND", "NB_LSHIFT", "NB_OR", "NB_RSHIFT", "NB_XOR"))
 BIT_OP = "BINARY_OP (bits)"
 
+# `/`, `//`, `%` and `**` (and their in-place forms), which 3.11 never
+# specialises, whatever the operands: an unspecialised one says nothing
+# about objects.  Compiled, it is C arithmetic where the type pass knows the
+# operands and the same generic call as the interpreter's where it does
+# not: neutral, neither typed work nor work on objects.
+DIVISION_OPARGS = frozenset(oparg for oparg, (name, _) in enumerate(dis._nb_ops)
+                            if name.replace("INPLACE_", "") in ("NB_TRUE_DIVIDE", "NB_FLOOR_DIVIDE",
+                                                                 "NB_REMAINDER", "NB_POWER"))
+DIVISION_OP = "BINARY_OP (division)"
+
+# `xs.append(v)` on a list: compiled code skips the lookup and the call as
+# the specialised interpreter does (restrain_abi.h, rs_append_descr), and
+# makes the list no faster or slower than it: neutral too.
+LIST_APPEND = "list.append"
+NEUTRAL_SITES = frozenset({DIVISION_OP, LIST_APPEND})
+
 
 def _site_name(opname: str, inst) -> str:
     if opname == "BINARY_OP" and inst.arg in BIT_OPARGS:
         return BIT_OP
+    if opname == "BINARY_OP" and inst.arg in DIVISION_OPARGS:
+        return DIVISION_OP
+    if opname == "PRECALL_NO_KW_LIST_APPEND" or (opname == "LOAD_METHOD_NO_DICT" and inst.argval == "append"):
+        return LIST_APPEND
     return opname
 
 

@@ -254,6 +254,55 @@ def test_c_methods(s, xs, d):
     compiled_pair(c_methods).check(s, xs, d)
 
 
+class LoggedList(list):
+    def append(self, v):
+        super().append(("logged", v))
+
+
+class Appender:
+    """Not a list; its append returns something."""
+    def __init__(self):
+        self.items = []
+
+    def append(self, v):
+        self.items.append(v)
+        return len(self.items)
+
+
+def appends(target, values):
+    # `target.append(v)`: on an exact list compiled code appends directly
+    # (restrain_abi.h, rs_append_descr); on anything else, the generic call
+    results = []
+    for v in values:
+        results.append(target.append(v))
+    return results, target
+
+
+def append_errors(target, kind):
+    if kind == 0:
+        return target.append()
+    if kind == 1:
+        return target.append(1, 2)
+    return target.append(x=1)
+
+
+@given(st.sampled_from(["list", "logged", "appender", "deque", "bytearray", "namespace"]),
+       st.lists(st.one_of(st.integers(-300, 300), st.text(max_size=2), st.none()), max_size=6))
+@hyp_settings()
+def test_list_append(kind, values):
+    import collections
+    import types as pytypes
+    make = {"list": list, "logged": LoggedList, "appender": Appender, "deque": collections.deque,
+            "bytearray": bytearray, "namespace": lambda: pytypes.SimpleNamespace(append=len)}[kind]
+    compiled_pair(appends).check(make(), values)
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2])
+@pytest.mark.parametrize("target", [list, LoggedList], ids=["list", "subclass"])
+def test_list_append_errors(target, kind):
+    compiled_pair(append_errors).check(target(), kind)
+
+
 def builtin_calls(xs):
     print("values:", *xs, sep=" | ", end=".\n")
     return (sorted(xs, key=lambda v: -v, reverse=True), max(xs, key=abs, default=None),

@@ -403,7 +403,19 @@ static inline int rs_delete_attr(RsFrame *f, PyObject *owner, int i) {
 /* LOAD_METHOD: returns the first stack value (the unbound method, or the
  * NULL sentinel); the second (self, or the plain attribute) is left in
  * f->second for rs_take_second. */
+/* list.append, looked up once per module (rs_import_api): `xs.append(v)`
+ * on an exact list skips the method lookup and the descriptor's call, as
+ * 3.11's LOAD_METHOD_NO_DICT and PRECALL_NO_KW_LIST_APPEND do.  (The list
+ * type cannot be changed, so for an exact list the lookup always finds
+ * this descriptor.) */
+static PyObject *rs_append_descr = NULL;      /* borrowed from list's type dict */
+static PyObject *rs_append_name = NULL;       /* the interned name, as in co_names */
+
 static inline PyObject *rs_load_method(RsFrame *f, PyObject *owner, int i) {
+    if (Py_IS_TYPE(owner, &PyList_Type) && rs_name(f, i) == rs_append_name && rs_append_descr != NULL) {
+        Py_XSETREF(f->second, Py_NewRef(owner));
+        return Py_NewRef(rs_append_descr);
+    }
     PyObject *meth = NULL;
     int is_method = _PyObject_GetMethod(owner, rs_name(f, i), &meth);
     if (meth == NULL) return NULL;
@@ -450,6 +462,12 @@ typedef struct {
 static RsApi *rs_api = NULL;
 
 static int rs_import_api(void) {
+    rs_append_name = PyUnicode_InternFromString("append");
+    rs_append_descr = rs_append_name == NULL ? NULL : PyDict_GetItemWithError(PyList_Type.tp_dict, rs_append_name);
+    if (rs_append_descr == NULL || !Py_IS_TYPE(rs_append_descr, &PyMethodDescr_Type)) {
+        rs_append_descr = NULL;      /* no fast path */
+        PyErr_Clear();
+    }
     RsApi *api = (RsApi *)PyCapsule_Import("restrain._hook._api", 0);
     if (api == NULL || api->version != RS_API_VERSION) {
         PyErr_Clear();
@@ -464,6 +482,12 @@ static int rs_import_api(void) {
 static inline PyObject *rs_call_array(PyObject *first, PyObject *second,
                                       PyObject **args, Py_ssize_t nargs, PyObject *kwnames) {
     /* args[-1] is writable scratch space (PY_VECTORCALL_ARGUMENTS_OFFSET) */
+    if (first == rs_append_descr && first != NULL && nargs == 1 && kwnames == NULL &&
+            Py_IS_TYPE(second, &PyList_Type)) {
+        /* [list.append, an exact list]: what the descriptor's call would do */
+        if (PyList_Append(second, args[0]) < 0) return NULL;
+        Py_RETURN_NONE;
+    }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     if (kwnames == NULL && rs_api != NULL) {
         PyObject *callable = first == RS_NULL ? second : first;
