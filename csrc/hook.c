@@ -430,22 +430,21 @@ static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, i
     return result;
 }
 
-static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
-    PyFunctionObject *func = (PyFunctionObject *)callable;
-    PyCodeObject *co = (PyCodeObject *)func->func_code;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyThreadState *tstate = _PyThreadState_GET();
-    RsCodeInfo *info = installed ? fast_info(co) : NULL;
-    if (info == NULL || info->entry == NULL || paused || tstate->cframe->use_tracing || c_stack_is_low() ||
-        nargs != co->co_argcount || co->co_kwonlyargcount != 0 ||
-        (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) || !is_function_scope(co->co_flags) ||
-        !_PyThreadState_HasStackSpace(tstate, RS_FRAME_SIZE(co))) {
-        if (info != NULL && info->entry == NULL && info->state == RS_NEVER && !paused &&
-                ++info->calls_from_compiled == threshold && leaf_called(co) < 0) {
-            return NULL;
-        }
-        return PyObject_Vectorcall(callable, args, nargsf, NULL);
-    }
+/* Whether a call with `nargs` positional arguments (no keywords) can run
+ * `co`'s compiled entry on a frame pushed here, without _PyEval_Vector
+ * (which also fills in defaults and keyword arguments) and the evaluator. */
+static inline int direct_call_possible(PyThreadState *tstate, RsCodeInfo *info, PyCodeObject *co,
+                                       Py_ssize_t nargs) {
+    return info != NULL && info->entry != NULL && !paused && !tstate->cframe->use_tracing &&
+        !c_stack_is_low() && nargs == co->co_argcount && co->co_kwonlyargcount == 0 &&
+        !(co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) && is_function_scope(co->co_flags) &&
+        _PyThreadState_HasStackSpace(tstate, RS_FRAME_SIZE(co));
+}
+
+/* Push a frame for `func` with its arguments (direct_call_possible said
+ * yes) and run the compiled entry on it. */
+static inline PyObject *run_direct(PyThreadState *tstate, PyFunctionObject *func, PyCodeObject *co,
+                                   RsCodeInfo *info, PyObject *const *args, Py_ssize_t nargs) {
     /* _PyThreadState_BumpFramePointer's fast path; popped below by moving
      * the top back (frames are LIFO within a chunk) */
     _PyInterpreterFrame *frame = (_PyInterpreterFrame *)tstate->datastack_top;
@@ -460,6 +459,22 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
     clear_frame(frame, tstate);
     tstate->datastack_top = (PyObject **)frame;
     return result;
+}
+
+static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
+    PyFunctionObject *func = (PyFunctionObject *)callable;
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyThreadState *tstate = _PyThreadState_GET();
+    RsCodeInfo *info = installed ? fast_info(co) : NULL;
+    if (!direct_call_possible(tstate, info, co, nargs)) {
+        if (info != NULL && info->entry == NULL && info->state == RS_NEVER && !paused &&
+                ++info->calls_from_compiled == threshold && leaf_called(co) < 0) {
+            return NULL;
+        }
+        return PyObject_Vectorcall(callable, args, nargsf, NULL);
+    }
+    return run_direct(tstate, func, co, info, args, nargs);
 }
 
 /* The lowest stack address compiled code of this thread may use (1: not
@@ -585,6 +600,15 @@ static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size
          * which the interpreter calls without C recursion, inlined */
         unswap_function((PyFunctionObject *)func);
         return _PyFunction_Vectorcall(func, args, nargsf, kwnames);
+    }
+    /* positional arguments only, as many as it takes: straight into the
+     * compiled entry, as compiled callers do (call_function); else through
+     * _PyEval_Vector and the evaluator, which runs the compiled entry */
+    PyThreadState *tstate = _PyThreadState_GET();
+    PyCodeObject *co = (PyCodeObject *)((PyFunctionObject *)func)->func_code;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames == NULL && direct_call_possible(tstate, info, co, nargs)) {
+        return run_direct(tstate, (PyFunctionObject *)func, co, info, args, nargs);
     }
     if (interp->eval_frame == NULL) interp->eval_frame = restrain_eval;
     PyObject *result = _PyFunction_Vectorcall(func, args, nargsf, kwnames);

@@ -91,6 +91,43 @@ def test_window_closes_and_compiled_code_still_runs():
     assert out["installed"] and out["state"] == "compiled"
 
 
+def test_interpreted_calls_with_every_argument_enter_compiled_code_directly():
+    # a call of a swapped function with exactly its positional arguments
+    # runs the compiled entry on a frame hook.c pushes itself (run_direct);
+    # defaults or keywords go through _PyEval_Vector and the evaluator
+    out, _ = run_program("""
+        def scaled(n, k, base=0):
+            total = base
+            for i in range(n):
+                total += i * k
+            return total
+        assert restrain.compile(scaled, arg_types=(int, int, int)).ok
+        scaled(3, 1, 0)
+        wait_closed()
+        calls = _hook.info(scaled.__code__)[0]
+        before = _hook.direct_calls()
+        out["direct_results"] = [scaled(10, 2, 0), scaled(5, 3, 1),
+                                 scaled(4, 0.5, 0), scaled(10, 2 ** 62, 0)]   # deoptimise: a float, big ints
+        out["direct"] = _hook.direct_calls() - before
+        before = _hook.direct_calls()
+        out["other_results"] = [scaled(10, 2), scaled(5, k=3, base=1), scaled(*[10, 2, 0])]
+        out["other_direct"] = _hook.direct_calls() - before
+        out["calls"] = _hook.info(scaled.__code__)[0] - calls
+        out["swapped"] = type(scaled) is not types.FunctionType
+        try:
+            scaled("x", 2, 0)
+        except TypeError as e:
+            out["error"] = str(e)
+    """)
+    assert out["swapped"]
+    assert out["direct_results"] == [90, 31, 3.0, 45 * 2 ** 62]
+    assert out["direct"] == 4
+    assert out["other_results"] == [90, 31, 90]
+    assert out["other_direct"] == 1                  # f(*[...]) is positional and complete too
+    assert out["calls"] == 7                         # every call entered the compiled code
+    assert out["error"] == "'str' object cannot be interpreted as an integer"
+
+
 def test_swapped_function_behaves_like_a_function():
     out, _ = run_program("""
         out["type_name"] = type(work).__name__
