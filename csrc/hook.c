@@ -69,6 +69,8 @@ typedef struct {
     /* the code has a loop: its calls are timed while counting (long_call) */
     char has_loop;
     char long_call_reported;
+    /* time spent in its timed calls of RS_TIMED_CALL_MIN_NS or more */
+    int64_t long_ns;
 } RsCodeInfo;
 
 static Py_ssize_t extra_index = -1;
@@ -89,9 +91,9 @@ static Py_ssize_t deopt_limit = 20;
  * interpreter frame), and the sampler sees such a short function too rarely
  * to tell. */
 static PyObject *leaf_callback = NULL;
-/* long_call_callback(code, types): a call of a function with a loop ran
- * RS_LONG_CALL_NS while counting (once per code object, unless it returns
- * False) */
+/* long_call_callback(code, types): the calls of a function with a loop
+ * timed while counting ran RS_LONG_CALL_NS together (once per code object,
+ * unless it returns False) */
 static PyObject *long_call_callback = NULL;
 /* Called as fingerprint_callback(code) -> str, the code object's content
  * digest (build.code_fingerprint): compiled code checks once per code
@@ -383,10 +385,16 @@ static int leaf_called(PyCodeObject *co) {
  * The evaluator counts calls, and a function with a long loop may be called
  * a handful of times: the sampler (runtime.py) finds it only if a sample
  * lands in it.  So while counting, a call of a function with a loop is
- * timed, and one that runs RS_LONG_CALL_NS is handed to the Python side at
- * its return, with its arguments' types as they were at entry (the frame is
- * gone by then), once per code object. */
+ * timed, and once its calls of at least RS_TIMED_CALL_MIN_NS have run
+ * RS_LONG_CALL_NS together (one long call, or a few shorter ones: matmul's
+ * make_matrix, 2.2 ms three times a round, was compiled in some runs and
+ * not in others) it is handed to the Python side at the return of the
+ * last, with its arguments' types as they were at entry (the frame is gone
+ * by then), once per code object.  Short calls do not add up: a function
+ * called thousands of times is the call counts' to find, with the cost
+ * model's stricter rule for those (runtime._on_hot). */
 #define RS_LONG_CALL_NS 5000000
+#define RS_TIMED_CALL_MIN_NS 1000000
 #define RS_TIMED_ARGS 8
 
 static inline int64_t now_ns(void) {
@@ -409,7 +417,10 @@ static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, i
     Py_INCREF(co);        /* the frame's reference goes with the frame */
     int64_t start = now_ns();
     PyObject *result = eval_default(tstate, frame, throwflag);
-    if (result != NULL && now_ns() - start >= RS_LONG_CALL_NS && !info->long_call_reported
+    int64_t elapsed = now_ns() - start;
+    if (elapsed >= RS_TIMED_CALL_MIN_NS) info->long_ns += elapsed;
+    if (result != NULL && elapsed >= RS_TIMED_CALL_MIN_NS && info->long_ns >= RS_LONG_CALL_NS
+            && !info->long_call_reported
             && info->state == RS_COUNTING && long_call_callback != NULL && !paused) {
         info->long_call_reported = 1;
         PyObject *tuple = PyTuple_New(n);

@@ -173,6 +173,60 @@ def test_a_long_call_of_a_loop_is_reported_at_its_return(tmp_path):
     assert out["driver"] == "counting"       # called once, from the module body
 
 
+SHORT_CALLS = textwrap.dedent("""
+    import json, time, restrain
+    from restrain import _hook
+
+    def chunk(n, scale):       # 2-4 ms a call: no single call is long
+        total = 0
+        for i in range(n):
+            total += (i * scale) % 7
+        return total
+
+    def quick(n):              # well under a millisecond a call
+        total = 0
+        for i in range(n):
+            total += i % 3
+        return total
+
+    n = 1000
+    while True:                # calibrated on this machine before the evaluator is on
+        start = time.perf_counter()
+        chunk(n, 3)
+        if time.perf_counter() - start >= 0.002:
+            break
+        n *= 2
+    restrain.enable(threshold=10 ** 9)         # call counts never make either hot
+    durations, statuses, results = [], [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        results.append(chunk(n, 3))
+        durations.append(time.perf_counter() - start)
+        restrain.wait()
+        statuses.append(_hook.info(chunk.__code__)[1])
+    quick_total = sum(quick(500) for _ in range(3000))
+    restrain.wait()
+    print("RESULT " + json.dumps({"n": n, "results": results, "durations": durations, "statuses": statuses,
+                                  "quick_total": quick_total, "quick": _hook.info(quick.__code__)[1]}))
+""")
+
+
+def test_calls_of_a_few_milliseconds_add_up_to_a_long_call(tmp_path):
+    # matmul's make_matrix (2.2 ms, three calls a round) was found only when
+    # a stack sample happened to land in it: the evaluator now adds up the
+    # calls of a millisecond or more (hook.c, eval_timed), not calls of
+    # microseconds (quick: 3000 of them stay uncompiled)
+    proc = subprocess.run([sys.executable, "-c", SHORT_CALLS], capture_output=True, text=True, timeout=300,
+                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", RESTRAIN_SAMPLE="0"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    assert out["results"] == [sum((i * 3) % 7 for i in range(out["n"]))] * 5
+    assert out["quick_total"] == 3000 * sum(i % 3 for i in range(500))
+    # reported once its calls had run 5 ms together: at the second or third
+    assert out["statuses"][3:] == ["compiled", "compiled"], out
+    assert out["quick"] == "counting"
+
+
 SCRIPT = textwrap.dedent("""
     import json, restrain
     from restrain import _hook
