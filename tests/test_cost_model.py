@@ -111,16 +111,15 @@ def test_bit_operations_count_as_typed_work():
     assert mix.favours_compiling()
 
 
-def build_rows(rows, cols, seed):
-    matrix = []
-    value = seed
-    for _ in range(rows):
-        row = []
-        for _ in range(cols):
-            value = (value * 48271) % 2147483647
-            row.append((value % 2000) / 1000.0 - 1.0)
-        matrix.append(row)
-    return matrix
+def bench_function(program, name):
+    """A function of one of bench/programs/ (the module loaded by path)."""
+    import importlib.util
+    from conftest import ROOT
+    path = ROOT / "bench" / "programs" / f"{program}.py"
+    spec = importlib.util.spec_from_file_location(f"cost_model_{program}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
 
 
 def test_division_and_list_append_are_neutral():
@@ -128,7 +127,7 @@ def test_division_and_list_append_are_neutral():
     # operands, and `xs.append(v)` is as cheap compiled as interpreted:
     # neither counts as work on objects (matmul's make_matrix, 4.9x faster
     # compiled, was left to the interpreter: 4 typed sites against 9)
-    mix = warm(build_rows, 3, 4, 1)
+    mix = warm(bench_function("matmul", "make_matrix"), 3, 4, 1)
     assert mix.typed_ops == 4          # two loop steps, an int multiply, a float subtract
     assert mix.object_ops == 2         # `row = []` and the call of range() for the inner loop
     assert mix.favours_compiling(sampled=True)
