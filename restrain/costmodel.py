@@ -125,12 +125,16 @@ OBJECT_WORK = frozenset({"BINARY_SUBSCR", "BINARY_SUBSCR_DICT", "BINARY_SUBSCR_G
                          "BUILD_TUPLE", "BUILD_LIST", "BINARY_OP_ADD_UNICODE"})
 
 
+def _loads_a_called_global(inst) -> bool:
+    """3.11's LOAD_GLOBAL pushes a NULL first (oparg bit 0) when the value
+    is called."""
+    return inst.opname == "LOAD_GLOBAL" and inst.arg is not None and bool(inst.arg & 1)
+
+
 @functools.lru_cache(maxsize=512)
 def called_global_names(code: CodeType) -> frozenset:
-    """Names of globals `code` calls: 3.11's LOAD_GLOBAL pushes a NULL
-    first (oparg bit 0) when the value is called."""
-    return frozenset(inst.argval for inst in instructions(code)
-                     if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1)
+    """Names of globals `code` calls."""
+    return frozenset(inst.argval for inst in instructions(code) if _loads_a_called_global(inst))
 
 
 def looped_over_only(code: CodeType, i: int) -> bool:
@@ -175,7 +179,6 @@ DIVISION_OP = "BINARY_OP (division)"
 # the specialised interpreter does (restrain_abi.h, rs_append_descr), and
 # makes the list no faster or slower than it: neutral too.
 LIST_APPEND = "list.append"
-NEUTRAL_SITES = frozenset({DIVISION_OP, LIST_APPEND})
 
 
 def _site_name(opname: str, inst) -> str:
@@ -203,13 +206,11 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
     # only instructions inside loops count (unless not loops_only): a site
     # run once per call (a len() before the loop) neither gains nor costs
     # much, and may not even be specialised yet
-    loops = loop_ranges(code)
     counted = [inst for inst in instructions(code) if inst.offset < len(live)
-               and (not loops_only or any(start <= inst.offset <= end for start, end in loops))]
+               and (not loops_only or in_loop(code, inst.offset))]
     sites = [(inst.offset // 2, _site_name(dis._all_opname[live[inst.offset]], inst)) for inst in counted]
     names = [name for index, name in sites if index not in generic_sites]
-    direct = sum(1 for inst in counted if inst.opname == "LOAD_GLOBAL" and inst.arg is not None and inst.arg & 1
-                 and inst.argval in compiled_callees)
+    direct = sum(1 for inst in counted if _loads_a_called_global(inst) and inst.argval in compiled_callees)
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(max(0, sum(name in PYTHON_CALLS for name in names) - direct),
                    sum(name in OPERAND_FEEDBACK or name in ("FOR_ITER", BIT_OP) for name in names) + direct,

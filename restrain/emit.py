@@ -1403,7 +1403,7 @@ def _module_header(comment: str) -> list[str]:
         "from cpython.object cimport PyObject",
         "",
         "__restrain_compiled__ = True",
-        "rs_import_api()      # direct calls of other compiled functions",
+        "rs_import_api()      # direct calls of other compiled functions; list.append",
         "",
     ]
 

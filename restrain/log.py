@@ -10,15 +10,17 @@ import sys
 
 class _Logger:
     def debug(self, *args, **kwargs):
-        if "logging" in sys.modules:
-            self.__getattr__("debug")(*args, **kwargs)
-        # else: nothing could handle it.  Until the program imports logging
-        # no handler is set up, and a record with no handler goes to
-        # logging.lastResort, which prints WARNING and above only.
+        self._below_warning("debug", args, kwargs)
 
     def info(self, *args, **kwargs):
+        self._below_warning("info", args, kwargs)
+
+    def _below_warning(self, level, args, kwargs):
+        """Until the program imports logging no handler is set up, and a
+        record with no handler goes to logging.lastResort, which prints
+        WARNING and above only: a debug or info record then reaches no one."""
         if "logging" in sys.modules:
-            self.__getattr__("info")(*args, **kwargs)
+            self.__getattr__(level)(*args, **kwargs)
 
     def __getattr__(self, name):
         import logging

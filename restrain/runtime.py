@@ -516,8 +516,9 @@ def _report_loop_caller(callee: CodeType, frame) -> None:
 
 
 def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
-    """Called by the evaluator when a call of a function with a loop ran
-    long while it counted (hook.c, eval_timed), at its return: hot as if a
+    """Called by the evaluator when the calls of a function with a loop it
+    timed while counting ran long together (hook.c, eval_timed), at the
+    return of the last: hot as if a
     stack sample had found it (_report_sampled), if the cost model takes it
     now.  Deterministic where a sample is luck: int_loops' sum_of_squares,
     8 ms once a round, was compiled in some runs and not in others.  False:
@@ -528,9 +529,9 @@ def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
         hook = _hook()
         if _importing_here():
             return False
-        # the frame that made the call (the callee's is gone); None: called from C (a thread's target)
-        caller = sys._getframe(0).f_back
-        if caller is not None and caller.f_code.co_name == "<module>" and not _in_a_loop(caller):
+        # this frame's caller made the call (the callee's frame is gone)
+        here = sys._getframe(0)
+        if _called_by_module_body(here) and not _in_a_loop(here.f_back):
             return False
         if id(code) in _state.records or _state.shutting_down or not _state.enabled \
                 or not _reportable(hook, code):

@@ -400,9 +400,6 @@ static inline int rs_delete_attr(RsFrame *f, PyObject *owner, int i) {
     return PyObject_SetAttr(owner, rs_name(f, i), NULL);
 }
 
-/* LOAD_METHOD: returns the first stack value (the unbound method, or the
- * NULL sentinel); the second (self, or the plain attribute) is left in
- * f->second for rs_take_second. */
 /* list.append, looked up once per module (rs_import_api): `xs.append(v)`
  * on an exact list skips the method lookup and the descriptor's call, as
  * 3.11's LOAD_METHOD_NO_DICT and PRECALL_NO_KW_LIST_APPEND do.  (The list
@@ -411,6 +408,9 @@ static inline int rs_delete_attr(RsFrame *f, PyObject *owner, int i) {
 static PyObject *rs_append_descr = NULL;      /* borrowed from list's type dict */
 static PyObject *rs_append_name = NULL;       /* the interned name, as in co_names */
 
+/* LOAD_METHOD: returns the first stack value (the unbound method, or the
+ * NULL sentinel); the second (self, or the plain attribute) is left in
+ * f->second for rs_take_second. */
 static inline PyObject *rs_load_method(RsFrame *f, PyObject *owner, int i) {
     if (Py_IS_TYPE(owner, &PyList_Type) && rs_name(f, i) == rs_append_name && rs_append_descr != NULL) {
         Py_XSETREF(f->second, Py_NewRef(owner));
