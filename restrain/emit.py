@@ -254,6 +254,7 @@ class ModuleEmitter:
         self.global_caches: list[str] = []
         self.cache_tag = ""        # in the caches' names: the C version's are its own
         self.attr_caches: list[str] = []
+        self.method_caches: list[str] = []
         self.borrowed: set[str] = set()           # temporaries held as borrowed PyObject*
         self.pointer_decls: set[str] = set()      # other PyObject * variables (rs_other, a C version's items)
         # Object temporaries share a few variables (t0, t1, ...): a block's
@@ -434,6 +435,13 @@ class ModuleEmitter:
                 INDENT + x for x in self.deopt_lines(block, op)] + self.typed_local(replace(renamed, args=(shadow,)))
         if op.kind in ("load_fast", "store_fast") and op.params[0] in self.plan.local_reps:
             return self.typed_local(renamed)
+        if op.kind == "load_method":
+            cache = f"{self.prefix}rs_mc{len(self.method_caches)}"
+            self.method_caches.append(cache)
+            r, a = renamed.results, renamed.args
+            lines = [f"{r[0]} = rs_load_method_cached(f, {a[0]}, {op.params[0]}, &{cache})",
+                     f"{r[1]} = rs_take_second(f)"]
+            return lines + (self.guard_lines(block, renamed, plan) if plan is not None else [])
         if op.kind in ("load_attr", "store_attr"):
             cache = f"{self.prefix}rs_ac{len(self.attr_caches)}"
             self.attr_caches.append(cache)
@@ -972,6 +980,7 @@ class ModuleEmitter:
         out += [f"cdef PyObject *{c} = NULL" for c in self.guard_caches]
         out += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
         out += [f"cdef RsAttrCache {c}" for c in self.attr_caches]
+        out += [f"cdef RsMethodCache {c}" for c in self.method_caches]
         out += [f"cdef RsPureCallee {c}" for c in self.callee_caches]
         out += self.dynamic_sites
         out += ["", f"cdef object {self.prefix}rs_entry(RsFrame *f):"]

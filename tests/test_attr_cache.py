@@ -8,7 +8,7 @@ __getattr__ / __getattribute__, and stores that add attributes.
 """
 from __future__ import annotations
 
-from difftest import Fresh, compiled_pair
+from difftest import Fresh, Shared, compiled_pair
 
 
 class Point:
@@ -138,3 +138,228 @@ def test_stores_replace_add_and_respect_descriptors():
     pair.check(Local.__new__(Local), 3)
     del Local.x
     pair.check(Local(), 4)
+
+
+# -- method caches (rs_load_method_cached): LOAD_METHOD sites ------------------------
+
+class Shape:
+    def area(self):
+        return 1
+
+    def describe(self, k):
+        return ("shape", self.area() * k)
+
+
+class Square(Shape):
+    def __init__(self, side):
+        self.side = side
+
+    def area(self):
+        return self.side * self.side
+
+
+class Circle(Shape):
+    def __init__(self, r):
+        self.r = r
+
+    def area(self):
+        return 3 * self.r * self.r
+
+
+class SlottedShape:
+    __slots__ = ("side",)
+
+    def __init__(self, side):
+        self.side = side
+
+    def area(self):
+        return self.side + 100
+
+
+def call_area(o):
+    return o.area()
+
+
+def call_describe(o, k):
+    return o.describe(k)
+
+
+def several(objs):
+    return [o.area() for o in objs] + [call_area(o) for o in objs]
+
+
+def test_methods_after_the_class_changes():
+    class Local:
+        def m(self):
+            return "first"
+
+    def call_m(o):
+        return o.m()
+
+    pair = compiled_pair(call_m)
+    warm(pair, Local())
+    Local.m = lambda self: "rebound"                     # the class's method replaced
+    pair.check(Local())
+    del Local.m
+    pair.check(Local())                                  # AttributeError now
+    Local.m = staticmethod(lambda: "static")
+    pair.check(Local())
+    Local.m = classmethod(lambda cls: cls.__name__)
+    pair.check(Local())
+    Local.m = property(lambda self: lambda: "property")  # a data descriptor
+    pair.check(Local())
+
+
+def test_a_base_class_method_replaced_after_the_fill():
+    class Base:
+        def m(self):
+            return "base"
+
+    class Derived(Base):
+        pass
+
+    def call_m(o):
+        return o.m()
+
+    pair = compiled_pair(call_m)
+    warm(pair, Derived())
+    Base.m = lambda self: "changed in the base"
+    pair.check(Derived())
+    Derived.m = lambda self: "overridden later"
+    pair.check(Derived())
+
+
+def test_an_instance_attribute_shadows_the_method():
+    class Local:
+        def __init__(self):
+            self.a = 1
+
+        def m(self):
+            return "method"
+
+    def call_m(o):
+        return o.m()
+
+    pair = compiled_pair(call_m)
+    warm(pair, Local())
+
+    def shadowed():
+        o = Local()
+        o.m = lambda: "instance attribute"               # the shared keys grow by "m"
+        return o
+
+    pair.check(Fresh(shadowed))
+    pair.check(Local())                                  # no "m" value of its own
+
+    def materialised():
+        o = Local()
+        vars(o)["m"] = lambda: "in a real __dict__"
+        return o
+
+    pair.check(Fresh(materialised))
+
+
+def test_polymorphic_sites_keep_each_class_and_overflow_safely():
+    pair = compiled_pair(several)
+    objs = [Square(2), Circle(1), SlottedShape(3), Shape(), "text"]
+    for _ in range(20):
+        pair.check([Square(2), Circle(1), SlottedShape(3), Shape()])
+    pair.check(objs[:4])
+    pair.check(objs)                                     # str has no area(): AttributeError
+    classes = [type(f"K{i}", (Shape,), {"area": (lambda i: lambda self: i)(i)}) for i in range(12)]
+    for _ in range(10):                                  # more classes than ways: stops filling
+        pair.check([k() for k in classes])
+    pair.check([Square(5), Circle(2)])
+
+
+def test_inherited_methods_and_methods_calling_methods():
+    pair = compiled_pair(call_describe)
+    for _ in range(30):
+        pair.check(Square(3), 2)
+        pair.check(Circle(2), 3)
+    pair.check(Shape(), 4)
+    pair.check(SlottedShape(1), 1)                       # no describe(): AttributeError
+
+
+def test_builtin_methods():
+    def use(s, d, xs):
+        out = s.upper() + s.join(["a", "b"])
+        xs.append(d.get("k", 0))
+        xs.append(d.get("missing", -1))
+        return out, xs, s.split()
+
+    pair = compiled_pair(use)
+    for _ in range(30):
+        pair.check("x y", {"k": 1}, [0])
+
+    class MyStr(str):
+        def upper(self):
+            return "overridden"
+
+    class MyDict(dict):
+        def get(self, k, default=None):
+            return ("mine", k)
+
+    pair.check(MyStr("p q"), MyDict(), [])
+    pair.check(b"x y", {"k": 2}, [])                     # bytes.join wants bytes: TypeError
+
+
+# -- module attributes (rs_module_entry): LOAD_ATTR and LOAD_METHOD of a module --------
+
+def module_reads(mod):
+    return mod.value, mod.func(2), mod.func
+
+
+def test_module_attributes_follow_rebinding_and_deletion():
+    import types
+
+    mod = types.ModuleType("restrain_test_module")
+    mod.value = 1
+    mod.func = lambda x: x * 10
+    pair = compiled_pair(module_reads)
+    for _ in range(30):
+        pair.check(Shared(mod))
+    mod.value = "rebound"
+    mod.func = lambda x: ("new", x)
+    pair.check(Shared(mod))
+    for i in range(100):                                 # the module dict is resized
+        setattr(mod, f"extra{i}", i)
+    mod.value = 3
+    pair.check(Shared(mod))
+    del mod.func
+    pair.check(Shared(mod))                              # AttributeError with the module's message
+    mod.__getattr__ = lambda name: f"module __getattr__ {name}"
+    pair.check(Shared(mod))
+    del mod.value
+    pair.check(Shared(mod))
+    other = types.ModuleType("restrain_other_module")
+    other.value, other.func = 7, len
+    pair.check(Shared(other))                            # another module at the same site
+    pair.check(Shared(types.SimpleNamespace(value=1, func=abs)))   # not a module
+
+
+def read_func(mod):
+    return mod.func
+
+
+def test_a_module_dict_keys_object_reused_at_the_same_address():
+    """The cache compares the dict's keys object by address only: once it
+    is freed, another module's dict may get the same memory, with another
+    name at the cached index (pymalloc hands the block freed last to the
+    next allocation of its size, so this happens here)."""
+    import types
+
+    a = types.ModuleType("restrain_test_a")
+    a.func = "a's func"
+    for i in range(4):
+        setattr(a, f"a{i}", i)
+    pair = compiled_pair(read_func)
+    for _ in range(30):
+        pair.check(Shared(a))
+    for i in range(4, 40):                               # a's keys object resized away, freed
+        setattr(a, f"a{i}", i)
+    b = types.ModuleType("restrain_test_b")
+    b.other = "b's other, where a's func was"
+    for i in range(4):
+        setattr(b, f"b{i}", i)
+    pair.check(Shared(b))                                # AttributeError, not b.other

@@ -28,6 +28,8 @@
 #include "internal/pycore_frame.h"
 /* instance attribute caches (rs_load_attr_cached) */
 #include "internal/pycore_dict.h"
+/* module attribute caches (rs_module_entry) */
+#include "internal/pycore_moduleobject.h"
 #include "structmember.h"
 /* the eval breaker, see rs_check_signals */
 #include "internal/pycore_interp.h"
@@ -304,7 +306,109 @@ static inline int rs_delete_global(RsFrame *f, int i) {
     return err;
 }
 
-/* ---- attributes and methods ---------------------------------------------- */
+/* ---- attribute and method caches ---------------------------------------------
+ * One cache per LOAD_ATTR / STORE_ATTR / LOAD_METHOD site, as 3.11's
+ * specialised forms of those instructions do it, keyed by the owner's type
+ * version tag: a tag is never reused, and changes whenever the type or any
+ * base is modified, so while it matches, _PyType_Lookup would find what it
+ * found at the fill.  A cache has RS_CACHE_WAYS ways, one per owner type
+ * (a site that sees a few classes, as the task classes of a scheduler,
+ * keeps each); a site that has been filled RS_CACHE_MAX_FILLS times
+ * (megamorphic, or an instance whose attributes cannot be cached) stops
+ * filling and takes the generic path, as 3.11 backs off.
+ *
+ * What a way of an attribute site remembers (RS_ATTR_*):
+ *   VALUES  an instance attribute in the object's inline values
+ *           (Py_TPFLAGS_MANAGED_DICT), at `index` of the type's shared
+ *           keys, with no data descriptor of that name;
+ *   SLOT    a __slots__ member at offset `index`;
+ *   MODULE  a module attribute (rs_module_entry; loads only).
+ * Of a method site (RS_METHOD_*), the method (borrowed: a type's dict holds
+ * it while the tag matches), which the instance cannot shadow when
+ *   VALUES   its attributes are inline values (no __dict__ made) and the
+ *            type's shared keys, which name every inline attribute, did
+ *            not hold the name among their first `index` entries (shared
+ *            keys only ever grow);
+ *   NO_DICT  its type gives instances no __dict__ (__slots__ classes, most
+ *            built-in types: str.join, dict.get);
+ *   MODULE   a module attribute: a plain value, the call gets no self.
+ * Anything else (a missing value, a materialised __dict__, a class, a
+ * property, __getattr__ or __getattribute__, a classmethod) takes the
+ * generic path. */
+#define RS_CACHE_WAYS 4
+#define RS_CACHE_MAX_FILLS 64
+enum { RS_ATTR_NONE = 0, RS_ATTR_VALUES = 1, RS_ATTR_SLOT = 2, RS_ATTR_MODULE = 3 };
+enum { RS_METHOD_NONE = 0, RS_METHOD_VALUES = 1, RS_METHOD_NO_DICT = 2, RS_METHOD_MODULE = 3 };
+typedef struct {
+    unsigned int version;     /* the owner type's version tag */
+    int kind;                 /* RS_ATTR_* or RS_METHOD_*; 0: empty */
+    Py_ssize_t index;         /* values index, slot offset, module dict entry, or shared keys' size */
+    PyDictKeysObject *keys;   /* compared only: a module dict's keys, a type's shared keys */
+    PyObject *method;         /* method ways: borrowed, see above */
+} RsCacheWay;
+typedef struct {
+    RsCacheWay way[RS_CACHE_WAYS];
+    unsigned int fills;
+} RsAttrCache;
+typedef RsAttrCache RsMethodCache;
+
+/* The way to fill for `tp`: its own (its tag matched but the entry did
+ * not hold), an empty one, or the next in turn; NULL when the site has
+ * stopped filling. */
+static RsCacheWay *rs_way_to_fill(RsAttrCache *c, PyTypeObject *tp) {
+    if (c->fills >= RS_CACHE_MAX_FILLS) return NULL;
+    unsigned int n = c->fills++;
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        if (c->way[k].kind != 0 && c->way[k].version == tp->tp_version_tag) return &c->way[k];
+    }
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        if (c->way[k].kind == 0) return &c->way[k];
+    }
+    return &c->way[n % RS_CACHE_WAYS];
+}
+
+/* The type's version tag if it has a valid one (_PyType_Lookup was just
+ * called for it, which assigns one), else 0: not cacheable. */
+static inline unsigned int rs_type_version(PyTypeObject *tp) {
+    return (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? tp->tp_version_tag : 0;
+}
+
+/* ---- module attributes --------------------------------------------------------
+ * `module.name` as 3.11's LOAD_ATTR_MODULE and LOAD_METHOD_MODULE do it,
+ * but keyed by the module dict's keys object and the entry's index instead
+ * of a keys version (not exported by 3.11): while the dict still has that
+ * keys object and the entry at that index holds the name, its value is the
+ * attribute's current value (a combined dict of str keys holds each key
+ * once; a deleted entry loses its key and value).  Nothing from the fill is
+ * trusted but the index, so a keys object freed and another allocated at
+ * the same address cannot mislead it.  Exact modules only, and names the
+ * module type does not define (its data descriptors, __dict__ and
+ * __class__, would come first; it cannot be changed). */
+static Py_ssize_t rs_module_entry_index(PyObject *module, PyObject *name, PyDictKeysObject **keys) {
+    if (!PyModule_CheckExact(module) || !PyUnicode_CheckExact(name)) return -1;
+    PyDictObject *d = (PyDictObject *)((PyModuleObject *)module)->md_dict;
+    if (d == NULL || !PyDict_CheckExact(d) || d->ma_values != NULL || !DK_IS_UNICODE(d->ma_keys)) return -1;
+    if (_PyType_Lookup(&PyModule_Type, name) != NULL || rs_type_version(&PyModule_Type) == 0) return -1;
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(d->ma_keys);
+    for (Py_ssize_t i = 0; i < d->ma_keys->dk_nentries; i++) {
+        if (entries[i].me_key == name && entries[i].me_value != NULL) {
+            *keys = d->ma_keys;
+            return i;
+        }
+    }
+    return -1;   /* not found, or an equal name that is not the same object */
+}
+
+/* The current value (borrowed) of the module attribute a way found, or NULL. */
+RS_HOT PyObject *rs_module_entry(PyObject *module, PyObject *name, RsCacheWay *w) {
+    PyDictObject *d = (PyDictObject *)((PyModuleObject *)module)->md_dict;
+    if (d == NULL || d->ma_keys != w->keys || d->ma_values != NULL || w->index >= w->keys->dk_nentries)
+        return NULL;
+    PyDictUnicodeEntry *e = &DK_UNICODE_ENTRIES(w->keys)[w->index];
+    return e->me_key == name ? e->me_value : NULL;
+}
+
+/* ---- attributes ------------------------------------------------------------- */
 RS_HOT PyObject *rs_load_attr(RsFrame *f, PyObject *owner, int i) {
     return PyObject_GetAttr(owner, rs_name(f, i));
 }
@@ -313,71 +417,82 @@ static inline int rs_store_attr(RsFrame *f, PyObject *owner, int i, PyObject *v)
     return PyObject_SetAttr(owner, rs_name(f, i), v);
 }
 
-/* ---- attribute caches ---------------------------------------------------------
- * One cache per LOAD_ATTR / STORE_ATTR site, as 3.11's LOAD_ATTR_INSTANCE_VALUE
- * and LOAD_ATTR_SLOT do it: keyed by the type's version tag, which changes
- * whenever the type or any base is modified, so while it matches, the
- * attribute is where it was found last time:
- *   RS_ATTR_VALUES  an instance attribute in the object's inline values
- *                   (Py_TPFLAGS_MANAGED_DICT), at `index` of the type's
- *                   shared keys, with no data descriptor of that name;
- *   RS_ATTR_SLOT    a __slots__ member at `offset`.
- * Anything else (a missing value, a materialised __dict__, a class or
- * module, a property, __getattribute__) takes the generic path. */
-enum { RS_ATTR_NONE = 0, RS_ATTR_VALUES = 1, RS_ATTR_SLOT = 2 };
-typedef struct {
-    unsigned int version;
-    int kind;
-    Py_ssize_t index;     /* values index, or slot offset */
-} RsAttrCache;
-
-static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c) {
+static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c, int for_store) {
     PyTypeObject *tp = Py_TYPE(owner);
-    c->kind = RS_ATTR_NONE;
+    PyDictKeysObject *module_keys;
+    Py_ssize_t found = for_store ? -1 : rs_module_entry_index(owner, name, &module_keys);
+    if (found >= 0) {
+        RsCacheWay *w = rs_way_to_fill(c, tp);
+        if (w != NULL) *w = (RsCacheWay){rs_type_version(tp), RS_ATTR_MODULE, found, module_keys, NULL};
+        return;
+    }
     if (tp->tp_getattro != PyObject_GenericGetAttr || !PyUnicode_CheckExact(name)) return;
     PyObject *descr = _PyType_Lookup(tp, name);      /* also assigns a version tag */
-    if (!(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) || tp->tp_version_tag == 0) return;
+    unsigned int version = rs_type_version(tp);
+    if (version == 0) return;
+    int kind = RS_ATTR_NONE;
     if (descr != NULL && Py_TYPE(descr) == &PyMemberDescr_Type) {
         PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
         if (m->type == T_OBJECT_EX && !(m->flags & READONLY)) {
-            c->kind = RS_ATTR_SLOT;
-            c->index = m->offset;
-            c->version = tp->tp_version_tag;
+            kind = RS_ATTR_SLOT;
+            found = m->offset;
         }
-        return;
-    }
-    if (descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL) return;   /* data descriptor */
-    if (!(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) return;
-    PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
-    if (keys == NULL || !DK_IS_UNICODE(keys)) return;
-    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
-    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
-        PyObject *k = entries[i].me_key;
-        if (k == name || (k != NULL && PyUnicode_CheckExact(k) && _PyUnicode_EQ(k, name))) {
-            c->kind = RS_ATTR_VALUES;
-            c->index = i;
-            c->version = tp->tp_version_tag;
-            return;
+    } else if ((descr == NULL || Py_TYPE(descr)->tp_descr_set == NULL)     /* not a data descriptor */
+               && (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) && (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
+        if (keys != NULL && DK_IS_UNICODE(keys)) {
+            PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+            for (Py_ssize_t i = 0; i < keys->dk_nentries && kind == RS_ATTR_NONE; i++) {
+                PyObject *k = entries[i].me_key;
+                if (k == name || (k != NULL && PyUnicode_CheckExact(k) && _PyUnicode_EQ(k, name))) {
+                    kind = RS_ATTR_VALUES;
+                    found = i;
+                }
+            }
         }
     }
+    if (kind == RS_ATTR_NONE) return;
+    RsCacheWay *w = rs_way_to_fill(c, tp);
+    if (w != NULL) *w = (RsCacheWay){version, kind, found, NULL, NULL};
 }
 
-/* The cached place of the attribute, or NULL (take the generic path). */
+/* The cached place of an instance attribute (VALUES, SLOT), or NULL. */
 RS_HOT PyObject **rs_attr_place(PyObject *owner, RsAttrCache *c) {
-    if (c->kind == RS_ATTR_NONE || Py_TYPE(owner)->tp_version_tag != c->version) return NULL;
-    if (c->kind == RS_ATTR_SLOT) return (PyObject **)((char *)owner + c->index);
-    /* 3.11's _PyObject_ValuesPointer (pycore_object.h, which clashes with
-     * Cython's declarations): the values pointer sits 4 words before the
-     * object of a Py_TPFLAGS_MANAGED_DICT type */
-    PyDictValues *values = ((PyDictValues **)owner)[-4];
-    return values != NULL ? &values->values[c->index] : NULL;
+    unsigned int version = Py_TYPE(owner)->tp_version_tag;
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        RsCacheWay *w = &c->way[k];
+        if (w->version != version) continue;
+        if (w->kind == RS_ATTR_SLOT) return (PyObject **)((char *)owner + w->index);
+        if (w->kind == RS_ATTR_VALUES) {
+            /* 3.11's _PyObject_ValuesPointer (pycore_object.h, which clashes
+             * with Cython's declarations): the values pointer sits 4 words
+             * before the object of a Py_TPFLAGS_MANAGED_DICT type */
+            PyDictValues *values = ((PyDictValues **)owner)[-4];
+            return values != NULL ? &values->values[w->index] : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A module attribute (borrowed) some way found, or NULL. */
+RS_HOT PyObject *rs_cached_module_attr(PyObject *owner, PyObject *name, RsAttrCache *c, int kind) {
+    if (!PyModule_CheckExact(owner)) return NULL;
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        if (c->way[k].kind == kind) {
+            PyObject *v = rs_module_entry(owner, name, &c->way[k]);
+            if (v != NULL) return v;
+        }
+    }
+    return NULL;
 }
 
 RS_HOT PyObject *rs_load_attr_cached(RsFrame *f, PyObject *owner, int i, RsAttrCache *c) {
     PyObject **place = rs_attr_place(owner, c);
     if (place != NULL && *place != NULL) return Py_NewRef(*place);
-    PyObject *v = PyObject_GetAttr(owner, rs_name(f, i));
-    if (v != NULL && place == NULL) rs_fill_attr_cache(owner, rs_name(f, i), c);
+    PyObject *v = rs_cached_module_attr(owner, rs_name(f, i), c, RS_ATTR_MODULE);
+    if (v != NULL) return Py_NewRef(v);
+    v = PyObject_GetAttr(owner, rs_name(f, i));
+    if (v != NULL) rs_fill_attr_cache(owner, rs_name(f, i), c, 0);
     return v;
 }
 
@@ -392,9 +507,10 @@ RS_HOT int rs_store_attr_cached(RsFrame *f, PyObject *owner, int i, PyObject *v,
         return 0;
     }
     int r = PyObject_SetAttr(owner, rs_name(f, i), v);
-    if (r == 0 && place == NULL) rs_fill_attr_cache(owner, rs_name(f, i), c);
+    if (r == 0) rs_fill_attr_cache(owner, rs_name(f, i), c, 1);
     return r;
 }
+
 
 static inline int rs_delete_attr(RsFrame *f, PyObject *owner, int i) {
     return PyObject_SetAttr(owner, rs_name(f, i), NULL);
@@ -428,6 +544,77 @@ static inline PyObject *rs_load_method(RsFrame *f, PyObject *owner, int i) {
     f->second = meth;
     return rs_null();
 }
+
+/* ---- methods (the caches above) ------------------------------------------------- */
+static void rs_fill_method_cache(PyObject *owner, PyObject *name, RsMethodCache *c) {
+    PyTypeObject *tp = Py_TYPE(owner);
+    PyDictKeysObject *keys;
+    Py_ssize_t found = rs_module_entry_index(owner, name, &keys);
+    if (found >= 0) {
+        RsCacheWay *w = rs_way_to_fill(c, tp);
+        if (w != NULL) *w = (RsCacheWay){rs_type_version(tp), RS_METHOD_MODULE, found, keys, NULL};
+        return;
+    }
+    if (tp->tp_getattro != PyObject_GenericGetAttr || !PyUnicode_CheckExact(name)) return;
+    PyObject *descr = _PyType_Lookup(tp, name);      /* also assigns a version tag */
+    unsigned int version = rs_type_version(tp);
+    if (descr == NULL || version == 0 || !PyType_HasFeature(Py_TYPE(descr), Py_TPFLAGS_METHOD_DESCRIPTOR)) return;
+    int kind;
+    keys = NULL;
+    found = 0;
+    if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        keys = (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) ? ((PyHeapTypeObject *)tp)->ht_cached_keys : NULL;
+        if (keys == NULL || !DK_IS_UNICODE(keys)) return;
+        PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+        for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+            PyObject *k = entries[i].me_key;
+            if (k == name || (k != NULL && PyUnicode_CheckExact(k) && _PyUnicode_EQ(k, name))) return;
+        }
+        kind = RS_METHOD_VALUES;
+        found = keys->dk_nentries;
+    } else if (tp->tp_dictoffset == 0) {
+        kind = RS_METHOD_NO_DICT;
+    } else {
+        return;
+    }
+    RsCacheWay *w = rs_way_to_fill(c, tp);
+    if (w != NULL) *w = (RsCacheWay){version, kind, found, keys, descr};
+}
+
+/* The method (borrowed) a way holds for `owner`, or NULL. */
+RS_HOT PyObject *rs_cached_method(PyObject *owner, RsMethodCache *c) {
+    PyTypeObject *tp = Py_TYPE(owner);
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        RsCacheWay *w = &c->way[k];
+        if (w->version != tp->tp_version_tag) continue;
+        if (w->kind == RS_METHOD_NO_DICT) return w->method;
+        if (w->kind == RS_METHOD_VALUES) {
+            /* 3.11's _PyObject_ValuesPointer: 4 words before the object */
+            if (((PyDictValues **)owner)[-4] == NULL) return NULL;
+            PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
+            return keys == w->keys && keys->dk_nentries == w->index ? w->method : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* LOAD_METHOD through the site's cache (see rs_load_method). */
+RS_HOT PyObject *rs_load_method_cached(RsFrame *f, PyObject *owner, int i, RsMethodCache *c) {
+    PyObject *method = rs_cached_method(owner, c);
+    if (method != NULL) {
+        Py_XSETREF(f->second, Py_NewRef(owner));
+        return Py_NewRef(method);
+    }
+    PyObject *v = rs_cached_module_attr(owner, rs_name(f, i), c, RS_METHOD_MODULE);
+    if (v != NULL) {
+        Py_XSETREF(f->second, Py_NewRef(v));
+        return rs_null();
+    }
+    PyObject *r = rs_load_method(f, owner, i);
+    if (r != NULL) rs_fill_method_cache(owner, rs_name(f, i), c);
+    return r;
+}
+
 
 static inline PyObject *rs_take_second(RsFrame *f) {
     PyObject *v = f->second;

@@ -51,12 +51,15 @@ cdef extern from "restrain_abi.h":
 
     object rs_load_attr(RsFrame *f, object owner, int i)
     ctypedef struct RsAttrCache:
-        int kind
+        unsigned int fills
     object rs_load_attr_cached(RsFrame *f, object owner, int i, RsAttrCache *c)
     int rs_store_attr_cached(RsFrame *f, object owner, int i, object v, RsAttrCache *c) except -1
     int rs_store_attr(RsFrame *f, object owner, int i, object v) except -1
     int rs_delete_attr(RsFrame *f, object owner, int i) except -1
     object rs_load_method(RsFrame *f, object owner, int i)
+    ctypedef struct RsMethodCache:
+        unsigned int fills
+    object rs_load_method_cached(RsFrame *f, object owner, int i, RsMethodCache *c)
     object rs_take_second(RsFrame *f)
 
     int rs_import_api()
