@@ -69,6 +69,11 @@ typedef struct {
     /* the code has a loop: its calls are timed while counting (long_call) */
     char has_loop;
     char long_call_reported;
+    /* compiled for compiled callers only (a leaf, runtime._compile_leaf):
+     * its function objects keep their type, so that interpreted callers
+     * keep inlining their calls of it (the interpreted version runs there);
+     * compiled callers call the compiled entry directly all the same */
+    char compiled_callers_only;
     /* time spent in its timed calls of RS_TIMED_CALL_MIN_NS or more */
     int64_t long_ns;
 } RsCodeInfo;
@@ -604,11 +609,13 @@ static void unswap_function(PyFunctionObject *f) {
 static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     PyInterpreterState *interp = _PyInterpreterState_GET();
     RsCodeInfo *info = fast_info((PyCodeObject *)((PyFunctionObject *)func)->func_code);
-    if (!installed || !windows || c_stack_is_low() || (info != NULL && info->state == RS_NEVER)) {
+    if (!installed || !windows || c_stack_is_low() ||
+            (info != NULL && (info->state == RS_NEVER || info->compiled_callers_only))) {
         /* restrain was disabled (or left windows mode), the C stack is
          * nearly used up (deep recursion), or the code was left to the
-         * interpreter after all (it deoptimised): a plain function again,
-         * which the interpreter calls without C recursion, inlined */
+         * interpreter after all (it deoptimised, or is compiled for
+         * compiled callers only): a plain function again, which the
+         * interpreter calls without C recursion, inlined */
         unswap_function((PyFunctionObject *)func);
         return _PyFunction_Vectorcall(func, args, nargsf, kwnames);
     }
@@ -684,7 +691,8 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
     if (info == NULL) return eval_default(tstate, frame, throwflag);
     info->calls++;
     if (info->entry != NULL && !c_stack_is_low()) {
-        swap_function(frame->f_func);   /* the next call needs no evaluator */
+        if (!info->compiled_callers_only)
+            swap_function(frame->f_func);   /* the next call needs no evaluator */
         return run_compiled(tstate, frame, info);
     }
     if (window_closed) return eval_default(tstate, frame, throwflag);
@@ -800,6 +808,17 @@ static PyObject *hook_set_entry(PyObject *self, PyObject *args) {
     info->state = RS_COMPILED;
     info->deopts = 0;
     info->nsites = 0;
+    Py_RETURN_NONE;
+}
+
+/* compiled_callers_only(code, flag): see RsCodeInfo.compiled_callers_only */
+static PyObject *hook_compiled_callers_only(PyObject *self, PyObject *args) {
+    PyCodeObject *co;
+    int flag;
+    if (!PyArg_ParseTuple(args, "O&p", code_arg, &co, &flag)) return NULL;
+    RsCodeInfo *info = get_info(co, 1);
+    if (info == NULL) return PyErr_NoMemory();
+    info->compiled_callers_only = (char)flag;
     Py_RETURN_NONE;
 }
 
@@ -999,6 +1018,8 @@ static PyMethodDef hook_methods[] = {
     {"set_threshold", hook_set_threshold, METH_O, "calls before a code object counts as hot"},
     {"set_entry", hook_set_entry, METH_VARARGS,
      "set_entry(code, capsule[, pure_capsule, signature]): run compiled code for this code object"},
+    {"compiled_callers_only", hook_compiled_callers_only, METH_VARARGS,
+     "compiled_callers_only(code, flag): interpreted callers keep calling the function inlined"},
     {"clear_entry", hook_clear_entry, METH_O, "drop a code object's compiled entry"},
     {"mark_never", hook_mark_never, METH_O, "never queue this code object"},
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},

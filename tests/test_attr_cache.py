@@ -363,3 +363,32 @@ def test_a_module_dict_keys_object_reused_at_the_same_address():
     for i in range(4):
         setattr(b, f"b{i}", i)
     pair.check(Shared(b))                                # AttributeError, not b.other
+
+
+def add_in_order(o, first, second):
+    setattr_order = []
+    o.b = first
+    o.a = second
+    setattr_order.append(list(vars(o)))
+    o.c = first + second
+    return setattr_order, list(vars(o)), vars(o)
+
+
+def test_added_attributes_keep_their_insertion_order():
+    """Stores that add an inline value (rs_store_attr_cached's empty place)
+    put it in the instance's insertion order as the interpreter does:
+    vars() lists attributes in the order they were first set."""
+    class Local:
+        def __init__(self):
+            self.a = 0
+            self.b = 0
+            self.c = 0
+
+    pair = compiled_pair(add_in_order)
+    for _ in range(30):
+        pair.check(Local(), 1, 2)                        # fills the caches
+    for _ in range(3):
+        pair.check(Local.__new__(Local), 3, 4)           # b, a, c added in that order
+    o = Local.__new__(Local)
+    o.c = 9
+    pair.check(o, 5, 6)

@@ -2,7 +2,24 @@
 not speed up (restrain/costmodel.py: work_mix, WorkMix.favours_compiling), on functions
 the interpreter has specialised: typed loops compile; loops of Python calls
 and loops of object work (attributes, dict lookups, C method calls) do not."""
-from restrain.costmodel import work_mix
+import contextlib
+
+from restrain.costmodel import interpreter_quickened, work_mix
+
+
+@contextlib.contextmanager
+def windows_mode():
+    """The runtime's configuration with the evaluator on only in windows
+    (the default when enabled), where the cost model has its say."""
+    from restrain import runtime
+
+    config = runtime._state.config
+    saved = (config.sample, config.windows)
+    config.sample, config.windows = True, True
+    try:
+        yield
+    finally:
+        config.sample, config.windows = saved
 
 
 def float_loop(xs):
@@ -155,3 +172,71 @@ def test_as_much_typed_work_as_object_work_is_not_enough():
     assert not WorkMix(0, 6, 6).favours_compiling(sampled=True)
     assert WorkMix(0, 7, 6).favours_compiling(sampled=True)
     assert WorkMix(0, 4, 0).favours_compiling() and not WorkMix(0, 2, 0).favours_compiling()
+
+
+class Node:
+    def __init__(self, value, next_node):
+        self.value = value
+        self.next = next_node
+
+    def weight(self):
+        return self.value
+
+
+def walk(node):
+    """A `while cond:` loop of method calls and attributes: 3.11 closes it
+    with a conditional backward jump, which does not warm the code up."""
+    total = 0
+    while node is not None:
+        total += node.weight()
+        node = node.next
+    return total
+
+
+def chain(n):
+    node = None
+    for i in range(n):
+        node = Node(i, node)
+    return node
+
+
+def test_a_loop_the_interpreter_never_quickened_compiles():
+    """Called once, `walk` runs its loop on generic instructions for good
+    (costmodel.interpreter_quickened): compiled code's caches beat that,
+    whatever its mix of calls and object work; called a few more times,
+    the interpreter quickens and specialises it, and the usual rule (a loop
+    of calls and attributes stays interpreted) applies."""
+    from restrain import runtime
+
+    code = walk.__code__.replace()          # a fresh code object: never run yet
+    fresh = type(walk)(code, walk.__globals__)
+    head = chain(2000)
+    assert fresh(head) == sum(range(2000))
+    assert not interpreter_quickened(code)
+    with windows_mode():
+        assert runtime._cost_model_reason(code, sampled=True) is None
+    for _ in range(10):
+        fresh(head)
+    assert interpreter_quickened(code)
+    assert not work_mix(code).favours_compiling(sampled=True)
+    with windows_mode():
+        assert runtime._cost_model_reason(code, sampled=True) == runtime.LOOPLESS_REASON
+
+
+def test_a_generator_with_a_generic_loop_is_not_taken_for_a_function():
+    from restrain.costmodel import runs_generic_loops
+
+    def gen(node):
+        total = 0
+        while node is not None:
+            total += node.weight()
+            node = node.next
+        yield total
+
+    assert sum(gen(chain(500))) == sum(range(500))
+    assert not interpreter_quickened(gen.__code__)
+    assert not runs_generic_loops(gen.__code__)
+
+    fresh = type(walk)(walk.__code__.replace(), walk.__globals__)
+    fresh(chain(10))
+    assert runs_generic_loops(fresh.__code__)

@@ -280,7 +280,7 @@ from restrain import _hook
 def leaf(i, j):                     # no loop: left to the interpreter...
     return 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)
 
-def helper(i):                      # ...and this one too, as it calls a Python function
+def helper(i):                      # ...and this one, which calls a Python function
     return leaf(i, 2) + 1.0
 
 def outer(n):
@@ -290,7 +290,8 @@ def outer(n):
     return total
 
 def status(f):
-    return [r["status"] for r in restrain.stats()["functions"] if r["qualname"] == f.__qualname__]
+    return [(r["status"], r["compiled_callers_only"]) for r in restrain.stats()["functions"]
+            if r["qualname"] == f.__qualname__]
 
 restrain.enable(threshold=50)
 for _ in range(60):
@@ -301,19 +302,30 @@ expected = outer(200)
 assert restrain.compile(outer).ok
 got = outer(200)                    # compiled: calls leaf 200 times, the threshold is 50
 assert restrain.wait(60)
+got_again = outer(200)              # helper and leaf compiled: calls between them are direct
+direct_before = _hook.direct_calls()
+for _ in range(100):
+    leaf(1, 2)                      # interpreted callers: the interpreter's own (inlined) calls
 print("RESULT " + json.dumps({"before": before, "after": [status(leaf), status(helper)],
-                              "same": got == expected == outer(200)}))
+                              "same": got == expected == got_again,
+                              "swapped": type(leaf) is not type(status),
+                              "direct_from_interpreter": _hook.direct_calls() - direct_before}))
 """
 
 
 def test_leaf_called_from_compiled_code_is_compiled():
-    # deterministic, not left to the sampler's luck: the direct-call path
-    # counts the calls compiled code makes to a function left to the
-    # interpreter (hook.c, leaf_callback)
+    """Deterministic, not left to the sampler's luck: the direct-call path
+    counts the calls compiled code makes to a function left to the
+    interpreter (hook.c, leaf_callback).  Both functions are drawn in,
+    helper although it calls a Python function (runtime._compile_leaf),
+    for compiled callers only: the interpreter's calls of leaf stay its
+    own inlined calls, the function object keeps its type."""
     out = result_of(run_source(LEAF))
-    assert out["before"] == [["interpreted"], ["interpreted"]]
-    assert out["after"] == [["compiled"], ["interpreted"]]    # helper calls leaf: stays
+    assert out["before"] == [[["interpreted", False]], [["interpreted", False]]]
+    assert out["after"] == [[["compiled", True]], [["compiled", True]]]
     assert out["same"]
+    assert not out["swapped"]
+    assert out["direct_from_interpreter"] == 0
 
 DEEP = """
 import sys, json, restrain

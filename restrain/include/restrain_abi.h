@@ -419,6 +419,7 @@ static inline int rs_store_attr(RsFrame *f, PyObject *owner, int i, PyObject *v)
 
 static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c, int for_store) {
     PyTypeObject *tp = Py_TYPE(owner);
+    if (c->fills >= RS_CACHE_MAX_FILLS) return;
     PyDictKeysObject *module_keys;
     Py_ssize_t found = for_store ? -1 : rs_module_entry_index(owner, name, &module_keys);
     if (found >= 0) {
@@ -456,9 +457,11 @@ static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c, 
     if (w != NULL) *w = (RsCacheWay){version, kind, found, NULL, NULL};
 }
 
-/* The cached place of an instance attribute (VALUES, SLOT), or NULL. */
-RS_HOT PyObject **rs_attr_place(PyObject *owner, RsAttrCache *c) {
+/* The cached place of an instance attribute (VALUES, SLOT), or NULL; for
+ * an inline value, its index in *values_index (else -1). */
+RS_HOT PyObject **rs_attr_place(PyObject *owner, RsAttrCache *c, Py_ssize_t *values_index) {
     unsigned int version = Py_TYPE(owner)->tp_version_tag;
+    *values_index = -1;
     for (int k = 0; k < RS_CACHE_WAYS; k++) {
         RsCacheWay *w = &c->way[k];
         if (w->version != version) continue;
@@ -468,7 +471,9 @@ RS_HOT PyObject **rs_attr_place(PyObject *owner, RsAttrCache *c) {
              * with Cython's declarations): the values pointer sits 4 words
              * before the object of a Py_TPFLAGS_MANAGED_DICT type */
             PyDictValues *values = ((PyDictValues **)owner)[-4];
-            return values != NULL ? &values->values[w->index] : NULL;
+            if (values == NULL) return NULL;
+            *values_index = w->index;
+            return &values->values[w->index];
         }
     }
     return NULL;
@@ -486,24 +491,35 @@ RS_HOT PyObject *rs_cached_module_attr(PyObject *owner, PyObject *name, RsAttrCa
     return NULL;
 }
 
+/* A place found but empty (an unset slot, an attribute this instance
+ * lacks, found on the class perhaps) takes the generic path, without
+ * filling again: the cache is right about the type. */
 RS_HOT PyObject *rs_load_attr_cached(RsFrame *f, PyObject *owner, int i, RsAttrCache *c) {
-    PyObject **place = rs_attr_place(owner, c);
+    Py_ssize_t values_index;
+    PyObject **place = rs_attr_place(owner, c, &values_index);
     if (place != NULL && *place != NULL) return Py_NewRef(*place);
     PyObject *v = rs_cached_module_attr(owner, rs_name(f, i), c, RS_ATTR_MODULE);
     if (v != NULL) return Py_NewRef(v);
     v = PyObject_GetAttr(owner, rs_name(f, i));
-    if (v != NULL) rs_fill_attr_cache(owner, rs_name(f, i), c, 0);
+    if (v != NULL && place == NULL) rs_fill_attr_cache(owner, rs_name(f, i), c, 0);
     return v;
 }
 
-/* Replacing an existing value only: adding one changes the instance's
- * insertion order, which the generic path keeps. */
+/* A store into an empty place adds the attribute, as 3.11's
+ * STORE_ATTR_INSTANCE_VALUE and _PyObject_StoreInstanceAttribute do: an
+ * inline value also joins the instance's insertion order (what vars()
+ * lists first). */
 RS_HOT int rs_store_attr_cached(RsFrame *f, PyObject *owner, int i, PyObject *v, RsAttrCache *c) {
-    PyObject **place = rs_attr_place(owner, c);
-    if (place != NULL && *place != NULL) {
+    Py_ssize_t values_index;
+    PyObject **place = rs_attr_place(owner, c, &values_index);
+    if (place != NULL) {
         PyObject *old = *place;
         *place = Py_NewRef(v);
-        Py_DECREF(old);
+        if (old != NULL) {
+            Py_DECREF(old);
+        } else if (values_index >= 0) {
+            _PyDictValues_AddToInsertionOrder(((PyDictValues **)owner)[-4], values_index);
+        }
         return 0;
     }
     int r = PyObject_SetAttr(owner, rs_name(f, i), v);
@@ -548,6 +564,7 @@ static inline PyObject *rs_load_method(RsFrame *f, PyObject *owner, int i) {
 /* ---- methods (the caches above) ------------------------------------------------- */
 static void rs_fill_method_cache(PyObject *owner, PyObject *name, RsMethodCache *c) {
     PyTypeObject *tp = Py_TYPE(owner);
+    if (c->fills >= RS_CACHE_MAX_FILLS) return;
     PyDictKeysObject *keys;
     Py_ssize_t found = rs_module_entry_index(owner, name, &keys);
     if (found >= 0) {
