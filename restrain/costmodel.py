@@ -167,6 +167,12 @@ def called_global_names(code: CodeType) -> frozenset:
     return frozenset(inst.argval for inst in instructions(code) if _loads_a_called_global(inst))
 
 
+@functools.lru_cache(maxsize=512)
+def called_method_names(code: CodeType) -> frozenset:
+    """Names of the methods `code` calls (`obj.name(...)`: LOAD_METHOD)."""
+    return frozenset(inst.argval for inst in instructions(code) if inst.opname == "LOAD_METHOD")
+
+
 def looped_over_only(code: CodeType, i: int) -> bool:
     """Whether argument `i` is only the iterable of for loops (each load of
     it followed by GET_ITER, never stored): a C version may still take it

@@ -386,7 +386,10 @@ def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
         record.entry = outcome.entry
         hook.compiled_callers_only(code, record.drawn_in)
         hook.set_entry(code, outcome.entry.capsule, *(outcome.entry.pure or ()))
-        _note_activity(open_window=True)   # the evaluator swaps its function objects
+        if not record.drawn_in:
+            # the evaluator swaps its function objects (one drawn in keeps
+            # them: compiled callers find its entry through the code object)
+            _note_activity(open_window=True)
     elif hook is not None:
         hook.mark_never(code)
     _log_outcome(record)
@@ -613,8 +616,11 @@ def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
         return COMPREHENSION_REASON
     with _import_guard:
         from .costmodel import calls_itself, has_loop, runs_generic_loops, work_mix
-    if runs_generic_loops(code):
-        worth = True      # its loops run on the interpreter's generic instructions
+    if sampled and runs_generic_loops(code):
+        # found running (a stack sample, a long call): its loops run on the
+        # interpreter's generic instructions (a function reported by its
+        # call count is not quickened yet only below 3.11's 8 calls)
+        worth = True
     elif has_loop(code):
         compiled = frozenset(r.code.co_name for r in _callee_records(code) if r.status in ("compiled", "queued"))
         worth = work_mix(code, compiled_callees=compiled).favours_compiling(sampled)
@@ -654,17 +660,36 @@ def _schedule(code: CodeType, feedback) -> None:
         _state.queue.put(todo)      # one item: the worker takes them together
 
 
+# at most this many functions drawn in along with one compiled function
+MAX_DRAWN_IN = 16
+
+
 def _leaf_callees(code: CodeType) -> list:
-    """Code objects of the functions `code` calls by global name that
-    _compile_leaf would compile (matched by name and file among the
-    records: the evaluator reports code objects, not function objects; a
-    wrong match only compiles a function that did not need it).  Marked
-    queued."""
-    leaves = []
-    for record in _callee_records(code):
-        if _leaf_worth_compiling(record):
-            record.status, record.reason, record.drawn_in = "queued", None, True
-            leaves.append(record.code)
+    """Code objects of the hot functions `code` calls, by global name or as
+    methods (`obj.name(...)`), and those they call in turn, that
+    _compile_leaf would compile once compiled code had called them enough:
+    compiled now, with it, instead of one level of calls a compile later
+    (richards' scheduler loop calls the tasks' `run` methods, which call
+    `wait`, `send`, ...: without this, the whole process ended before most
+    were compiled, and the next run paid for their compiles).  Matched by
+    name and file among the records (the evaluator reports code objects,
+    not function objects; a wrong match only compiles a function for
+    nothing: it is entered by compiled callers only).  Marked queued."""
+    with _import_guard:
+        from .costmodel import called_global_names, called_method_names
+    leaves, seen, callers = [], {id(code)}, [code]
+    while callers and len(leaves) < MAX_DRAWN_IN:
+        caller = callers.pop(0)
+        names = called_global_names(caller) | called_method_names(caller)
+        for record in list(_state.records.values()):
+            if id(record.code) in seen or record.code.co_name not in names \
+                    or record.code.co_filename != caller.co_filename:
+                continue
+            seen.add(id(record.code))
+            if _leaf_worth_compiling(record) and len(leaves) < MAX_DRAWN_IN:
+                record.status, record.reason, record.drawn_in = "queued", None, True
+                leaves.append(record.code)
+                callers.append(record.code)
     return leaves
 
 
@@ -936,8 +961,18 @@ def _compile_leaf(code: CodeType) -> None:
 
 
 def _leaf_worth_compiling(record: FunctionRecord) -> bool:
-    return record.status == "interpreted" and record.reason == LOOPLESS_REASON \
-        and not _state.shutting_down and _state.enabled
+    """A function the cost model left to the interpreter whose loops (if
+    any) call no Python functions.  (Compiled, such a loop would call them
+    through C, interpreted until they are drawn in too: raytrace's
+    `render`, drawn in by the compiled `run`, made the first runs of a
+    process 5-10% slower.  Richards' `Scheduler.find`, a loop over
+    attributes, gains.)"""
+    if record.status != "interpreted" or record.reason != LOOPLESS_REASON \
+            or _state.shutting_down or not _state.enabled:
+        return False
+    with _import_guard:
+        from .costmodel import work_mix
+    return not work_mix(record.code).python_calls
 
 
 def _importing_here() -> bool:
