@@ -327,6 +327,64 @@ def test_leaf_called_from_compiled_code_is_compiled():
     assert not out["swapped"]
     assert out["direct_from_interpreter"] == 0
 
+DRAWN_IN = """
+import json, restrain
+
+class Shape:
+    def __init__(self, k):
+        self.k = k
+
+    def area(self):                 # no loop: left to the interpreter...
+        return self.k * 2 + self.unit()
+
+    def unit(self):                 # ...and this one, which area calls
+        return 1
+
+class Other:
+    def area(self):                 # same name, another class: drawn in too (by name)
+        return 0
+
+def total(shapes, n):
+    t = 0
+    for i in range(n):
+        t += (i * 3 + 1) * 2 - (i ^ 5) + (i & 7) * 3
+        if i < 0:                   # never: compiled, it never calls area itself
+            t += shapes[i % 10].area()
+    return t
+
+def status(f):
+    return [(r["status"], r["compiled_callers_only"]) for r in restrain.stats()["functions"]
+            if r["qualname"] == f.__qualname__]
+
+shapes = [Shape(i) for i in range(9)] + [Other()]
+restrain.enable(threshold=50)
+for _ in range(60):
+    [s.area() for s in shapes]
+before = status(Shape.area), status(Shape.unit), status(Other.area)
+expected = total(shapes, 300)
+for _ in range(60):                 # hot by its calls: a typed loop, compiled...
+    got = total(shapes, 300)
+assert restrain.wait(60)
+got = total(shapes, 300)
+print("RESULT " + json.dumps({"before": before, "total": status(total),
+                              "after": [status(Shape.area), status(Shape.unit), status(Other.area)],
+                              "same": got == expected}))
+"""
+
+
+def test_hot_callees_are_drawn_in_with_their_caller():
+    """A function compiled for being hot: the hot methods it calls by name,
+    and the ones those call, come along in the same compile
+    (runtime._leaf_callees), for compiled callers only, instead of each
+    turning hot later through calls from compiled code (which this
+    compiled loop never makes: only the compile itself draws them in)."""
+    out = result_of(run_source(DRAWN_IN))
+    assert out["before"] == [[["interpreted", False]]] * 3
+    assert out["total"] == [["compiled", False]]
+    assert out["after"] == [[["compiled", True]]] * 3
+    assert out["same"]
+
+
 DEEP = """
 import sys, json, restrain
 from restrain import _hook
