@@ -616,7 +616,7 @@ def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
         return COMPREHENSION_REASON
     with _import_guard:
         from .costmodel import calls_itself, has_loop, runs_generic_loops, work_mix
-    if sampled and runs_generic_loops(code):
+    if sampled and runs_generic_loops(code) and not _calls_what_stays_interpreted(code):
         # found running (a stack sample, a long call): its loops run on the
         # interpreter's generic instructions (a function reported by its
         # call count is not quickened yet only below 3.11's 8 calls)
@@ -627,6 +627,22 @@ def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
     else:
         worth = calls_itself(code)     # recursive: compiled, its calls of itself are direct
     return None if worth else LOOPLESS_REASON
+
+
+def _calls_what_stays_interpreted(code: CodeType) -> bool:
+    """Whether `code` calls (by name, as _leaf_callees matches them) a hot
+    function that will stay interpreted, not drawn in: compiled, it would
+    call that function through C instead of the interpreter's inlined call
+    (deltablue's `make_plan`, a `while` loop 3.11 never quickens, calls
+    `add_constraints_consuming`, whose loop calls methods: compiled, the
+    program ran 2% slower)."""
+    with _import_guard:
+        from .costmodel import called_global_names, called_method_names
+    names = called_global_names(code) | called_method_names(code)
+    return any(record.status == "interpreted" and not _leaf_worth_compiling(record)
+               for record in list(_state.records.values())
+               if record.code.co_name in names and record.code.co_filename == code.co_filename
+               and record.code is not code)
 
 
 def _windows_mode() -> bool:
@@ -1284,14 +1300,13 @@ def _at_exit() -> None:
 def _record_cache_use() -> None:
     """Hits and misses of this run, for `python -m restrain cache info`."""
     compiled = [r for r in _state.records.values() if r.status == "compiled"]
-    if not compiled or not _state.config.cache:
-        return
-    from . import cache
-    cache_dir = _build_options().cache_dir
-    if cache_dir is not None:
-        hits = sum(1 for r in compiled if r.from_cache)
-        cache.record_run(cache_dir, hits, len(compiled) - hits)
-    if _state.config.stats:
+    if compiled and _state.config.cache:
+        from . import cache
+        cache_dir = _build_options().cache_dir
+        if cache_dir is not None:
+            hits = sum(1 for r in compiled if r.from_cache)
+            cache.record_run(cache_dir, hits, len(compiled) - hits)
+    if _state.config.stats and _state.records:     # also when nothing compiled: why not
         try:
             print(format_stats(), file=sys.stderr)
         except Exception:  # noqa: BLE001

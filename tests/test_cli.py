@@ -412,6 +412,24 @@ def test_stats_report_names_hot_function(run_python, tmp_path):
     assert "hot_little_function" in jit.stderr
 
 
+@needs_install
+def test_restrain_stats_env_reports_functions_left_to_the_interpreter(run_python, tmp_path):
+    # RESTRAIN_STATS=1 printed nothing when nothing had compiled
+    write(tmp_path / "prog.py", """
+        def hot_little_function(x):
+            return x * 3 + 1
+
+        total = 0
+        for i in range(3000):
+            total += hot_little_function(i)
+        print(total)
+    """)
+    result = run_python("prog.py", env=clean_env(RESTRAIN="1", RESTRAIN_STATS="1", RESTRAIN_CACHE_DIR=tmp_path / "c"))
+    assert result.returncode == 0, result.stderr
+    assert "0 compiled" in result.stderr
+    assert "interpreted hot_little_function" in result.stderr
+
+
 def test_stats_printed_after_failure(run_python, tmp_path):
     write(tmp_path / "prog.py", """
         import sys
