@@ -395,16 +395,19 @@ def test_restrain_env_and_cli_enable_once(run_python, tmp_path):
     assert (result.stdout, result.stderr, result.returncode) == ("55 True\n", "", 0)
 
 
-def test_stats_report_names_hot_function(run_python, tmp_path):
-    write(tmp_path / "prog.py", """
-        def hot_little_function(x):
-            return x * 3 + 1
+HOT_LITTLE_PROGRAM = """
+    def hot_little_function(x):
+        return x * 3 + 1
 
-        total = 0
-        for i in range(50):
-            total += hot_little_function(i)
-        print(total)
-    """)
+    total = 0
+    for i in range(3000):
+        total += hot_little_function(i)
+    print(total)
+"""
+
+
+def test_stats_report_names_hot_function(run_python, tmp_path):
+    write(tmp_path / "prog.py", HOT_LITTLE_PROGRAM)
     plain = run_python("prog.py")
     jit = run_python(*JIT, "--stats", "prog.py")
     assert jit.returncode == 0, jit.stderr
@@ -415,15 +418,7 @@ def test_stats_report_names_hot_function(run_python, tmp_path):
 @needs_install
 def test_restrain_stats_env_reports_functions_left_to_the_interpreter(run_python, tmp_path):
     # RESTRAIN_STATS=1 printed nothing when nothing had compiled
-    write(tmp_path / "prog.py", """
-        def hot_little_function(x):
-            return x * 3 + 1
-
-        total = 0
-        for i in range(3000):
-            total += hot_little_function(i)
-        print(total)
-    """)
+    write(tmp_path / "prog.py", HOT_LITTLE_PROGRAM)
     result = run_python("prog.py", env=clean_env(RESTRAIN="1", RESTRAIN_STATS="1", RESTRAIN_CACHE_DIR=tmp_path / "c"))
     assert result.returncode == 0, result.stderr
     assert "0 compiled" in result.stderr

@@ -399,6 +399,28 @@ static Py_ssize_t rs_module_entry_index(PyObject *module, PyObject *name, PyDict
     return -1;   /* not found, or an equal name that is not the same object */
 }
 
+/* Fill a way of kind `kind` (RS_ATTR_MODULE, RS_METHOD_MODULE) if `owner`
+ * is a module holding `name`; 1 if it was one (filled or not). */
+static int rs_fill_module_way(PyObject *owner, PyObject *name, RsAttrCache *c, int kind) {
+    PyDictKeysObject *keys;
+    Py_ssize_t found = rs_module_entry_index(owner, name, &keys);
+    if (found < 0) return 0;
+    RsCacheWay *w = rs_way_to_fill(c, Py_TYPE(owner));
+    if (w != NULL) *w = (RsCacheWay){rs_type_version(Py_TYPE(owner)), kind, found, keys, NULL};
+    return 1;
+}
+
+/* The index of `name` among a type's shared keys (the names of its
+ * instances' inline attributes), or -1. */
+static Py_ssize_t rs_shared_keys_index(PyDictKeysObject *keys, PyObject *name) {
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        PyObject *k = entries[i].me_key;
+        if (k == name || (k != NULL && PyUnicode_CheckExact(k) && _PyUnicode_EQ(k, name))) return i;
+    }
+    return -1;
+}
+
 /* The current value (borrowed) of the module attribute a way found, or NULL. */
 RS_HOT PyObject *rs_module_entry(PyObject *module, PyObject *name, RsCacheWay *w) {
     PyDictObject *d = (PyDictObject *)((PyModuleObject *)module)->md_dict;
@@ -419,19 +441,14 @@ static inline int rs_store_attr(RsFrame *f, PyObject *owner, int i, PyObject *v)
 
 static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c, int for_store) {
     PyTypeObject *tp = Py_TYPE(owner);
-    if (c->fills >= RS_CACHE_MAX_FILLS) return;
-    PyDictKeysObject *module_keys;
-    Py_ssize_t found = for_store ? -1 : rs_module_entry_index(owner, name, &module_keys);
-    if (found >= 0) {
-        RsCacheWay *w = rs_way_to_fill(c, tp);
-        if (w != NULL) *w = (RsCacheWay){rs_type_version(tp), RS_ATTR_MODULE, found, module_keys, NULL};
+    if (c->fills >= RS_CACHE_MAX_FILLS || (!for_store && rs_fill_module_way(owner, name, c, RS_ATTR_MODULE)))
         return;
-    }
     if (tp->tp_getattro != PyObject_GenericGetAttr || !PyUnicode_CheckExact(name)) return;
     PyObject *descr = _PyType_Lookup(tp, name);      /* also assigns a version tag */
     unsigned int version = rs_type_version(tp);
     if (version == 0) return;
     int kind = RS_ATTR_NONE;
+    Py_ssize_t found = -1;
     if (descr != NULL && Py_TYPE(descr) == &PyMemberDescr_Type) {
         PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
         if (m->type == T_OBJECT_EX && !(m->flags & READONLY)) {
@@ -441,16 +458,8 @@ static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c, 
     } else if ((descr == NULL || Py_TYPE(descr)->tp_descr_set == NULL)     /* not a data descriptor */
                && (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) && (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
-        if (keys != NULL && DK_IS_UNICODE(keys)) {
-            PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
-            for (Py_ssize_t i = 0; i < keys->dk_nentries && kind == RS_ATTR_NONE; i++) {
-                PyObject *k = entries[i].me_key;
-                if (k == name || (k != NULL && PyUnicode_CheckExact(k) && _PyUnicode_EQ(k, name))) {
-                    kind = RS_ATTR_VALUES;
-                    found = i;
-                }
-            }
-        }
+        found = keys != NULL && DK_IS_UNICODE(keys) ? rs_shared_keys_index(keys, name) : -1;
+        if (found >= 0) kind = RS_ATTR_VALUES;
     }
     if (kind == RS_ATTR_NONE) return;
     RsCacheWay *w = rs_way_to_fill(c, tp);
@@ -564,29 +573,17 @@ static inline PyObject *rs_load_method(RsFrame *f, PyObject *owner, int i) {
 /* ---- methods (the caches above) ------------------------------------------------- */
 static void rs_fill_method_cache(PyObject *owner, PyObject *name, RsMethodCache *c) {
     PyTypeObject *tp = Py_TYPE(owner);
-    if (c->fills >= RS_CACHE_MAX_FILLS) return;
-    PyDictKeysObject *keys;
-    Py_ssize_t found = rs_module_entry_index(owner, name, &keys);
-    if (found >= 0) {
-        RsCacheWay *w = rs_way_to_fill(c, tp);
-        if (w != NULL) *w = (RsCacheWay){rs_type_version(tp), RS_METHOD_MODULE, found, keys, NULL};
-        return;
-    }
+    if (c->fills >= RS_CACHE_MAX_FILLS || rs_fill_module_way(owner, name, c, RS_METHOD_MODULE)) return;
     if (tp->tp_getattro != PyObject_GenericGetAttr || !PyUnicode_CheckExact(name)) return;
     PyObject *descr = _PyType_Lookup(tp, name);      /* also assigns a version tag */
     unsigned int version = rs_type_version(tp);
     if (descr == NULL || version == 0 || !PyType_HasFeature(Py_TYPE(descr), Py_TPFLAGS_METHOD_DESCRIPTOR)) return;
     int kind;
-    keys = NULL;
-    found = 0;
+    PyDictKeysObject *keys = NULL;
+    Py_ssize_t found = 0;
     if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
         keys = (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) ? ((PyHeapTypeObject *)tp)->ht_cached_keys : NULL;
-        if (keys == NULL || !DK_IS_UNICODE(keys)) return;
-        PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
-        for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
-            PyObject *k = entries[i].me_key;
-            if (k == name || (k != NULL && PyUnicode_CheckExact(k) && _PyUnicode_EQ(k, name))) return;
-        }
+        if (keys == NULL || !DK_IS_UNICODE(keys) || rs_shared_keys_index(keys, name) >= 0) return;
         kind = RS_METHOD_VALUES;
         found = keys->dk_nentries;
     } else if (tp->tp_dictoffset == 0) {
