@@ -636,13 +636,20 @@ def _calls_what_stays_interpreted(code: CodeType) -> bool:
     (deltablue's `make_plan`, a `while` loop 3.11 never quickens, calls
     `add_constraints_consuming`, whose loop calls methods: compiled, the
     program ran 2% slower)."""
+    return any(record.status == "interpreted" and not _leaf_worth_compiling(record)
+               for record in _named_callee_records(code))
+
+
+def _named_callee_records(code: CodeType) -> list:
+    """The records of the functions `code` calls by global name or as
+    methods (`obj.name(...)`), matched by name and file (the evaluator
+    reports code objects, not function objects)."""
     with _import_guard:
         from .costmodel import called_global_names, called_method_names
     names = called_global_names(code) | called_method_names(code)
-    return any(record.status == "interpreted" and not _leaf_worth_compiling(record)
-               for record in list(_state.records.values())
-               if record.code.co_name in names and record.code.co_filename == code.co_filename
-               and record.code is not code)
+    return [record for record in list(_state.records.values())
+            if record.code.co_name in names and record.code.co_filename == code.co_filename
+            and record.code is not code]
 
 
 def _windows_mode() -> bool:
@@ -691,15 +698,10 @@ def _leaf_callees(code: CodeType) -> list:
     name and file among the records (the evaluator reports code objects,
     not function objects; a wrong match only compiles a function for
     nothing: it is entered by compiled callers only).  Marked queued."""
-    with _import_guard:
-        from .costmodel import called_global_names, called_method_names
     leaves, seen, callers = [], {id(code)}, [code]
     while callers and len(leaves) < MAX_DRAWN_IN:
-        caller = callers.pop(0)
-        names = called_global_names(caller) | called_method_names(caller)
-        for record in list(_state.records.values()):
-            if id(record.code) in seen or record.code.co_name not in names \
-                    or record.code.co_filename != caller.co_filename:
+        for record in _named_callee_records(callers.pop(0)):
+            if id(record.code) in seen:
                 continue
             seen.add(id(record.code))
             if _leaf_worth_compiling(record) and len(leaves) < MAX_DRAWN_IN:
@@ -1298,7 +1300,8 @@ def _at_exit() -> None:
 
 
 def _record_cache_use() -> None:
-    """Hits and misses of this run, for `python -m restrain cache info`."""
+    """Hits and misses of this run, for `python -m restrain cache info`;
+    and the RESTRAIN_STATS report."""
     compiled = [r for r in _state.records.values() if r.status == "compiled"]
     if compiled and _state.config.cache:
         from . import cache
