@@ -675,8 +675,14 @@ def _schedule(code: CodeType, feedback) -> None:
     # warm start: about a millisecond each
     todo = [(c, fb) for c, fb in todo if _compile_now(c, cache_only=True, feedback=fb) is None]
     if todo:
+        # what the worker needs, imported here, not on the contended
+        # compiler thread; and not there at all: an import adds to
+        # sys.modules, and a program iterating over sys.modules at that
+        # moment would fail with "dictionary changed size during iteration"
+        # (CPython's regrtest did, at start-up)
         with _import_guard:
-            from . import remote  # noqa: F401 - here, not on the contended compiler thread
+            import json  # noqa: F401 - the compile server's protocol
+            from . import remote  # noqa: F401
         with _state.lock:
             _state.pending += len(todo)
         _ensure_worker()

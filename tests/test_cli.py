@@ -515,3 +515,43 @@ def test_exit_while_restrain_imports_its_build_module(run_python):
     proc = run_python("-m", "restrain", "-c", code)
     assert proc.returncode == 0 and proc.stdout == "done\n"
     assert proc.stderr == ""
+
+
+THREAD_IMPORTS_PROGRAM = """
+    import sys, threading
+    imports = []
+
+    def audit(event, args):
+        if event == "import" and threading.current_thread() is not threading.main_thread():
+            imports.append(args[0])
+
+    sys.addaudithook(audit)
+    import restrain
+
+    def hot(n):
+        s = 0
+        for i in range(n):
+            s += i * i
+        return s
+
+    restrain.enable(threshold=20)
+    for _ in range(100):
+        hot(100)
+    assert restrain.wait(120)
+    status = [f["status"] for f in restrain.stats()["functions"] if f["name"] == "hot"]
+    print(status, sorted(m for m in set(imports) if m in sys.modules and not m.startswith("rsjit_")))
+"""
+
+
+def test_restrains_threads_import_no_module_of_their_own(run_python, tmp_path):
+    # An import adds to sys.modules: one on restrain's worker thread while
+    # the program iterates over sys.modules ("for m in sys.modules.values()",
+    # as CPython's regrtest does at start-up) made the program fail with
+    # "dictionary changed size during iteration".  A compile from scratch
+    # (an empty cache) imports what it needs on the thread that queues it.
+    # Still left: the worker loads the module it built, and Cython's module
+    # initialisation puts it into sys.modules (rsjit_<key>).
+    write(tmp_path / "prog.py", THREAD_IMPORTS_PROGRAM)
+    result = run_python("prog.py", env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "empty-cache"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "['compiled'] []\n"
