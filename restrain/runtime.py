@@ -680,9 +680,11 @@ def _schedule(code: CodeType, feedback) -> None:
         # sys.modules, and a program iterating over sys.modules at that
         # moment would fail with "dictionary changed size during iteration"
         # (CPython's regrtest did, at start-up)
+        # (The worker's imports hold the GIL as these do: the program loses
+        # the same time either way.)
         with _import_guard:
-            import json  # noqa: F401 - the compile server's protocol
-            from . import remote  # noqa: F401
+            import json, select, subprocess, tempfile  # noqa: F401,E401 - building, the server's protocol
+            from . import emit, pipeline, remote  # noqa: F401 - the front end, batches
         with _state.lock:
             _state.pending += len(todo)
         _ensure_worker()

@@ -325,17 +325,20 @@ def test_enabling_restrain_imports_little(run_python):
     assert result.stdout == "['interpreted'] []\n"
 
 
-WARM_START_PROGRAM = """
-import sys, sysconfig
-sys.path.append(sysconfig.get_paths()['purelib'])
-import restrain
-
+# a function with a typed loop: compiled once it is hot
+SQUARES = """
 def total(n):
     s = 0
     for i in range(n):
         s += i * i
     return s
+"""
 
+WARM_START_PROGRAM = """
+import sys, sysconfig
+sys.path.append(sysconfig.get_paths()['purelib'])
+import restrain
+""" + SQUARES + """
 restrain.enable(threshold=5)
 before = set(sys.modules)
 for _ in range(20):
@@ -518,28 +521,22 @@ def test_exit_while_restrain_imports_its_build_module(run_python):
 
 
 THREAD_IMPORTS_PROGRAM = """
-    import sys, threading
-    imports = []
+import sys, threading
+imports = []
 
-    def audit(event, args):
-        if event == "import" and threading.current_thread() is not threading.main_thread():
-            imports.append(args[0])
+def audit(event, args):
+    if event == "import" and threading.current_thread() is not threading.main_thread():
+        imports.append(args[0])
 
-    sys.addaudithook(audit)
-    import restrain
-
-    def hot(n):
-        s = 0
-        for i in range(n):
-            s += i * i
-        return s
-
-    restrain.enable(threshold=20)
-    for _ in range(100):
-        hot(100)
-    assert restrain.wait(120)
-    status = [f["status"] for f in restrain.stats()["functions"] if f["name"] == "hot"]
-    print(status, sorted(m for m in set(imports) if m in sys.modules and not m.startswith("rsjit_")))
+sys.addaudithook(audit)
+import restrain
+""" + SQUARES + """
+restrain.enable(threshold=20)
+for _ in range(100):
+    total(100)
+assert restrain.wait(120)
+status = [f["status"] for f in restrain.stats()["functions"] if f["name"] == "total"]
+print(status, sorted(m for m in set(imports) if m in sys.modules and not m.startswith("rsjit_")))
 """
 
 
