@@ -685,6 +685,7 @@ def _schedule(code: CodeType, feedback) -> None:
         with _import_guard:
             import json, select, subprocess, tempfile  # noqa: F401,E401 - building, the server's protocol
             from . import emit, pipeline, remote  # noqa: F401 - the front end, batches
+        _note_activity(open_window=True)   # (again) after them: tens of ms the first time
         with _state.lock:
             _state.pending += len(todo)
         _ensure_worker()
