@@ -659,10 +659,10 @@ def _windows_mode() -> bool:
 
 def _schedule(code: CodeType, feedback) -> None:
     """Compile now (sync), load from the cache, or queue for the worker.
-    The small functions it calls that were left to the interpreter for
-    want of a loop (_compile_leaf) come along: queued with it, they are
-    built into its module, and a warm start loads them with it, instead of
-    each turning up a run later (when compiled code has called them enough)."""
+    The hot functions it calls that _compile_leaf would draw in
+    (_leaf_callees) come along: queued with it, they are built into its
+    module, and a warm start loads them with it, instead of each turning
+    up a run later (when compiled code has called them enough)."""
     todo = [(code, feedback)] + [(leaf, _feedback(leaf, _state.records[id(leaf)])) for leaf in _leaf_callees(code)]
     for item_code, item_feedback in todo:
         item_record = _state.records.get(id(item_code))
@@ -675,13 +675,12 @@ def _schedule(code: CodeType, feedback) -> None:
     # warm start: about a millisecond each
     todo = [(c, fb) for c, fb in todo if _compile_now(c, cache_only=True, feedback=fb) is None]
     if todo:
-        # what the worker needs, imported here, not on the contended
-        # compiler thread; and not there at all: an import adds to
-        # sys.modules, and a program iterating over sys.modules at that
-        # moment would fail with "dictionary changed size during iteration"
-        # (CPython's regrtest did, at start-up)
-        # (The worker's imports hold the GIL as these do: the program loses
-        # the same time either way.)
+        # What the worker needs, imported here and not on its thread: an
+        # import adds to sys.modules, and a program iterating over
+        # sys.modules meanwhile would fail with "dictionary changed size
+        # during iteration" (CPython's regrtest did, at start-up).  The
+        # worker's imports held the GIL as these do: the program loses the
+        # same time either way.
         with _import_guard:
             import json, select, subprocess, tempfile  # noqa: F401,E401 - building, the server's protocol
             from . import emit, pipeline, remote  # noqa: F401 - the front end, batches
