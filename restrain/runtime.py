@@ -681,10 +681,15 @@ def _schedule(code: CodeType, feedback) -> None:
         # during iteration" (CPython's regrtest did, at start-up).  The
         # worker's imports held the GIL as these do: the program loses the
         # same time either way.
-        with _import_guard:
-            import json, select, subprocess, tempfile  # noqa: F401,E401 - building, the server's protocol
-            from . import emit, pipeline, remote  # noqa: F401 - the front end, batches
-        _note_activity(open_window=True)   # (again) after them: tens of ms the first time
+        if "restrain.pipeline" not in sys.modules:
+            with _import_guard:
+                import json, select, subprocess, tempfile  # noqa: F401,E401 - building, the server's protocol
+                from . import emit, pipeline, remote  # noqa: F401 - the front end, batches
+            # tens of milliseconds, in which the sampler may have closed the
+            # window: open again, once (opening it at every compile queued
+            # made float_loops' cold run 1.15 -> 1.9 s: calls stop being
+            # inlined while it is open)
+            _note_activity(open_window=True)
         with _state.lock:
             _state.pending += len(todo)
         _ensure_worker()
