@@ -642,14 +642,10 @@ def _calls_what_stays_interpreted(code: CodeType) -> bool:
 
 def _named_callee_records(code: CodeType) -> list:
     """The records of the functions `code` calls by global name or as
-    methods (`obj.name(...)`), matched by name and file (the evaluator
-    reports code objects, not function objects)."""
+    methods (`obj.name(...)`), matched as _callee_records matches them."""
     with _import_guard:
         from .costmodel import called_global_names, called_method_names
-    names = called_global_names(code) | called_method_names(code)
-    return [record for record in list(_state.records.values())
-            if record.code.co_name in names and record.code.co_filename == code.co_filename
-            and record.code is not code]
+    return _callee_records(code, called_global_names(code) | called_method_names(code))
 
 
 def _windows_mode() -> bool:
@@ -724,14 +720,15 @@ def _leaf_callees(code: CodeType) -> list:
     return leaves
 
 
-def _callee_records(code: CodeType) -> list:
-    """The records of the functions `code` calls by global name (matched by
-    name and file: the evaluator reports code objects, not function
-    objects; a wrong match costs a compile, never a wrong result: calls
-    are guarded)."""
-    with _import_guard:
-        from .costmodel import called_global_names
-    names = called_global_names(code)
+def _callee_records(code: CodeType, names: frozenset | None = None) -> list:
+    """The records of the functions `code` calls by global name (or of the
+    functions named `names`), matched by name and file: the evaluator
+    reports code objects, not function objects; a wrong match costs a
+    compile, never a wrong result: calls are guarded."""
+    if names is None:
+        with _import_guard:
+            from .costmodel import called_global_names
+        names = called_global_names(code)
     return [record for record in list(_state.records.values())
             if record.code.co_name in names and record.code.co_filename == code.co_filename
             and record.code is not code]
@@ -996,8 +993,7 @@ def _leaf_worth_compiling(record: FunctionRecord) -> bool:
     any) call no Python functions.  (Compiled, such a loop would call them
     through C, interpreted until they are drawn in too: raytrace's
     `render`, drawn in by the compiled `run`, made the first runs of a
-    process 5-10% slower.  Richards' `Scheduler.find`, a loop over
-    attributes, gains.)"""
+    process 5-10% slower.)"""
     if record.status != "interpreted" or record.reason != LOOPLESS_REASON \
             or _state.shutting_down or not _state.enabled:
         return False

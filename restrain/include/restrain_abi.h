@@ -536,7 +536,6 @@ RS_HOT int rs_store_attr_cached(RsFrame *f, PyObject *owner, int i, PyObject *v,
     return r;
 }
 
-
 static inline int rs_delete_attr(RsFrame *f, PyObject *owner, int i) {
     return PyObject_SetAttr(owner, rs_name(f, i), NULL);
 }
