@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import subprocess
 import sys
 import textwrap
@@ -181,6 +182,41 @@ def test_float_arithmetic(float_pairs, x, y):
 @given(i=INTS, x=FLOATS)
 def test_int_float_mixing(float_pairs, i, x):
     float_pairs[mixed].check(i, x)
+
+
+def half_powers(xs):
+    out = []
+    for x in xs:
+        y = x * 1.0         # a float multiplication: the interpreter's feedback types y
+        out.append(y ** 0.5)
+    return out
+
+
+def where_sqrt_is_not_pow(count):
+    """Floats whose x ** 0.5 (libm's pow) is not math.sqrt(x): pow is not
+    correctly rounded, sqrt is; compiled code takes sqrt only where it is
+    certainly pow's result too (rs_pow_half_by_sqrt)."""
+    rng = random.Random(2026)
+    found = []
+    while len(found) < count:
+        x = rng.uniform(0.0, 100.0)
+        if math.sqrt(x) != x ** 0.5:
+            found.append(x)
+    return found
+
+
+def test_half_power_is_pow_even_where_sqrt_differs():
+    pair = specialised_pair(half_powers, (list,), [([1.5, 2.5],)] * 20)
+    assert "float:pow" in {p.how for p in plan_of(pair.compiled, (list,)).ops.values()}
+    hard = where_sqrt_is_not_pow(40)
+    rng = random.Random(7)
+    easy = [rng.uniform(0.0, 1e6) for _ in range(20000)]
+    edges = [0.0, -0.0, 1.0, 4.0, 2.0, 0.5, 2.0 ** -1000, 2.0 ** -900, 5e-324, 2.2250738585072014e-308,
+             1e308, 1.7976931348623157e308, 2.0 ** 1000, 2.0 ** 1001, 9007199254740993.0]
+    pair.check(hard + easy + edges)
+    assert pair.compiled(hard) == [x ** 0.5 for x in hard]
+    for special in (-4.0, math.inf, -math.inf, math.nan, -1e-300):     # complex, inf, nan: interpreted
+        pair.check([2.0, special, 3.0])
 
 
 # -- math functions ----------------------------------------------------------------------
