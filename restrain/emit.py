@@ -458,6 +458,11 @@ class ModuleEmitter:
             self.global_caches.append(cache)
             lines = [f"{renamed.results[0]} = rs_load_global_cached(f, {op.params[0]}, &{cache})"]
             return lines + (self.guard_lines(block, renamed, plan) if plan is not None else [])
+        if plan is None and op.kind == "call" and self.makes_range_iterator(block, op):
+            first, callable_, *bounds = renamed.args
+            start, stop = ("0", bounds[0]) if len(bounds) == 1 else bounds
+            return [f"{renamed.results[0]} = rs_range_iter({first}, {callable_}, {start}, {stop}, {len(bounds)})",
+                    f"rs_poll_after_call(f, {op.index}, {first}, {callable_})"]
         if plan is None and op.kind == "call":
             target = self.pure_callee_of(block, op)
             if target is not None:
@@ -483,6 +488,36 @@ class ModuleEmitter:
             lines += [INDENT + x for x in self.deopt_lines(block, op)]
             operands = [shadow if a == self.nm(label, name) else a for a in operands]
         return lines + self.typed_op(block, renamed, plan, operands)
+
+    def makes_range_iterator(self, block: IRBlock, op: Op) -> bool:
+        """`range(stop)` or `range(start, stop)` of C integers whose one use
+        is the GET_ITER of a for loop: the call makes the iterator
+        (restrain_abi.h rs_range_iter), no range object, no boxed bounds."""
+        first, callee, *bounds = op.args
+        load = self.producers.get(callee)
+        if op.params[0] is not None or len(bounds) not in (1, 2) or load is None or load.kind != "load_global" \
+                or self.ir.cfg.decoded.code.co_names[load.params[0]] != "range":
+            return False
+        if any(self.rep(block.label, b) != INT for b in bounds):
+            return False
+        users = self.value_users.get(op.results[0], [])
+        return len(users) == 1 and users[0] is not None and users[0].kind == "get_iter"
+
+    @functools.cached_property
+    def value_users(self) -> dict[str, list[Op | None]]:
+        """The ops that take each IR value; None for a block exit (an edge
+        or a return or branch)."""
+        users: dict[str, list[Op | None]] = {}
+        for block in self.ir.blocks.values():
+            for op in block.ops:
+                for a in op.args:
+                    users.setdefault(a, []).append(op)
+            for _, values in block.exit.edges:
+                for v in values:
+                    users.setdefault(v, []).append(None)
+            if block.exit.value:
+                users.setdefault(block.exit.value, []).append(None)
+        return users
 
     def global_into(self, block: IRBlock, op: Op, plan: OpPlan, source: str) -> list[str]:
         """A global read straight into a C variable (types.fuse_global_unboxing)

@@ -14,6 +14,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -328,6 +329,38 @@ def test_range_beyond_c_long_deoptimises():
     assert "range" in {p.how for p in plan_of(big_range, (int,)).ops.values()}
     for start in (0, 10, (1 << 63) - 2, 1 << 63, -(1 << 64)):
         pair.check(start)
+
+
+def range_pairs(a, b, out):
+    """Loops over range(n) and range(start, stop) of C integers: their
+    iterators are made without a range object (rs_range_iter)."""
+    t = 0
+    for i in range(a):
+        for j in range(i, b):
+            out.append((i, j))
+            t = t * 3 + j           # outgrows 64 bits in long runs: deoptimises mid-loop
+            if len(out) > 400:
+                return t
+    return t
+
+
+def test_range_iterators_made_in_c():
+    pair = specialised_pair(range_pairs, (int, int, list), [(3, 4, [])] * 20)
+    assert "rs_range_iter(" in Path(pair.info.source_path).read_text()
+    for a, b in [(0, 5), (3, 4), (4, 2), (-3, 5), (5, -3), (30, 32), (60, 62), (2, 10 ** 6)]:
+        pair.check(a, b, [])
+    # bounds whose length does not fit a C long: range's own iterator
+    pair.check(1, (1 << 63) - 1, [])
+    pair.check(2, -(1 << 63), [])
+
+
+def test_range_rebound_after_compiling_is_called():
+    pair = specialised_pair(range_pairs, (int, int, list), [(3, 4, [])] * 20)
+    try:
+        pair.check(3, 5, [], globals_reset={"range": lambda *bounds: [bounds[-1], 1, 2]})
+        pair.check(3, 5, [], globals_reset={"range": lambda *bounds: iter(bounds)})
+    finally:
+        globals().pop("range", None)      # the builtin again for the rest of this module
 
 
 def divide_all(n, d):

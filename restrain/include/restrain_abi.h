@@ -1218,7 +1218,12 @@ RS_HOT PyObject *rs_seqiter_next(RsFrame *f, int index, PyObject *it) {
 }
 
 /* At a loop's end, before the compiled code drops its iterator. */
+static PyObject *rs_spare_range_iter;
 RS_HOT void rs_keep_spare_iter(PyObject *it) {
+    if (Py_IS_TYPE(it, &PyRangeIter_Type)) {       /* not tracked by the gc: nothing else can see it */
+        if (rs_spare_range_iter == NULL && Py_REFCNT(it) == 1) rs_spare_range_iter = Py_NewRef(it);
+        return;
+    }
     int k = Py_IS_TYPE(it, &PyListIter_Type) ? 0 : Py_IS_TYPE(it, &PyTupleIter_Type) ? 1 : -1;
     if (k >= 0 && rs_spare_iter[k] == NULL && Py_REFCNT(it) == 1
             && ((rs_seqiterobject_311 *)it)->it_seq == NULL)
@@ -2116,6 +2121,44 @@ typedef struct {
     long step;
     long len;
 } rs_rangeiterobject_311;
+
+/* range(stop) or range(start, stop) of C integers whose one use is the
+ * loop's GET_ITER (emit.ModuleEmitter.range_iterator_call): when `range` is
+ * the builtin, the call makes the iterator at once, as range_iter's fast
+ * form would for bounds whose length fits a C long, without the range
+ * object, the PyLong bounds and the length worked out with PyLongs (~10%
+ * of n-body, whose inner loop is a new range per body).  GET_ITER of a
+ * range iterator is the iterator itself, so an interpreter resumed between
+ * the two (a deoptimisation) sees the same items.  The iterator left by an
+ * earlier loop is reused when nothing else holds it (rs_keep_spare_iter).
+ * Anything else bound to `range`: called with the boxed bounds, as the
+ * interpreter calls it. */
+static PyObject *rs_spare_range_iter = NULL;
+
+static inline PyObject *rs_range_iter(PyObject *first, PyObject *callable, long long start,
+                                      long long stop, int nargs) {
+    unsigned long long len = stop > start ? (unsigned long long)stop - (unsigned long long)start : 0;
+    if (first == RS_NULL && callable == (PyObject *)&PyRange_Type && len <= LONG_MAX) {
+        rs_rangeiterobject_311 *r = (rs_rangeiterobject_311 *)rs_spare_range_iter;
+        rs_spare_range_iter = NULL;
+        if (r == NULL) {
+            r = PyObject_New(rs_rangeiterobject_311, &PyRangeIter_Type);
+            if (r == NULL) return NULL;
+        }
+        r->index = 0;
+        r->start = (long)start;
+        r->step = 1;
+        r->len = (long)len;
+        return (PyObject *)r;
+    }
+    PyObject *bounds[2] = {PyLong_FromLongLong(start), PyLong_FromLongLong(stop)};
+    PyObject *result = NULL;
+    if (bounds[0] != NULL && bounds[1] != NULL)
+        result = nargs == 1 ? rs_call1(first, callable, bounds[1]) : rs_call2(first, callable, bounds[0], bounds[1]);
+    Py_XDECREF(bounds[0]);
+    Py_XDECREF(bounds[1]);
+    return result;
+}
 
 RS_HOT int rs_for_iter_range(PyObject *it, long long *item) {
     if (Py_TYPE(it) != &PyRangeIter_Type) return -1;

@@ -102,6 +102,7 @@ cdef extern from "restrain_abi.h":
     object rs_unpack_ex(object v, int before, int after)
 
     object rs_get_iter(object v)
+    object rs_range_iter(object first, object callable, long long start, long long stop, int nargs)
     void rs_keep_spare_iter(PyObject *it)
     object rs_for_iter(object it)
     int rs_for_iter_store(RsFrame *f, object it, int i) except -1
