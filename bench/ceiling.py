@@ -10,6 +10,15 @@ compiled version and the hand-written one side by side on the same bodies,
 checks that all three leave the bodies bit-for-bit equal, and prints the
 ratios to plain CPython.  The hand-written ratio is a ceiling for any JIT
 that keeps the program's lists and floats as they are.
+
+Then the same for the whole `run(n)` of bench/programs/float_loops.py and
+int_loops.py, written in Cython with C types (doubles, 64-bit integers, the
+coefficients in a C array), the same operations in the same order (no
+reassociation, no fused multiply-add: what Python's semantics allow a
+compiler), checked to print exactly what the program prints: plain
+CPython, restrain's steady state (enabled, four warm-up calls) and the C
+version, side by side.  That is the ceiling of bench/run.py's steady ratio
+for those two programs.
 """
 from __future__ import annotations
 
@@ -72,6 +81,142 @@ def kick(list bodies, double dt, double softening):
 """
 
 
+LOOPS_IN_C = """
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+import math
+from libc.stdlib cimport malloc, free
+
+# -- bench/programs/float_loops.py --
+cdef double bump(double x):
+    return 4.0 / (1.0 + x * x)
+
+cdef double integrate(double a, double b, long long steps):
+    cdef double h = (b - a) / steps, total = 0.0
+    cdef long long i
+    for i in range(steps):
+        total += bump(a + (i + 0.5) * h)
+    return total * h
+
+cdef double simpson_poly(double *coeffs, int ncoeffs, double a, double b, long long steps):
+    cdef double h = (b - a) / steps, total = 0.0, x, y
+    cdef long long i
+    cdef int k
+    for i in range(steps + 1):
+        x = a + i * h
+        y = 0.0
+        for k in range(ncoeffs):
+            y = y * x + coeffs[k]
+        if i == 0 or i == steps:
+            total += y
+        elif i % 2 == 1:
+            total += 4.0 * y
+        else:
+            total += 2.0 * y
+    return total * h / 3.0
+
+cdef double horner(double *coeffs, int ncoeffs, double x):
+    cdef double result = 0.0
+    cdef int k
+    for k in range(ncoeffs):
+        result = result * x + coeffs[k]
+    return result
+
+cdef double poly_table(double *coeffs, int ncoeffs, long long n):
+    cdef double total = 0.0, step = 2.0 / n
+    cdef long long i
+    for i in range(n):
+        total += horner(coeffs, ncoeffs, -1.0 + i * step)
+    return total
+
+cdef double newton_cbrt(double a, int iterations=20):
+    cdef double x = a if a > 1.0 else 1.0
+    cdef int k
+    for k in range(iterations):
+        x = x - (x * x * x - a) / (3.0 * x * x)
+    return x
+
+cdef double newton_sum(long long n):
+    cdef double total = 0.0
+    cdef long long i
+    for i in range(1, n + 1):
+        total += newton_cbrt(i * 0.37)
+    return total
+
+def float_loops_run(long long n):
+    cdef double coeffs[6]
+    coeffs[:] = [0.5, -1.25, 2.0, 0.75, -3.0, 1.0]
+    pi = integrate(0.0, 1.0, n * 4)
+    area = simpson_poly(coeffs, 6, -1.0, 1.0, n * 2)
+    table = poly_table(coeffs, 6, n)
+    roots = newton_sum(n // 8)
+    error = abs(pi - math.pi)
+    return f"{pi!r} {error:.3e} {area!r} {table!r} {roots!r}"
+
+# -- bench/programs/int_loops.py (every value below 2**62) --
+cdef unsigned long long MASK = (1ULL << 62) - 1
+
+cdef long long sum_of_squares(long long n):
+    cdef long long total = 0, i
+    for i in range(n):
+        total += i * i
+    return total
+
+cdef long long alternating_sum(long long n):
+    cdef long long total = 0, sign = 1, i
+    for i in range(1, n + 1):
+        total += sign * (i % 97)
+        sign = -sign
+    return total
+
+cdef unsigned long long xorshift(unsigned long long x):
+    x ^= (x << 13) & MASK
+    x ^= x >> 7
+    x ^= (x << 17) & MASK
+    return x
+
+cdef unsigned long long mix(unsigned long long seed, long long count):
+    cdef unsigned long long x = seed, acc = 0
+    cdef long long k
+    for k in range(count):
+        x = xorshift(x)
+        acc = (acc + (x & 0xFFFF)) & MASK
+    return acc ^ x
+
+cdef long long gcd(long long a, long long b):
+    while b:
+        a, b = b, a % b
+    return a
+
+cdef long long gcd_total(long long n):
+    cdef long long total = 0, i
+    for i in range(1, n + 1):
+        total += gcd(i * 7919, (i * i + 1) % 1000003 + 1)
+    return total
+
+cdef long long collatz_steps(long long n):
+    cdef long long steps = 0
+    while n != 1:
+        if n % 2 == 0:
+            n //= 2
+        else:
+            n = 3 * n + 1
+        steps += 1
+    return steps
+
+def int_loops_run(long long n):
+    cdef long long best = 0, best_start = 1, start, steps
+    squares = sum_of_squares(n)
+    alternating = alternating_sum(n)
+    mixed = mix(0x2545F4914F6CDD1D & MASK, n)
+    gcds = gcd_total(n // 4)
+    for start in range(1, n // 8):
+        steps = collatz_steps(start)
+        if steps > best:
+            best, best_start = steps, start
+    return f"{squares % 1_000_000_007} {alternating} {mixed} {gcds} {best_start}:{best}"
+"""
+
+
 def load_path(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -79,13 +224,47 @@ def load_path(name: str, path: Path):
     return module
 
 
-def build_hand_written(workdir: Path):
-    pyx = workdir / "kick_by_hand.pyx"
-    pyx.write_text(HAND_WRITTEN)
+def build_hand_written(workdir: Path, name: str = "kick_by_hand", source: str = HAND_WRITTEN):
+    pyx = workdir / f"{name}.pyx"
+    pyx.write_text(source)
     subprocess.run([sys.executable, "-m", "Cython.Build.Cythonize", "-i", "-q", str(pyx)], cwd=workdir,
                    check=True, capture_output=True)
-    so = next(workdir.glob("kick_by_hand*.so"))
-    return load_path("kick_by_hand", so)
+    so = next(workdir.glob(f"{name}*.so"))
+    return load_path(name, so)
+
+
+def best_call(run, n: int, repeat: int) -> tuple[float, str]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run(n)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def loops_in_c(repeat: int) -> None:
+    """float_loops' and int_loops' run(n): plain, restrain (steady), C."""
+    with tempfile.TemporaryDirectory(prefix="restrain-ceiling-") as tmp:
+        in_c = build_hand_written(Path(tmp), "loops_in_c", LOOPS_IN_C)
+        programs = {name: load_path(f"{name}_program", ROOT / "bench" / "programs" / f"{name}.py")
+                    for name in ("float_loops", "int_loops")}
+        plain = {name: best_call(p.run, p.N, repeat) for name, p in programs.items()}
+        restrain.configure(cache_dir=tmp)
+        restrain.enable()
+        for p in programs.values():
+            for _ in range(4):
+                p.run(p.N)
+                restrain.wait()
+        compiled = {name: best_call(p.run, p.N, repeat) for name, p in programs.items()}
+        restrain.disable()
+        by_c = {name: best_call(getattr(in_c, f"{name}_run"), p.N, repeat) for name, p in programs.items()}
+    print(f"\nrun(N) of the loop programs, best of {repeat}; ratio = plain time / time")
+    for name in programs:
+        if not plain[name][1] == compiled[name][1] == by_c[name][1]:
+            raise SystemExit(f"{name}: the three versions printed different results")
+        base = plain[name][0]
+        print(f"  {name:12s} plain {base * 1000:7.1f} ms   restrain {compiled[name][0] * 1000:6.2f} ms "
+              f"{base / compiled[name][0]:5.1f}x   C {by_c[name][0] * 1000:6.2f} ms {base / by_c[name][0]:5.1f}x")
 
 
 def best_time(step, bodies, steps: int, repeat: int) -> float:
@@ -133,6 +312,7 @@ def main() -> None:
     for name, seconds in times.items():
         print(f"  {name:20s} {seconds * 1000:8.1f} ms   {base / seconds:5.2f}x")
     print(f"  restrain reaches {times['hand-written Cython'] / times['restrain']:.0%} of the hand-written speed")
+    loops_in_c(args.repeat)
 
 
 if __name__ == "__main__":

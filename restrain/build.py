@@ -49,7 +49,13 @@ class BuildOptions(NamedTuple):
     limit_bytes: int = cache.DEFAULT_LIMIT_BYTES
     # -O1: measured on examples/nbody.py, -O2 ran 7% faster and compiled
     # far slower; first-compile latency matters more at this stage.
-    opt_flags: tuple[str, ...] = ("-O1",)
+    # -fcaller-saves (an -O2 pass): a double live across a call, even one
+    # on a cold path (a deoptimisation, the eval breaker's handler), stays
+    # in a register, saved around that call, where -O1 keeps it in memory
+    # for good: simpson_poly's Horner step waited on a store and a load
+    # each turn.  `bench/compare.py` against -O1 alone: Mandelbrot 1.35x,
+    # float_loops 1.09x, others 0.99-1.05x; compiles 2-5% longer.
+    opt_flags: tuple[str, ...] = ("-O1", "-fcaller-saves")
     timeout: float = 120.0
 
 
