@@ -959,6 +959,33 @@ static PyObject *hook_swap_frame_function(PyObject *self, PyObject *arg) {
     return PyBool_FromLong(swap_function(frame->f_func));
 }
 
+/* argument_types(frame): the types of a frame's arguments (NoneType for
+ * one deleted), read from its local slots.  frame.f_locals would do it
+ * from Python, but for a running function it makes a dict of all its
+ * locals that the frame keeps until it returns: a sampled test function
+ * then held the objects it had deleted (CPython's test_weakref failed). */
+static PyObject *hook_argument_types(PyObject *self, PyObject *arg) {
+    if (!PyFrame_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "expected a frame");
+        return NULL;
+    }
+    _PyInterpreterFrame *frame = ((PyFrameObject *)arg)->f_frame;
+    PyCodeObject *co = frame->f_code;
+    int nargs = co->co_argcount + co->co_kwonlyargcount;
+    PyObject *types = PyTuple_New(nargs);
+    if (types == NULL) return NULL;
+    for (int i = 0; i < nargs; i++) {
+        PyObject *value = frame->localsplus[i];
+        /* an argument a closure captures is in a cell once MAKE_CELL ran */
+        if (value != NULL && (_PyLocals_GetKind(co->co_localspluskinds, i) & CO_FAST_CELL)
+                && PyCell_Check(value))
+            value = PyCell_GET(value);
+        PyObject *type = value == NULL ? (PyObject *)&_PyNone_Type : (PyObject *)Py_TYPE(value);
+        PyTuple_SET_ITEM(types, i, Py_NewRef(type));
+    }
+    return types;
+}
+
 /* ---- running a callable on the main thread ------------------------------
  * The sampler finds hot functions from a thread of its own, where every
  * system call (a cache lookup makes several) gives up the GIL and waits up
@@ -1035,6 +1062,7 @@ static PyMethodDef hook_methods[] = {
     {"window", hook_window, METH_NOARGS, "window() -> (windows mode, counting, swapped function objects)"},
     {"in_main_interpreter", hook_in_main_interpreter, METH_NOARGS, "whether this is the main interpreter (the only one restrain runs in)"},
     {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
+    {"argument_types", hook_argument_types, METH_O, "argument_types(frame): the types of its arguments, without f_locals"},
     {"swap_frame_function", hook_swap_frame_function, METH_O, "swap_frame_function(frame): route the frame's function to its compiled code"},
     {"call_on_main_thread", hook_call_on_main_thread, METH_O, "call_on_main_thread(callable): call it on the main thread soon, as a signal handler; False if it cannot be queued"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},

@@ -58,7 +58,7 @@ SAMPLE_DEPTH = 3
 # compile (see _update_window).  0.04 s: against 0.1 s, the whole-process
 # ratios of call-heavy programs that compile nothing (richards, deltablue,
 # particles) gained 1-3%, and nothing measured lost (10 interleaved runs).
-QUIET_SECONDS = 0.04
+QUIET_SECONDS = float(os.environ.get("RESTRAIN_QUIET_MS", "40")) / 1000
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -566,10 +566,11 @@ def _reportable(hook, code: CodeType) -> bool:
 
 
 def _argument_types(code: CodeType, frame) -> tuple:
-    """The types of a running frame's arguments (NoneType for one deleted)."""
-    nargs = code.co_argcount + code.co_kwonlyargcount
-    values = frame.f_locals
-    return tuple(type(values[name]) if name in values else type(None) for name in code.co_varnames[:nargs])
+    """The types of a running frame's arguments (NoneType for one deleted).
+    Not through frame.f_locals: that leaves a dict of all the frame's
+    locals in the frame until it returns, and an object the function then
+    deletes would live on (hook.c, argument_types)."""
+    return _hook().argument_types(frame)
 
 
 @contextlib.contextmanager

@@ -280,3 +280,34 @@ def test_compile_alone_makes_calls_run_compiled_code():
     before = restrain._hook.info(f.__code__)[0]
     assert f(1) == 3
     assert restrain._hook.info(f.__code__) == (before + 1, "compiled")
+
+
+class Token:
+    pass
+
+
+def test_argument_types_of_a_running_frame_keep_no_object_alive():
+    """The types of a sampled frame's arguments are read without
+    frame.f_locals, whose dict of the frame's locals would stay in the
+    running frame: an object the function then deletes lived on until it
+    returned (CPython's test_weakref failed with the evaluator always on)."""
+    import weakref
+
+    def sampled(number, /, text, *rest, flag, captured):
+        def inner():
+            return captured
+        local = Token()
+        alive = weakref.ref(local)
+        types = runtime._argument_types(sampled.__code__, sys._getframe())
+        del local
+        return types, alive() is None, inner
+
+    types, dead, _ = sampled(1, "a", 2.0, flag=True, captured=[])
+    assert dead
+    assert types == (int, str, bool, list)       # the cell's value, not the cell
+
+    def deleted_argument(x):
+        del x
+        return runtime._argument_types(deleted_argument.__code__, sys._getframe())
+
+    assert deleted_argument(3) == (type(None),)
