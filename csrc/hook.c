@@ -205,24 +205,46 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
  * of the thread's stack a call runs on the interpreter instead, whose calls
  * (the evaluator is off between windows) no longer use the C stack. */
 #define RS_STACK_RESERVE (512 * 1024)
-static _Thread_local uintptr_t stack_limit = 0;   /* lowest address compiled code may use */
+static _Thread_local uintptr_t thread_stack_limit = 0;   /* lowest address compiled code may use */
 
-static int c_stack_is_low(void) {
-    char here;
-    if (stack_limit == 0) {
+static uintptr_t stack_limit_of_this_thread(void) {
+    if (thread_stack_limit == 0) {
         pthread_attr_t attr;
         void *base = NULL;
         size_t size = 0;
-        stack_limit = 1;     /* unknown: never low */
+        thread_stack_limit = 1;     /* unknown: never low */
         if (pthread_getattr_np(pthread_self(), &attr) == 0) {
             /* a small stack (threading.stack_size(256 * 1024)) keeps half of
              * itself: "never low" there let compiled recursion overflow it */
             if (pthread_attr_getstack(&attr, &base, &size) == 0 && size > 0)
-                stack_limit = (uintptr_t)base + (size > 2 * RS_STACK_RESERVE ? RS_STACK_RESERVE : size / 2);
+                thread_stack_limit = (uintptr_t)base + (size > 2 * RS_STACK_RESERVE ? RS_STACK_RESERVE : size / 2);
             pthread_attr_destroy(&attr);
         }
     }
-    return (uintptr_t)&here < stack_limit;
+    return thread_stack_limit;
+}
+
+/* The limit of the thread that asked last, by its thread state's unique id
+ * (never reused, unlike the state's address): a thread-local variable of a
+ * shared library is read through a call of __tls_get_addr, 3-4% of
+ * richards' time with every direct call asking.  Only under the GIL, so one
+ * thread at a time reads and writes these. */
+static uint64_t stack_limit_owner = 0;       /* tstate->id; ids start at 1 */
+static uintptr_t stack_limit = 1;
+
+static inline uintptr_t current_stack_limit(void) {
+    PyThreadState *tstate = _PyThreadState_GET();
+    if (tstate == NULL) return stack_limit_of_this_thread();
+    if (tstate->id != stack_limit_owner) {
+        stack_limit = stack_limit_of_this_thread();
+        stack_limit_owner = tstate->id;
+    }
+    return stack_limit;
+}
+
+static inline int c_stack_is_low(void) {
+    char here;
+    return (uintptr_t)&here < current_stack_limit();
 }
 
 /* Run a compiled entry point for `frame`, linked into the frame chain the
@@ -496,8 +518,7 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
 /* The lowest stack address compiled code of this thread may use (1: not
  * known), for the C versions of pure functions (restrain_abi.h). */
 static uintptr_t api_stack_limit(void) {
-    c_stack_is_low();        /* sets stack_limit for this thread */
-    return stack_limit;
+    return current_stack_limit();
 }
 
 /* RsApi.code_matches: 1 if the code object's digest is `fingerprint`, 0
