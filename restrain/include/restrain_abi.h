@@ -2281,11 +2281,18 @@ RS_HOT int rs_poll_after_call(RsFrame *f, int index, PyObject *first, PyObject *
 /* How many nested calls a C version may make from here: as many as the
  * interpreter would allow frames before RecursionError, and no more than
  * the thread's C stack holds (0: none). */
+static uint64_t rs_stack_limit_owner = 0;    /* hook.c's current_stack_limit, per module */
+static uintptr_t rs_stack_limit = 1;
+
 static inline int rs_pure_depth(PyThreadState *tstate) {
     int depth = tstate->recursion_remaining;
     if (depth > RS_PURE_MAX_DEPTH) depth = RS_PURE_MAX_DEPTH;
     char here;
-    uintptr_t limit = rs_api->stack_limit();
+    if (tstate->id != rs_stack_limit_owner) {     /* another thread since the last call here */
+        rs_stack_limit = rs_api->stack_limit();
+        rs_stack_limit_owner = tstate->id;
+    }
+    uintptr_t limit = rs_stack_limit;
     if (depth <= 0 || limit <= 1 || (uintptr_t)&here <= limit) return 0;
     uintptr_t fits = ((uintptr_t)&here - limit) / RS_PURE_FRAME_BYTES;
     return fits < (uintptr_t)depth ? (int)fits : depth;
