@@ -551,17 +551,21 @@ static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, a
 
 /* The types of the call's arguments (positional and keyword-only): the
  * type feedback the compiled version is specialised for. */
-static PyObject *argument_types(_PyInterpreterFrame *frame) {
+/* The type of a frame's argument i (NoneType for one deleted), borrowed. */
+static PyObject *argument_type(_PyInterpreterFrame *frame, int i) {
     PyCodeObject *co = frame->f_code;
-    int n = co->co_argcount + co->co_kwonlyargcount;
+    PyObject *value = frame->localsplus[i];
+    /* an argument a closure captures is in a cell once MAKE_CELL ran */
+    if (value != NULL && (_PyLocals_GetKind(co->co_localspluskinds, i) & CO_FAST_CELL) && PyCell_Check(value))
+        value = PyCell_GET(value);
+    return value == NULL ? (PyObject *)&_PyNone_Type : (PyObject *)Py_TYPE(value);
+}
+
+static PyObject *argument_types(_PyInterpreterFrame *frame) {
+    int n = frame->f_code->co_argcount + frame->f_code->co_kwonlyargcount;
     PyObject *types = PyTuple_New(n);
     if (types == NULL) return NULL;
-    for (int i = 0; i < n; i++) {
-        PyObject *v = frame->localsplus[i];
-        PyObject *t = v ? (PyObject *)Py_TYPE(v) : Py_None;
-        Py_INCREF(t);
-        PyTuple_SET_ITEM(types, i, t);
-    }
+    for (int i = 0; i < n; i++) PyTuple_SET_ITEM(types, i, Py_NewRef(argument_type(frame, i)));
     return types;
 }
 
@@ -966,45 +970,144 @@ static PyObject *hook_direct_calls(PyObject *self, PyObject *unused) {
     return PyLong_FromSsize_t(direct_calls);
 }
 
-/* swap_frame_function(frame): the sampler found a frame of compiled code
- * running in the interpreter (its function object was made while the
- * window was closed): swap that function.  True if it did. */
-static PyObject *hook_swap_frame_function(PyObject *self, PyObject *arg) {
-    if (!PyFrame_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "expected a frame");
-        return NULL;
-    }
-    _PyInterpreterFrame *frame = ((PyFrameObject *)arg)->f_frame;
-    RsCodeInfo *info = get_info(frame->f_code, 0);
-    if (info == NULL || info->entry == NULL) Py_RETURN_FALSE;
-    return PyBool_FromLong(swap_function(frame->f_func));
-}
-
-/* argument_types(frame): the types of a frame's arguments (NoneType for
- * one deleted), read from its local slots.  frame.f_locals would do it
- * from Python, but for a running function it makes a dict of all its
- * locals that the frame keeps until it returns: a sampled test function
- * then held the objects it had deleted (CPython's test_weakref failed). */
+/* argument_types(frame): the types of a frame's arguments, read from its
+ * local slots.  frame.f_locals would do it from Python, but for a running
+ * function it makes a dict of all its locals that the frame keeps until it
+ * returns: a sampled test function then held the objects it had deleted
+ * (CPython's test_weakref failed). */
 static PyObject *hook_argument_types(PyObject *self, PyObject *arg) {
     if (!PyFrame_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "expected a frame");
         return NULL;
     }
-    _PyInterpreterFrame *frame = ((PyFrameObject *)arg)->f_frame;
-    PyCodeObject *co = frame->f_code;
-    int nargs = co->co_argcount + co->co_kwonlyargcount;
-    PyObject *types = PyTuple_New(nargs);
-    if (types == NULL) return NULL;
-    for (int i = 0; i < nargs; i++) {
-        PyObject *value = frame->localsplus[i];
-        /* an argument a closure captures is in a cell once MAKE_CELL ran */
-        if (value != NULL && (_PyLocals_GetKind(co->co_localspluskinds, i) & CO_FAST_CELL)
-                && PyCell_Check(value))
-            value = PyCell_GET(value);
-        PyObject *type = value == NULL ? (PyObject *)&_PyNone_Type : (PyObject *)Py_TYPE(value);
-        PyTuple_SET_ITEM(types, i, Py_NewRef(type));
+    return argument_types(((PyFrameObject *)arg)->f_frame);
+}
+
+/* ---- stack samples ------------------------------------------------------
+ * sample_stacks(depth) -> [(codes, top), ...]: for every thread but the
+ * calling one that runs Python code, `codes` holds the code objects of its
+ * frames, innermost first, and `top` (code, f_lasti, argument types) for
+ * its innermost `depth` frames (argument types None past RS_SAMPLED_ARGS).
+ * Frames are skipped as sys._current_frames() and f_back skip them (not
+ * started yet).  A frame of compiled code made while the window was closed
+ * gets its function swapped on the way, as a call through the evaluator
+ * would have it.
+ *
+ * The sampler (runtime.py) used sys._current_frames(): a frame object it
+ * held while the function returned took over the function's locals, and
+ * the objects the program had just deleted lived on until the sampler let
+ * go.  Here no frame object is made.  The threads are walked under the
+ * runtime's thread-list lock (as _PyThread_CurrentFrames does) into C
+ * memory only, taking references and allocating no Python object (which
+ * could run a collection, and finalizers, under that lock); the result is
+ * built after it. */
+#define RS_SAMPLED_ARGS 16
+
+typedef struct {
+    PyObject *code;               /* strong */
+    int thread;                   /* index of the thread, in the order met */
+    int lasti;                    /* bytes, as frame.f_lasti */
+    int ntypes;                   /* -1: not in `top`; -2: too many arguments */
+    PyObject *types[RS_SAMPLED_ARGS];   /* strong */
+} RsSampledFrame;
+
+static PyObject *sampled_top_entry(RsSampledFrame *e) {
+    PyObject *types;
+    if (e->ntypes == -2) {
+        types = Py_NewRef(Py_None);
+    } else {
+        types = PyTuple_New(e->ntypes);
+        if (types == NULL) return NULL;
+        for (int i = 0; i < e->ntypes; i++) PyTuple_SET_ITEM(types, i, Py_NewRef(e->types[i]));
     }
-    return types;
+    return Py_BuildValue("(OiN)", e->code, e->lasti, types);
+}
+
+/* The samples of one thread (entries[first:end]) as (codes, top). */
+static PyObject *sampled_thread(RsSampledFrame *entries, Py_ssize_t first, Py_ssize_t end, int depth) {
+    PyObject *codes = PyTuple_New(end - first);
+    Py_ssize_t ntop = end - first < depth ? end - first : depth;
+    PyObject *top = PyTuple_New(ntop);
+    if (codes == NULL || top == NULL) goto error;
+    for (Py_ssize_t k = first; k < end; k++) {
+        PyTuple_SET_ITEM(codes, k - first, Py_NewRef(entries[k].code));
+        if (k - first < ntop) {
+            PyObject *entry = sampled_top_entry(&entries[k]);
+            if (entry == NULL) goto error;
+            PyTuple_SET_ITEM(top, k - first, entry);
+        }
+    }
+    return Py_BuildValue("(NN)", codes, top);
+error:
+    Py_XDECREF(codes);
+    Py_XDECREF(top);
+    return NULL;
+}
+
+static void release_samples(RsSampledFrame *entries, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_DECREF(entries[k].code);
+        for (int i = 0; i < entries[k].ntypes; i++) Py_DECREF(entries[k].types[i]);
+    }
+    PyMem_RawFree(entries);
+}
+
+static PyObject *hook_sample_stacks(PyObject *self, PyObject *arg) {
+    int depth = PyLong_AsLong(arg);
+    if (depth < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "depth must be >= 0");
+        return NULL;
+    }
+    PyThreadState *me = _PyThreadState_GET();
+    Py_ssize_t n = 0, capacity = 64;
+    int threads = 0, failed = 0;
+    RsSampledFrame *entries = PyMem_RawMalloc(capacity * sizeof(RsSampledFrame));
+    if (entries == NULL) return PyErr_NoMemory();
+    PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK);
+    for (PyThreadState *t = me->interp->threads.head; t != NULL && !failed; t = t->next) {
+        if (t == me || t->cframe == NULL) continue;
+        int position = 0;
+        for (_PyInterpreterFrame *frame = t->cframe->current_frame; frame != NULL; frame = frame->previous) {
+            if (_PyFrame_IsIncomplete(frame)) continue;
+            if (n == capacity) {
+                RsSampledFrame *more = PyMem_RawRealloc(entries, 2 * capacity * sizeof(RsSampledFrame));
+                if (more == NULL) { failed = 1; break; }
+                entries = more;
+                capacity *= 2;
+            }
+            RsSampledFrame *e = &entries[n++];
+            PyCodeObject *co = frame->f_code;
+            e->code = Py_NewRef((PyObject *)co);
+            e->thread = threads;
+            e->lasti = _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT);
+            e->ntypes = -1;
+            if (position++ < depth) {
+                int nargs = co->co_argcount + co->co_kwonlyargcount;
+                if (nargs > RS_SAMPLED_ARGS) {
+                    e->ntypes = -2;
+                } else {
+                    for (int i = 0; i < nargs; i++) e->types[i] = Py_NewRef(argument_type(frame, i));
+                    e->ntypes = nargs;
+                }
+                RsCodeInfo *info = fast_info(co);
+                if (info != NULL && info->entry != NULL) swap_function((PyFunctionObject *)frame->f_func);
+            }
+        }
+        if (position > 0) threads++;
+    }
+    PyThread_release_lock(_PyRuntime.interpreters.mutex);
+    PyObject *result = failed ? PyErr_NoMemory() : PyList_New(0);
+    Py_ssize_t first = 0;
+    while (result != NULL && first < n) {
+        Py_ssize_t end = first;
+        while (end < n && entries[end].thread == entries[first].thread) end++;
+        PyObject *sample = sampled_thread(entries, first, end, depth);
+        if (sample == NULL || PyList_Append(result, sample) < 0) Py_CLEAR(result);
+        Py_XDECREF(sample);
+        first = end;
+    }
+    release_samples(entries, n);
+    return result;
 }
 
 /* ---- running a callable on the main thread ------------------------------
@@ -1084,7 +1187,7 @@ static PyMethodDef hook_methods[] = {
     {"in_main_interpreter", hook_in_main_interpreter, METH_NOARGS, "whether this is the main interpreter (the only one restrain runs in)"},
     {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
     {"argument_types", hook_argument_types, METH_O, "argument_types(frame): the types of its arguments, without f_locals"},
-    {"swap_frame_function", hook_swap_frame_function, METH_O, "swap_frame_function(frame): route the frame's function to its compiled code"},
+    {"sample_stacks", hook_sample_stacks, METH_O, "sample_stacks(depth): [(codes, top)] of the other threads, no frame objects"},
     {"call_on_main_thread", hook_call_on_main_thread, METH_O, "call_on_main_thread(callable): call it on the main thread soon, as a signal handler; False if it cannot be queued"},
     {"pause_thread", hook_pause_thread, METH_NOARGS, "stop counting and compiling frames of this thread"},
     {"resume_thread", hook_resume_thread, METH_NOARGS, "undo pause_thread"},

@@ -538,8 +538,9 @@ def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
         if _importing_here():
             return False
         # this frame's caller made the call (the callee's frame is gone)
-        here = sys._getframe(0)
-        if _called_by_module_body(here) and not _in_a_loop(here.f_back):
+        caller = sys._getframe(0).f_back
+        if caller is not None and _called_by_module_body(caller.f_code) \
+                and not _in_a_loop(caller.f_code, caller.f_lasti):
             return False
         if id(code) in _state.records or _state.shutting_down or not _state.enabled \
                 or not _reportable(hook, code):
@@ -847,24 +848,23 @@ def _sample_until_disabled(hook) -> None:
             return
         _report_late(late)
         try:
-            for frame in sys._current_frames().values():
-                if _in_restrain(frame):
+            # code objects, not frame objects (hook.c, sample_stacks): one held
+            # while its function returned kept the function's locals alive;
+            # functions of compiled code made while the window was closed are
+            # swapped on the way
+            for codes, top in hook.sample_stacks(SAMPLE_DEPTH + 1):
+                if _in_restrain(codes):
                     continue      # restrain's own threads, or a synchronous compile
-                for _ in range(SAMPLE_DEPTH):
-                    if frame is None:
-                        break
-                    code = frame.f_code
-                    hook.swap_frame_function(frame)   # made while the window was closed
+                for k, (code, _, arg_types) in enumerate(top[:SAMPLE_DEPTH]):
+                    caller = top[k + 1] if k + 1 < len(top) else None     # (code, f_lasti, types)
                     n = counts[code] = counts.get(code, 0) + 1
                     needed = enough.get(code) or enough.setdefault(code, _hot_samples(code))
-                    if needed <= n <= HOT_SAMPLES and _sampled_hot(code, frame, n):
-                        _report_sampled(hook, code, frame, late)
-                    elif n > HOT_SAMPLES and frame.f_back is not None:
+                    if needed <= n <= HOT_SAMPLES and _sampled_hot(code, caller, n):
+                        _report_sampled(hook, code, arg_types, late)
+                    elif n > HOT_SAMPLES and caller is not None:
                         # every sample, not every third: a short leaf is seen on
                         # top mostly while its caller still runs interpreted
-                        _compile_if_called_from_compiled(hook, code, frame.f_back.f_code)
-                    frame = frame.f_back
-            del frame
+                        _compile_if_called_from_compiled(hook, code, caller[0])
         except Exception:  # noqa: BLE001 - sampling must never disturb the program
             logger.debug("restrain: sampling failed", exc_info=True)
         if len(counts) > 10000:
@@ -889,30 +889,31 @@ def _hot_samples(code: CodeType) -> int:
     return LOOP_HOT_SAMPLES if has_loop(code) else HOT_SAMPLES
 
 
-def _called_by_module_body(frame) -> bool:
-    """main() and the like: called once from a module body.  Compiled, they
-    would only run when called again (restrain does not replace a running
-    frame), so they are not worth a place in the compile queue."""
-    caller = frame.f_back
-    return caller is not None and caller.f_code.co_name == "<module>"
+def _called_by_module_body(caller: Optional[CodeType]) -> bool:
+    """main() and the like: called once from a module body (`caller`, the
+    code of the calling frame).  Compiled, they would only run when called
+    again (restrain does not replace a running frame), so they are not
+    worth a place in the compile queue."""
+    return caller is not None and caller.co_name == "<module>"
 
 
-def _in_a_loop(frame) -> bool:
-    """Whether the frame's current instruction (a call) is inside a loop."""
+def _in_a_loop(code: CodeType, lasti: int) -> bool:
+    """Whether a frame's current instruction (a call) is inside a loop."""
     with _import_guard:
         from .costmodel import in_loop
-    return in_loop(frame.f_code, frame.f_lasti)
+    return in_loop(code, lasti)
 
 
-def _sampled_hot(code: CodeType, frame, n: int) -> bool:
+def _sampled_hot(code: CodeType, caller: Optional[tuple], n: int) -> bool:
     """Whether a function found in n samples (at least its hot_samples) is
     hot: at HOT_SAMPLES, or earlier (a loop) if the cost model takes it now.
     One called by a module body only from inside a loop of it, and only if
     it has a loop the cost model takes: main() is called once and runs on
     in the frame it was sampled in (compiled, it would never run), a loop
-    function that a script's top-level loop calls runs again."""
-    if _called_by_module_body(frame):
-        return n == _hot_samples(code) == LOOP_HOT_SAMPLES and _in_a_loop(frame.f_back) \
+    function that a script's top-level loop calls runs again.  `caller`:
+    (code, f_lasti, ...) of the calling frame, if any."""
+    if caller is not None and _called_by_module_body(caller[0]):
+        return n == _hot_samples(code) == LOOP_HOT_SAMPLES and _in_a_loop(caller[0], caller[1]) \
             and _worth_compiling_now(code)
     return n == HOT_SAMPLES or _worth_compiling_now(code)
 
@@ -934,12 +935,12 @@ def _update_window(hook) -> None:
         hook.set_counting(False)
 
 
-def _in_restrain(frame) -> bool:
-    while frame is not None:
-        filename = frame.f_code.co_filename
+def _in_restrain(codes) -> bool:
+    """Whether a thread's stack (its frames' code objects) runs restrain's own code."""
+    for code in codes:
+        filename = code.co_filename
         if filename.startswith(_PACKAGE_DIR) and filename not in _LAUNCHER_FILES:
             return True
-        frame = frame.f_back
     return False
 
 
@@ -1027,13 +1028,13 @@ def _report_late(late: list) -> None:
         _on_hot(code, arg_types, sampled=True)     # nothing to do if the main thread did it
 
 
-def _report_sampled(hook, code: CodeType, frame, late: list) -> None:
+def _report_sampled(hook, code: CodeType, arg_types: Optional[tuple], late: list) -> None:
     if hook.info(code)[1] != "counting":
         return
     if not _reportable(hook, code):
         hook.mark_never(code)        # module and class bodies, generators, restrain's launcher
         return
-    arg_types = _argument_types(code, frame)
+    arg_types = arg_types or ()      # None: too many arguments to sample, no guesses
     hook.mark_queued(code)
     # on the main thread, where a cache lookup does not wait for the GIL
     # after each system call (hook.c, call_on_main_thread)

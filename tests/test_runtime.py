@@ -311,3 +311,35 @@ def test_argument_types_of_a_running_frame_keep_no_object_alive():
         return runtime._argument_types(deleted_argument.__code__, sys._getframe())
 
     assert deleted_argument(3) == (type(None),)
+
+
+def test_stack_samples_hold_no_frame_of_the_sampled_thread():
+    """The sampler reads code objects, f_lasti and argument types
+    (hook.sample_stacks), no frame objects: one it held while the sampled
+    function returned took over that function's locals, and an object the
+    program had just let go of lived on until the sampler let go too."""
+    import weakref
+    from restrain import _hook as hook
+
+    started, finish, refs = threading.Event(), threading.Event(), []
+
+    def sampled(count, label):
+        token = Token()
+        refs.append(weakref.ref(token))
+        started.set()
+        finish.wait()
+
+    worker = threading.Thread(target=sampled, args=(3, "x"))
+    worker.start()
+    started.wait()
+    try:
+        samples = hook.sample_stacks(3)          # Event.wait, Condition.wait, sampled
+        (codes, top), = [s for s in samples if sampled.__code__ in s[0]]
+        assert [code.co_name for code, _, _ in top] == ["wait", "wait", "sampled"]
+        assert top[2][2] == (int, str)           # the argument types
+        assert codes[-1].co_name == "_bootstrap"   # every frame's code, innermost first
+    finally:
+        finish.set()
+        worker.join()
+    assert refs[0]() is None            # samples still held: the function's locals are gone
+    assert len(samples) >= 1
