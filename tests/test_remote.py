@@ -83,3 +83,25 @@ def test_a_server_that_stops_answering_is_given_up(monkeypatch):
         client.compile({"pyx": "x.pyx", "c_command": [], "timeout": 0.5})
     assert time.monotonic() - start < 30
     assert client.proc is None
+
+
+def test_starting_the_server_early_never_waits_for_a_compile():
+    """runtime._prewarm starts the server on the program's thread; while
+    another thread exchanges a compile with the server (holding the
+    client's lock), that must return at once, not after the compile (the
+    program stood still for a whole compile: float_loops' cold runs took
+    0.5 s longer in some runs)."""
+    import threading
+    from restrain.build import CompileServerClient
+
+    client = CompileServerClient()
+    client.lock.acquire()              # a compile in progress on the worker thread
+    caller = threading.Thread(target=client.ensure_started)
+    try:
+        caller.start()
+        caller.join(5)
+        assert not caller.is_alive()
+        assert client.proc is None     # nothing started meanwhile: the compiling thread has its server
+    finally:
+        client.lock.release()
+        caller.join()
