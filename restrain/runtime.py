@@ -58,7 +58,7 @@ SAMPLE_DEPTH = 3
 # compile (see _update_window).  0.04 s: against 0.1 s, the whole-process
 # ratios of call-heavy programs that compile nothing (richards, deltablue,
 # particles) gained 1-3%, and nothing measured lost (10 interleaved runs).
-QUIET_SECONDS = float(os.environ.get("RESTRAIN_QUIET_MS", "40")) / 1000
+QUIET_SECONDS = 0.04
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
