@@ -549,8 +549,6 @@ static void *api_pure_version(PyObject *code, const char *signature) {
 static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, api_code_matches,
                          api_pure_version};
 
-/* The types of the call's arguments (positional and keyword-only): the
- * type feedback the compiled version is specialised for. */
 /* The type of a frame's argument i (NoneType for one deleted), borrowed. */
 static PyObject *argument_type(_PyInterpreterFrame *frame, int i) {
     PyCodeObject *co = frame->f_code;
@@ -561,6 +559,8 @@ static PyObject *argument_type(_PyInterpreterFrame *frame, int i) {
     return value == NULL ? (PyObject *)&_PyNone_Type : (PyObject *)Py_TYPE(value);
 }
 
+/* The types of the call's arguments (positional and keyword-only): the
+ * type feedback the compiled version is specialised for. */
 static PyObject *argument_types(_PyInterpreterFrame *frame) {
     int n = frame->f_code->co_argcount + frame->f_code->co_kwonlyargcount;
     PyObject *types = PyTuple_New(n);
@@ -1008,7 +1008,8 @@ typedef struct {
     int thread;                   /* index of the thread, in the order met */
     int lasti;                    /* bytes, as frame.f_lasti */
     int ntypes;                   /* -1: not in `top`; -2: too many arguments */
-    PyObject *types[RS_SAMPLED_ARGS];   /* strong */
+    PyObject **types;             /* strong, ntypes of them: for `top` only (a deep
+                                   * recursion has thousands of frames) */
 } RsSampledFrame;
 
 static PyObject *sampled_top_entry(RsSampledFrame *e) {
@@ -1048,6 +1049,7 @@ static void release_samples(RsSampledFrame *entries, Py_ssize_t n) {
     for (Py_ssize_t k = 0; k < n; k++) {
         Py_DECREF(entries[k].code);
         for (int i = 0; i < entries[k].ntypes; i++) Py_DECREF(entries[k].types[i]);
+        PyMem_RawFree(entries[k].types);
     }
     PyMem_RawFree(entries);
 }
@@ -1081,10 +1083,12 @@ static PyObject *hook_sample_stacks(PyObject *self, PyObject *arg) {
             e->thread = threads;
             e->lasti = _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT);
             e->ntypes = -1;
+            e->types = NULL;
             if (position++ < depth) {
                 int nargs = co->co_argcount + co->co_kwonlyargcount;
-                if (nargs > RS_SAMPLED_ARGS) {
-                    e->ntypes = -2;
+                if (nargs <= RS_SAMPLED_ARGS) e->types = PyMem_RawMalloc((nargs + 1) * sizeof(PyObject *));
+                if (e->types == NULL) {
+                    e->ntypes = -2;      /* no guesses: too many arguments (or no memory) */
                 } else {
                     for (int i = 0; i < nargs; i++) e->types[i] = Py_NewRef(argument_type(frame, i));
                     e->ntypes = nargs;

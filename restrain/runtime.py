@@ -520,7 +520,7 @@ def _report_loop_caller(callee: CodeType, frame) -> None:
             or _cost_model_reason(code, sampled=True):
         return
     hook.mark_queued(code)
-    _on_hot(code, _argument_types(code, frame), sampled=True)
+    _on_hot(code, _argument_types(frame), sampled=True)
 
 
 def _on_long_call(code: CodeType, arg_types: tuple) -> bool:
@@ -566,7 +566,7 @@ def _reportable(hook, code: CodeType) -> bool:
             and not code.co_flags & _RESUMABLE_FLAGS and not code.co_filename.startswith(_PACKAGE_DIR))
 
 
-def _argument_types(code: CodeType, frame) -> tuple:
+def _argument_types(frame) -> tuple:
     """The types of a running frame's arguments (NoneType for one deleted).
     Not through frame.f_locals: that leaves a dict of all the frame's
     locals in the frame until it returns, and an object the function then

@@ -298,7 +298,7 @@ def test_argument_types_of_a_running_frame_keep_no_object_alive():
             return captured
         local = Token()
         alive = weakref.ref(local)
-        types = runtime._argument_types(sampled.__code__, sys._getframe())
+        types = runtime._argument_types(sys._getframe())
         del local
         return types, alive() is None, inner
 
@@ -308,7 +308,7 @@ def test_argument_types_of_a_running_frame_keep_no_object_alive():
 
     def deleted_argument(x):
         del x
-        return runtime._argument_types(deleted_argument.__code__, sys._getframe())
+        return runtime._argument_types(sys._getframe())
 
     assert deleted_argument(3) == (type(None),)
 

@@ -1177,6 +1177,7 @@ typedef struct {
  * loop instead (it stays tracked by the garbage collector, as a new one
  * would be).  Only under the GIL, like everything here. */
 static PyObject *rs_spare_iter[2] = {NULL, NULL};     /* list, tuple */
+static PyObject *rs_spare_range_iter = NULL;          /* rs_range_iter's */
 
 static inline PyObject *rs_get_iter(PyObject *v) {
     int k = PyList_CheckExact(v) ? 0 : PyTuple_CheckExact(v) ? 1 : -1;
@@ -1218,7 +1219,6 @@ RS_HOT PyObject *rs_seqiter_next(RsFrame *f, int index, PyObject *it) {
 }
 
 /* At a loop's end, before the compiled code drops its iterator. */
-static PyObject *rs_spare_range_iter;
 RS_HOT void rs_keep_spare_iter(PyObject *it) {
     if (Py_IS_TYPE(it, &PyRangeIter_Type)) {       /* not tracked by the gc: nothing else can see it */
         if (rs_spare_range_iter == NULL && Py_REFCNT(it) == 1) rs_spare_range_iter = Py_NewRef(it);
@@ -2123,7 +2123,7 @@ typedef struct {
 } rs_rangeiterobject_311;
 
 /* range(stop) or range(start, stop) of C integers whose one use is the
- * loop's GET_ITER (emit.ModuleEmitter.range_iterator_call): when `range` is
+ * loop's GET_ITER (emit.ModuleEmitter.makes_range_iterator): when `range` is
  * the builtin, the call makes the iterator at once, as range_iter's fast
  * form would for bounds whose length fits a C long, without the range
  * object, the PyLong bounds and the length worked out with PyLongs (~10%
@@ -2133,8 +2133,6 @@ typedef struct {
  * earlier loop is reused when nothing else holds it (rs_keep_spare_iter).
  * Anything else bound to `range`: called with the boxed bounds, as the
  * interpreter calls it. */
-static PyObject *rs_spare_range_iter = NULL;
-
 static inline PyObject *rs_range_iter(PyObject *first, PyObject *callable, long long start,
                                       long long stop, int nargs) {
     unsigned long long len = stop > start ? (unsigned long long)stop - (unsigned long long)start : 0;
