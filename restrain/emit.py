@@ -412,12 +412,16 @@ class ModuleEmitter:
     # -- ops ----------------------------------------------------------------
     def op_code(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         label = block.label
+        renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args),
+                          results=tuple(self.nm(label, r) for r in op.results))
+        if op.kind in ("get_iter", "for_iter"):
+            lines = self.index_loop_op(block, op, renamed, plan)
+            if lines is not None:
+                return lines
         if op.kind == "for_iter" and label in self.stored_items:
             return [f"rs_fi = rs_for_iter_store(f, {self.nm(label, op.args[0])}, {self.stored_items[label]})"]
         if op.kind == "store_fast" and op is block.ops[0] and self.stored_by_loop(label):
             return []
-        renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args),
-                          results=tuple(self.nm(label, r) for r in op.results))
         if op.kind == "const" and op.results[0] in self.plan.reps:
             return [f"{op.results[0]} = {self.c_literal(op.params[0])}"]
         if op.kind == "const" and op.results[0] in self.borrowed:
@@ -518,6 +522,114 @@ class ModuleEmitter:
             if block.exit.value:
                 users.setdefault(block.exit.value, []).append(None)
         return users
+
+    def range_iterators(self) -> tuple[set, set]:
+        """iter(range(...)) values, and the stack slots (block label, depth)
+        that hold one on some path (then on every path: the stack's shape
+        at a block is fixed)."""
+        code = self.ir.cfg.decoded.code
+        producers = self.producers
+        values = set()
+        for block in self.ir.blocks.values():
+            for op in block.ops:
+                call = producers.get(op.args[0]) if op.kind == "get_iter" else None
+                load = producers.get(call.args[1]) if call is not None and call.kind == "call" else None
+                if load is not None and load.kind == "load_global" and code.co_names[load.params[0]] == "range":
+                    values.add(op.results[0])
+        return values, self.slots_holding(values)
+
+    def slots_holding(self, values: set) -> set:
+        """The stack slots (block label, depth) that hold one of `values`
+        on some path (then on every path: the stack's shape at a block is
+        fixed; edge_lines checks it)."""
+        slots: set = set()
+        changed = bool(values)
+        while changed:
+            changed = False
+            for block in self.ir.blocks.values():
+                for target, carried in block.exit.edges:
+                    for k, value in enumerate(carried):
+                        if (target, k) not in slots and self.holds_iterator(block.label, value, values, slots):
+                            slots.add((target, k))
+                            changed = True
+        return slots
+
+    @staticmethod
+    def holds_iterator(label: int, name: str, values: set, slots: set) -> bool:
+        slot = re.fullmatch(r"s(\d+)", name)       # phi_name(k)
+        return name in values or (slot is not None and (label, int(slot.group(1))) in slots)
+
+    # -- loops over a list by index --------------------------------------------
+    @functools.cached_property
+    def index_iterators(self) -> tuple[frozenset, frozenset]:
+        """The iterators of loops that may run over an exact list by index
+        (restrain_abi.h rs_get_iter_indexed), and the stack slots (block,
+        depth) holding them: GET_ITER results that nothing but their loop
+        uses (its FOR_ITER, the pop at its end, the edges into the loop's
+        slot), so that only a deoptimisation needs the iterator object
+        (stack_value makes it).  Not ranges (rs_range_iter makes their
+        iterator), nor an iterator passed on (a comprehension's argument)
+        or moved to another depth."""
+        made = {op.results[0]: op for block in self.ir.blocks.values() for op in block.ops
+                if op.kind == "get_iter"}
+        ranges, _ = self.range_iterators()
+        held = {r: self.slots_holding({r}) for r in made}
+        values, slots = set(), set()
+        for r in made:
+            if r in ranges or any(held[r] & held[o] for o in made if o != r):
+                continue
+            if self.only_looped(r, held[r]):
+                values.add(r)
+                slots |= held[r]
+        return frozenset(values), frozenset(slots)
+
+    def only_looped(self, iterator: str, slots: set) -> bool:
+        for block in self.ir.blocks.values():
+            label = block.label
+            for pos, op in enumerate(block.ops):
+                if not any(self.holds_iterator(label, a, {iterator}, slots) for a in op.args):
+                    continue
+                plan = self.plan.ops.get((label, pos))
+                if op.kind == "pop" or (op.kind == "for_iter" and (plan is None or plan.how.startswith("iter:"))):
+                    continue
+                return False
+            if block.exit.value and self.holds_iterator(label, block.exit.value, {iterator}, slots):
+                return False
+            for _, carried in block.exit.edges:
+                for k, value in enumerate(carried):
+                    if value.startswith("s") and value != phi_name(k) \
+                            and self.holds_iterator(label, value, {iterator}, slots):
+                        return False
+        return True
+
+    def is_index_iterator(self, label: int, name: str) -> bool:
+        values, slots = self.index_iterators
+        return self.holds_iterator(label, name, values, slots)
+
+    def index_vars(self, name: str) -> tuple[str, str]:
+        """The C variables of a loop by index: the list (borrowed: the
+        iterator's object variable holds it; NULL: not a list) and the index."""
+        seq, cur = f"rs_{name}_seq", f"rs_{name}_cur"
+        self.pointer_decls.add(seq)
+        self.typed_decls[cur] = INT
+        return seq, cur
+
+    def index_loop_op(self, block: IRBlock, op: Op, renamed: Op, plan: OpPlan | None) -> list[str] | None:
+        """GET_ITER and FOR_ITER of a loop by index (index_iterators); None
+        for any other op."""
+        label = block.label
+        if op.kind == "get_iter" and self.is_index_iterator(label, op.results[0]):
+            seq, cur = self.index_vars(op.results[0])
+            return [f"{renamed.results[0]} = rs_get_iter_indexed({renamed.args[0]}, &{seq}, &{cur})"]
+        if op.kind != "for_iter" or not self.is_index_iterator(label, op.args[0]):
+            return None
+        seq, cur = self.index_vars(op.args[0])
+        it = renamed.args[0]
+        if label in self.stored_items:
+            return [f"rs_fi = rs_for_index_store(f, {op.index}, {it}, {seq}, &{cur}, {self.stored_items[label]})"]
+        if plan is None:
+            return [f"{renamed.results[0]} = rs_for_index(f, {op.index}, {it}, {seq}, &{cur})"]
+        return None         # typed: unboxed_for_iter
 
     def global_into(self, block: IRBlock, op: Op, plan: OpPlan, source: str) -> list[str]:
         """A global read straight into a C variable (types.fuse_global_unboxing)
@@ -741,8 +853,12 @@ class ModuleEmitter:
         source = block.ops[-1]      # the for_iter itself (op is renamed)
         after = replace(store, stack_before=source.stack_before + (source.results[0],))
         deopt = self.deopt_lines(block, after, {source.results[0]: "rs_steal(rs_other)"})
-        return [f"rs_fi = rs_for_iter_{rep}(f, {op.index}, {iterator}, &{r}, &rs_other)", "if rs_fi == 2:"] + [
-            INDENT + x for x in deopt]
+        if self.is_index_iterator(block.label, source.args[0]):
+            seq, cur = self.index_vars(source.args[0])
+            fetch = f"rs_fi = rs_for_index_{rep}(f, {op.index}, {iterator}, {seq}, &{cur}, &{r}, &rs_other)"
+        else:
+            fetch = f"rs_fi = rs_for_iter_{rep}(f, {op.index}, {iterator}, &{r}, &rs_other)"
+        return [fetch, "if rs_fi == 2:"] + [INDENT + x for x in deopt]
 
     def masked_shift(self, sub: str, r: str, a: list[str], deopt: list[str]) -> list[str]:
         """`(x << k) & mask` (types.fuse_masked_shifts): the shift's low 64
@@ -761,6 +877,9 @@ class ModuleEmitter:
         if name in replaced:
             return replaced[name]
         value = self.nm(label, name)
+        if self.is_index_iterator(label, name):
+            seq, cur = self.index_vars(name)
+            return f"rs_index_iter({value}, {seq}, {cur})"
         if value in self.wrapped_shifts:
             x, k = self.wrapped_shifts[value]
             return f"rs_i_lshift_exact({x}, {k}, {value}, {value}_x)"
@@ -856,6 +975,11 @@ class ModuleEmitter:
         label = block.label
         dests = tuple(self.nm(target, phi_name(k)) for k in range(len(values)))
         lines = phi_moves(tuple(self.nm(label, v) for v in values), dests)
+        for k, value in enumerate(values):
+            # a loop by index starting: its list and index into the slot's
+            # (index_iterators: only GET_ITER results move between slots)
+            if value != phi_name(k) and self.is_index_iterator(label, value):
+                lines += [f"{a} = {b}" for a, b in zip(self.index_vars(phi_name(k)), self.index_vars(value))]
         lines += [f"{t} = None" for t in live]
         for k in range(len(block.stack_in)):
             if self.rep(label, phi_name(k)) != OBJ:
@@ -1149,48 +1273,12 @@ class PureEmitter(ModuleEmitter):
                 INDENT + f"if rs_pb == {BAIL_GAVE_UP}:", 2 * INDENT + f"{bails} += 1"]
         return PureVersion(function, call, callee)
 
-    def range_iterators(self) -> tuple[set, set]:
-        """iter(range(...)) values, and the stack slots (block label, depth)
-        that hold one on some path (then on every path: the stack's shape
-        at a block is fixed)."""
-        code = self.ir.cfg.decoded.code
-        producers = self.producers
-        values = set()
-        for block in self.ir.blocks.values():
-            for op in block.ops:
-                call = producers.get(op.args[0]) if op.kind == "get_iter" else None
-                load = producers.get(call.args[1]) if call is not None and call.kind == "call" else None
-                if load is not None and load.kind == "load_global" and code.co_names[load.params[0]] == "range":
-                    values.add(op.results[0])
-        return values, self.slots_holding(values)
-
-    def slots_holding(self, values: set) -> set:
-        """The stack slots (block label, depth) that hold one of `values`
-        on some path (then on every path: the stack's shape at a block is
-        fixed; edge_lines checks it)."""
-        slots: set = set()
-        changed = bool(values)
-        while changed:
-            changed = False
-            for block in self.ir.blocks.values():
-                for target, carried in block.exit.edges:
-                    for k, value in enumerate(carried):
-                        if (target, k) not in slots and self.holds_iterator(block.label, value, values, slots):
-                            slots.add((target, k))
-                            changed = True
-        return slots
-
     def loop_only_param(self, i: int) -> bool:
         """Whether parameter `i` is only looped over (`for c in coeffs`):
         the C version takes it as an object and loops over it if it is a
         list or a tuple (restrain_abi.h rs_seq_next), else gives up."""
         from .costmodel import looped_over_only
         return looped_over_only(self.ir.cfg.decoded.code, i)
-
-    @staticmethod
-    def holds_iterator(label: int, name: str, values: set, slots: set) -> bool:
-        slot = re.fullmatch(r"s(\d+)", name)       # phi_name(k)
-        return name in values or (slot is not None and (label, int(slot.group(1))) in slots)
 
     def is_iterator(self, label: int, name: str) -> bool:
         return self.holds_iterator(label, name, self.iterators, self.iterator_slots)

@@ -1262,6 +1262,63 @@ RS_HOT int rs_for_iter_store(RsFrame *f, PyObject *it, int i) {
     return 1;
 }
 
+/* ---- loops over a list by index -------------------------------------------
+ * A loop whose iterator nothing but the loop itself uses (its FOR_ITER and
+ * the pop at its end: emit.ModuleEmitter.index_iterators) runs over an
+ * exact list by index, as a C variable: the list itself is held where the
+ * iterator would be (one reference, as the iterator's), *seq points to it
+ * and *cur counts, so an item costs a bounds check and a load instead of
+ * the iterator's type checks and its fields in memory.  The size is read
+ * again for every item, as listiter_next does: the body may append or
+ * delete.  Anything else (a tuple, a generator, a list subclass): *seq is
+ * NULL and the loop runs its iterator as before.  Whenever the interpreter
+ * could see the iterator (a deoptimisation with it on the stack) a list
+ * iterator at that index is made (rs_index_iter). */
+static inline PyObject *rs_get_iter_indexed(PyObject *v, PyObject **seq, long long *cur) {
+    *cur = 0;
+    if (PyList_CheckExact(v)) {
+        *seq = v;
+        return Py_NewRef(v);
+    }
+    *seq = NULL;
+    return rs_get_iter(v);
+}
+
+/* The next item, borrowed, or NULL at the end: then prev_instr is the
+ * loop's (`index`), for anything the list's release may run (its items'
+ * __del__), as in rs_seqiter_next. */
+RS_HOT PyObject *rs_list_next(RsFrame *f, int index, PyObject *seq, long long *cur) {
+    if (*cur < PyList_GET_SIZE(seq)) return PyList_GET_ITEM(seq, (*cur)++);
+    rs_at(f, index);
+    return NULL;
+}
+
+/* FOR_ITER, its item an object (rs_for_iter) */
+RS_HOT PyObject *rs_for_index(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur) {
+    if (seq == NULL) return rs_for_iter(it);
+    PyObject *item = rs_list_next(f, index, seq, cur);
+    return item != NULL ? Py_NewRef(item) : rs_null();
+}
+
+/* FOR_ITER whose item goes straight into local i (rs_for_iter_store) */
+RS_HOT int rs_for_index_store(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur, int i) {
+    if (seq == NULL) return rs_for_iter_store(f, it, i);
+    PyObject *item = rs_list_next(f, index, seq, cur);
+    if (item == NULL) return 0;
+    PyObject *old = f->locals[i];
+    f->locals[i] = Py_NewRef(item);
+    Py_XDECREF(old);
+    return 1;
+}
+
+/* The loop's iterator as the interpreter would hold it: a new reference. */
+static PyObject *rs_index_iter(PyObject *it, PyObject *seq, long long cur) {
+    if (seq == NULL) return Py_NewRef(it);
+    PyObject *made = PyObject_GetIter(seq);
+    if (made != NULL) ((rs_seqiterobject_311 *)made)->it_index = (Py_ssize_t)cur;
+    return made;
+}
+
 /* ---- functions ----------------------------------------------------------- */
 static inline PyObject *rs_make_function(RsFrame *f, PyObject *code, PyObject *closure,
                                          PyObject *annotations, PyObject *kwdefaults,
@@ -1665,6 +1722,20 @@ RS_HOT int rs_for_iter_##rep(RsFrame *f, int index, PyObject *it, ctype *out, Py
 }
 RS_FOR_ITER_UNBOXED(int, long long, rs_unbox_int)
 RS_FOR_ITER_UNBOXED(float, double, rs_unbox_float)
+
+/* The same over a list by index (rs_get_iter_indexed); seq NULL: the iterator. */
+#define RS_FOR_INDEX_UNBOXED(rep, ctype, unbox)                                              \
+RS_HOT int rs_for_index_##rep(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur, \
+                              ctype *out, PyObject **other) {                                \
+    if (seq == NULL) return rs_for_iter_##rep(f, index, it, out, other);                    \
+    PyObject *item = rs_list_next(f, index, seq, cur);                                      \
+    if (item == NULL) return 0;                                                             \
+    if (!unbox(item, out)) return 1;                                                        \
+    *other = Py_NewRef(item);                                                               \
+    return 2;                                                                               \
+}
+RS_FOR_INDEX_UNBOXED(int, long long, rs_unbox_int)
+RS_FOR_INDEX_UNBOXED(float, double, rs_unbox_float)
 
 /* A new reference handed to Cython, which then owns it (the item above, pushed
  * for a deoptimisation). */

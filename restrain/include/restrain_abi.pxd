@@ -106,6 +106,10 @@ cdef extern from "restrain_abi.h":
     void rs_keep_spare_iter(PyObject *it)
     object rs_for_iter(object it)
     int rs_for_iter_store(RsFrame *f, object it, int i) except -1
+    object rs_get_iter_indexed(object v, PyObject **seq, long long *cur)
+    object rs_for_index(RsFrame *f, int index, object it, PyObject *seq, long long *cur)
+    int rs_for_index_store(RsFrame *f, int index, object it, PyObject *seq, long long *cur, int i) except -1
+    object rs_index_iter(object it, PyObject *seq, long long cur)
 
     object rs_make_function(RsFrame *f, object code, object closure, object annotations,
                             object kwdefaults, object defaults)
@@ -181,6 +185,8 @@ cdef extern from "restrain_abi.h":
     int rs_for_iter_range(object it, long long *item)
     int rs_for_iter_int(RsFrame *f, int index, object it, long long *out, PyObject **other) except -1
     int rs_for_iter_float(RsFrame *f, int index, object it, double *out, PyObject **other) except -1
+    int rs_for_index_int(RsFrame *f, int index, object it, PyObject *seq, long long *cur, long long *out, PyObject **other) except -1
+    int rs_for_index_float(RsFrame *f, int index, object it, PyObject *seq, long long *cur, double *out, PyObject **other) except -1
     object rs_steal(PyObject *v)
     int rs_item_float_i(object c, long long i, double *r)
     int rs_item_int_i(object c, long long i, long long *r)
