@@ -285,8 +285,9 @@ class ModuleEmitter:
 
     def borrowable(self, block: IRBlock, last_use: dict[str, int]) -> set[str]:
         """Temporaries that need no reference of their own: constants (the
-        code object holds them) and object locals read for uses that come
-        before the next store to that local (the frame holds them)."""
+        code object holds them), the NULL marker of a call (static), and
+        object locals read for uses that come before the next store to that
+        local (the frame holds them)."""
         ops = block.ops
         out_names = {v for _, values in block.exit.edges for v in values} | {block.exit.value}
         found = set()
@@ -294,7 +295,7 @@ class ModuleEmitter:
             r = op.results[0] if op.results else None
             if r is None or r in self.plan.reps or r in self.plan.fused:
                 continue
-            if op.kind == "const":
+            if op.kind in ("const", "null"):
                 found.add(r)
             elif op.kind == "load_fast" and op.params[0] not in self.plan.local_reps:
                 end = len(ops) if r in out_names else last_use.get(r, pos)
@@ -414,8 +415,8 @@ class ModuleEmitter:
         label = block.label
         renamed = replace(op, args=tuple(self.nm(label, a) for a in op.args),
                           results=tuple(self.nm(label, r) for r in op.results))
-        if op.kind in ("get_iter", "for_iter"):
-            lines = self.index_loop_op(block, op, renamed, plan)
+        if op.kind in ("call", "get_iter", "for_iter"):
+            lines = self.c_loop_op(block, op, renamed, plan)
             if lines is not None:
                 return lines
         if op.kind == "for_iter" and label in self.stored_items:
@@ -426,6 +427,8 @@ class ModuleEmitter:
             return [f"{op.results[0]} = {self.c_literal(op.params[0])}"]
         if op.kind == "const" and op.results[0] in self.borrowed:
             return [f"{op.results[0]} = rs_const_b(f, {op.params[0]})"]
+        if op.kind == "null" and op.results[0] in self.borrowed:
+            return [f"{op.results[0]} = rs_null_b()"]
         if op.kind == "load_fast" and op.results[0] in self.borrowed:
             r, i = op.results[0], op.params[0]
             if i in self.assigned:
@@ -559,38 +562,59 @@ class ModuleEmitter:
         slot = re.fullmatch(r"s(\d+)", name)       # phi_name(k)
         return name in values or (slot is not None and (label, int(slot.group(1))) in slots)
 
-    # -- loops over a list by index --------------------------------------------
+    # -- loops whose iterator is C variables -----------------------------------
+    # A loop whose iterator only the loop itself uses (its FOR_ITER, the pop
+    # at its end, the edges into the loop's stack slot) keeps its state in
+    # C variables, and an iterator object is made only where the
+    # interpreter could see one: a deoptimisation with it on the stack
+    # (stack_value).  Two kinds:
+    #   "index": over an exact list by index (restrain_abi.h
+    #            rs_get_iter_indexed): the list where the iterator would be,
+    #            rs_<name>_seq (borrowed; NULL: not a list, the iterator
+    #            runs as before) and rs_<name>_cur;
+    #   "range": over range(stop) / range(start, stop) of C integers
+    #            (restrain_abi.h rs_range_c): the NULL marker where the
+    #            iterator would be (anything else: what a rebound `range`
+    #            returned), rs_<name>_cur and rs_<name>_stop.
+    LOOP_VARS = {"index": (("seq", None), ("cur", INT)), "range": (("cur", INT), ("stop", INT))}
+
     @functools.cached_property
-    def index_iterators(self) -> tuple[frozenset, frozenset]:
-        """The iterators of loops that may run over an exact list by index
-        (restrain_abi.h rs_get_iter_indexed), and the stack slots (block,
-        depth) holding them: GET_ITER results that nothing but their loop
-        uses (its FOR_ITER, the pop at its end, the edges into the loop's
-        slot), so that only a deoptimisation needs the iterator object
-        (stack_value makes it).  Not ranges (rs_range_iter makes their
-        iterator), nor an iterator passed on (a comprehension's argument)
-        or moved to another depth."""
+    def c_loops(self) -> tuple[dict, dict]:
+        """({IR value: kind}, {(block, depth): kind}) of the loops above:
+        GET_ITER results, the range() calls that make them, and the stack
+        slots holding them.  Not an iterator passed on (a comprehension's
+        argument) or moved to another depth."""
         made = {op.results[0]: op for block in self.ir.blocks.values() for op in block.ops
                 if op.kind == "get_iter"}
+        range_calls = {}        # get_iter result -> the range() call's result
+        for block in self.ir.blocks.values():
+            for pos, op in enumerate(block.ops):
+                if op.kind == "call" and (block.label, pos) not in self.plan.ops \
+                        and self.makes_range_iterator(block, op):
+                    range_calls[self.value_users[op.results[0]][0].results[0]] = op.results[0]
         ranges, _ = self.range_iterators()
         held = {r: self.slots_holding({r}) for r in made}
-        values, slots = set(), set()
+        values, slots = {}, {}
         for r in made:
-            if r in ranges or any(held[r] & held[o] for o in made if o != r):
+            if any(held[r] & held[o] for o in made if o != r):
                 continue
-            if self.only_looped(r, held[r]):
-                values.add(r)
-                slots |= held[r]
-        return frozenset(values), frozenset(slots)
+            kind = "range" if r in range_calls else None if r in ranges else "index"
+            if kind is not None and self.only_looped(r, held[r], kind):
+                values[r] = kind
+                if kind == "range":
+                    values[range_calls[r]] = kind
+                slots.update(dict.fromkeys(held[r], kind))
+        return values, slots
 
-    def only_looped(self, iterator: str, slots: set) -> bool:
+    def only_looped(self, iterator: str, slots: set, kind: str) -> bool:
         for block in self.ir.blocks.values():
             label = block.label
             for pos, op in enumerate(block.ops):
                 if not any(self.holds_iterator(label, a, {iterator}, slots) for a in op.args):
                     continue
-                plan = self.plan.ops.get((label, pos))
-                if op.kind == "pop" or (op.kind == "for_iter" and (plan is None or plan.how.startswith("iter:"))):
+                how = getattr(self.plan.ops.get((label, pos)), "how", None)
+                looped = how == "range" if kind == "range" else how is None or how.startswith("iter:")
+                if op.kind == "pop" or (op.kind == "for_iter" and looped):
                     continue
                 return False
             if block.exit.value and self.holds_iterator(label, block.exit.value, {iterator}, slots):
@@ -602,34 +626,56 @@ class ModuleEmitter:
                         return False
         return True
 
-    def is_index_iterator(self, label: int, name: str) -> bool:
-        values, slots = self.index_iterators
-        return self.holds_iterator(label, name, values, slots)
+    def loop_kind(self, label: int, name: str) -> str | None:
+        """"index", "range" or None for IR value `name` in block `label` (c_loops)."""
+        values, slots = self.c_loops
+        if name in values:
+            return values[name]
+        slot = re.fullmatch(r"s(\d+)", name)       # phi_name(k)
+        return slots.get((label, int(slot.group(1)))) if slot is not None else None
 
-    def index_vars(self, name: str) -> tuple[str, str]:
-        """The C variables of a loop by index: the list (borrowed: the
-        iterator's object variable holds it; NULL: not a list) and the index."""
-        seq, cur = f"rs_{name}_seq", f"rs_{name}_cur"
-        self.pointer_decls.add(seq)
-        self.typed_decls[cur] = INT
-        return seq, cur
+    def loop_vars(self, name: str, kind: str) -> tuple[str, str]:
+        """The C variables of a loop's state (LOOP_VARS), declared."""
+        out = []
+        for suffix, rep in self.LOOP_VARS[kind]:
+            var = f"rs_{name}_{suffix}"
+            if rep is None:
+                self.pointer_decls.add(var)
+            else:
+                self.typed_decls[var] = rep
+            out.append(var)
+        return out[0], out[1]
 
-    def index_loop_op(self, block: IRBlock, op: Op, renamed: Op, plan: OpPlan | None) -> list[str] | None:
-        """GET_ITER and FOR_ITER of a loop by index (index_iterators); None
-        for any other op."""
+    def c_loop_op(self, block: IRBlock, op: Op, renamed: Op, plan: OpPlan | None) -> list[str] | None:
+        """range(), GET_ITER and FOR_ITER of the loops of c_loops; None for
+        any other op (and for a typed FOR_ITER by index: unboxed_for_iter)."""
         label = block.label
-        if op.kind == "get_iter" and self.is_index_iterator(label, op.results[0]):
-            seq, cur = self.index_vars(op.results[0])
-            return [f"{renamed.results[0]} = rs_get_iter_indexed({renamed.args[0]}, &{seq}, &{cur})"]
-        if op.kind != "for_iter" or not self.is_index_iterator(label, op.args[0]):
+        if op.kind in ("call", "get_iter"):
+            kind = self.loop_kind(label, op.results[0])
+            if kind is None:
+                return None
+            vars_ = self.loop_vars(op.results[0], kind)
+            r, (first, second, *bounds) = renamed.results[0], renamed.args + ((None,) if op.kind == "get_iter" else ())
+            if op.kind == "call":         # range(...)
+                start, stop = ("0", bounds[0]) if len(bounds) == 1 else bounds
+                return [f"{r} = rs_range_c({first}, {second}, {start}, {stop}, {len(bounds)}, "
+                        f"&{vars_[0]}, &{vars_[1]})", f"rs_poll_after_call(f, {op.index}, {first}, {second})"]
+            if kind == "index":
+                return [f"{r} = rs_get_iter_indexed({first}, &{vars_[0]}, &{vars_[1]})"]
+            source = self.loop_vars(op.args[0], kind)
+            return [f"{r} = rs_get_iter_range({first})"] + [f"{a} = {b}" for a, b in zip(vars_, source)]
+        kind = self.loop_kind(label, op.args[0]) if op.kind == "for_iter" else None
+        if kind is None:
             return None
-        seq, cur = self.index_vars(op.args[0])
-        it = renamed.args[0]
+        (a, b), it = self.loop_vars(op.args[0], kind), renamed.args[0]
+        if kind == "range":
+            return [f"rs_fi = rs_for_range({it}, &{a}, {b}, &{renamed.results[0]})", "if rs_fi < 0:"] + [
+                INDENT + x for x in self.deopt_lines(block, op)]
         if label in self.stored_items:
-            return [f"rs_fi = rs_for_index_store(f, {op.index}, {it}, {seq}, &{cur}, {self.stored_items[label]})"]
+            return [f"rs_fi = rs_for_index_store(f, {op.index}, {it}, {a}, &{b}, {self.stored_items[label]})"]
         if plan is None:
-            return [f"{renamed.results[0]} = rs_for_index(f, {op.index}, {it}, {seq}, &{cur})"]
-        return None         # typed: unboxed_for_iter
+            return [f"{renamed.results[0]} = rs_for_index(f, {op.index}, {it}, {a}, &{b})"]
+        return None
 
     def global_into(self, block: IRBlock, op: Op, plan: OpPlan, source: str) -> list[str]:
         """A global read straight into a C variable (types.fuse_global_unboxing)
@@ -784,6 +830,8 @@ class ModuleEmitter:
     def typed_local(self, op: Op) -> list[str]:
         i = op.params[0]
         if op.kind == "store_fast":
+            if i in self.assigned:      # set on every path here already
+                return [f"L{i} = {op.args[0]}"]
             self.assigned.add(i)
             return [f"L{i} = {op.args[0]}", f"L{i}_set = 1"]
         if i in self.assigned:
@@ -853,8 +901,8 @@ class ModuleEmitter:
         source = block.ops[-1]      # the for_iter itself (op is renamed)
         after = replace(store, stack_before=source.stack_before + (source.results[0],))
         deopt = self.deopt_lines(block, after, {source.results[0]: "rs_steal(rs_other)"})
-        if self.is_index_iterator(block.label, source.args[0]):
-            seq, cur = self.index_vars(source.args[0])
+        if self.loop_kind(block.label, source.args[0]) == "index":
+            seq, cur = self.loop_vars(source.args[0], "index")
             fetch = f"rs_fi = rs_for_index_{rep}(f, {op.index}, {iterator}, {seq}, &{cur}, &{r}, &rs_other)"
         else:
             fetch = f"rs_fi = rs_for_iter_{rep}(f, {op.index}, {iterator}, &{r}, &rs_other)"
@@ -877,9 +925,10 @@ class ModuleEmitter:
         if name in replaced:
             return replaced[name]
         value = self.nm(label, name)
-        if self.is_index_iterator(label, name):
-            seq, cur = self.index_vars(name)
-            return f"rs_index_iter({value}, {seq}, {cur})"
+        kind = self.loop_kind(label, name)
+        if kind is not None:        # the iterator the interpreter would hold
+            a, b = self.loop_vars(name, kind)
+            return f"rs_{kind}_iter_at({value}, {a}, {b})"
         if value in self.wrapped_shifts:
             x, k = self.wrapped_shifts[value]
             return f"rs_i_lshift_exact({x}, {k}, {value}, {value}_x)"
@@ -976,10 +1025,11 @@ class ModuleEmitter:
         dests = tuple(self.nm(target, phi_name(k)) for k in range(len(values)))
         lines = phi_moves(tuple(self.nm(label, v) for v in values), dests)
         for k, value in enumerate(values):
-            # a loop by index starting: its list and index into the slot's
-            # (index_iterators: only GET_ITER results move between slots)
-            if value != phi_name(k) and self.is_index_iterator(label, value):
-                lines += [f"{a} = {b}" for a, b in zip(self.index_vars(phi_name(k)), self.index_vars(value))]
+            # a loop starting: its C variables into the slot's (c_loops:
+            # only GET_ITER results move between slots)
+            kind = self.loop_kind(label, value) if value != phi_name(k) else None
+            if kind is not None:
+                lines += [f"{a} = {b}" for a, b in zip(self.loop_vars(phi_name(k), kind), self.loop_vars(value, kind))]
         lines += [f"{t} = None" for t in live]
         for k in range(len(block.stack_in)):
             if self.rep(label, phi_name(k)) != OBJ:

@@ -97,7 +97,7 @@ def weighted_pair():
 
 
 def test_deoptimising_mid_loop_resumes_at_the_next_item(weighted_pair):
-    assert "rs_index_iter(" in emitted(weighted_pair.compiled, (list, int))
+    assert "rs_index_iter_at(" in emitted(weighted_pair.compiled, (list, int))
     weighted_pair.check([1, 2, 3, 4], 3)
     weighted_pair.check([1, 2, 1 << 40, 5, 6], 1 << 30)      # overflow at the third item
     weighted_pair.check([3, 4, 2], 1)                        # total == 7: appends

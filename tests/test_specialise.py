@@ -332,8 +332,8 @@ def test_range_beyond_c_long_deoptimises():
 
 
 def range_pairs(a, b, out):
-    """Loops over range(n) and range(start, stop) of C integers: their
-    iterators are made without a range object (rs_range_iter)."""
+    """Loops over range(n) and range(start, stop) of C integers: C
+    variables, no range object or iterator (emit.ModuleEmitter.c_loops)."""
     t = 0
     for i in range(a):
         for j in range(i, b):
@@ -346,12 +346,32 @@ def range_pairs(a, b, out):
 
 def test_range_iterators_made_in_c():
     pair = specialised_pair(range_pairs, (int, int, list), [(3, 4, [])] * 20)
-    assert "rs_range_iter(" in Path(pair.info.source_path).read_text()
+    assert "rs_range_c(" in Path(pair.info.source_path).read_text()
     for a, b in [(0, 5), (3, 4), (4, 2), (-3, 5), (5, -3), (30, 32), (60, 62), (2, 10 ** 6)]:
         pair.check(a, b, [])
     # bounds whose length does not fit a C long: range's own iterator
     pair.check(1, (1 << 63) - 1, [])
     pair.check(2, -(1 << 63), [])
+
+
+def span(start, stop, out):
+    t = 0
+    for j in range(start, stop):
+        t = t * 3 + j           # beyond 64 bits at once for bounds near them: deoptimises
+        out.append(j)
+        if len(out) > 40:
+            return t
+    return t
+
+
+def test_range_iterator_made_for_a_deoptimisation():
+    # the iterator the interpreter resumes with is the rest of the range;
+    # for a rest longer than a C long, range's own long iterator
+    pair = specialised_pair(span, (int, int, list), [(0, 5, [])] * 20)
+    assert "rs_range_iter_at(" in Path(pair.info.source_path).read_text()
+    for start, stop in [(0, 50), (5, 3), (-(1 << 63) + 1, (1 << 63) - 1), (-(1 << 63), 0),
+                        ((1 << 62), (1 << 63) - 1), (-10, (1 << 63) - 1)]:
+        pair.check(start, stop, [])
 
 
 def test_range_rebound_after_compiling_is_called():

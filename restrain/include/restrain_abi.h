@@ -1273,7 +1273,7 @@ RS_HOT int rs_for_iter_store(RsFrame *f, PyObject *it, int i) {
  * delete.  Anything else (a tuple, a generator, a list subclass): *seq is
  * NULL and the loop runs its iterator as before.  Whenever the interpreter
  * could see the iterator (a deoptimisation with it on the stack) a list
- * iterator at that index is made (rs_index_iter). */
+ * iterator at that index is made (rs_index_iter_at). */
 static inline PyObject *rs_get_iter_indexed(PyObject *v, PyObject **seq, long long *cur) {
     *cur = 0;
     if (PyList_CheckExact(v)) {
@@ -1312,7 +1312,7 @@ RS_HOT int rs_for_index_store(RsFrame *f, int index, PyObject *it, PyObject *seq
 }
 
 /* The loop's iterator as the interpreter would hold it: a new reference. */
-static PyObject *rs_index_iter(PyObject *it, PyObject *seq, long long cur) {
+static PyObject *rs_index_iter_at(PyObject *it, PyObject *seq, long long cur) {
     if (seq == NULL) return Py_NewRef(it);
     PyObject *made = PyObject_GetIter(seq);
     if (made != NULL) ((rs_seqiterobject_311 *)made)->it_index = (Py_ssize_t)cur;
@@ -2180,6 +2180,7 @@ RS_HOT int rs_item_int_i(PyObject *c, long long i, long long *r) {
  * stored again, which the emitter checks.  NULL: the local is unbound. */
 RS_HOT PyObject *rs_local_b(RsFrame *f, int i) { return f->locals[i]; }
 RS_HOT PyObject *rs_const_b(RsFrame *f, int i) { return PyTuple_GET_ITEM(f->consts, i); }
+RS_HOT PyObject *rs_null_b(void) { return RS_NULL; }
 
 /* ---- for i in range(...) ----------------------------------------------------------
  * 3.11's range iterator (Objects/rangeobject.c, not in any header); ranges
@@ -2237,6 +2238,52 @@ RS_HOT int rs_for_iter_range(PyObject *it, long long *item) {
         return 1;
     }
     return 0;
+}
+
+/* A range loop as two C variables (emit.ModuleEmitter.c_loops): where the
+ * callable is the builtin range, range(start, stop) of C integers is
+ * *cur = start, *stop = stop and the NULL marker stands where the iterator
+ * would be; no object at all.  Anything else bound to `range` is called as
+ * the interpreter calls it, and its iterator runs the loop.  Only a
+ * deoptimisation makes the range iterator the interpreter would have held
+ * (rs_range_iter_at). */
+static inline PyObject *rs_range_c(PyObject *first, PyObject *callable, long long start, long long stop,
+                                   int nargs, long long *cur, long long *end) {
+    if (first == RS_NULL && callable == (PyObject *)&PyRange_Type) {
+        *cur = start;
+        *end = stop;
+        return rs_null();
+    }
+    return rs_range_iter(first, callable, start, stop, nargs);
+}
+
+/* GET_ITER of the above: the marker stays (its variables are copied by
+ * the compiled code), anything else is asked for its iterator */
+static inline PyObject *rs_get_iter_range(PyObject *v) {
+    if (v == RS_NULL) return rs_null();
+    return rs_get_iter(v);
+}
+
+/* FOR_ITER: 1 the next value in *item, 0 exhausted, -1 not a range
+ * iterator (the compiled code deoptimises) */
+RS_HOT int rs_for_range(PyObject *it, long long *cur, long long stop, long long *item) {
+    if (it == RS_NULL) {
+        if (*cur >= stop) return 0;
+        *item = (*cur)++;
+        return 1;
+    }
+    return rs_for_iter_range(it, item);
+}
+
+/* The iterator the interpreter would hold: the rest of the range (a new
+ * reference) */
+static PyObject *rs_range_iter_at(PyObject *it, long long cur, long long stop) {
+    if (it != RS_NULL) return Py_NewRef(it);
+    PyObject *made = rs_range_iter(RS_NULL, (PyObject *)&PyRange_Type, cur, stop, 2);
+    if (made == NULL || Py_TYPE(made) == &PyRangeIter_Type) return made;
+    PyObject *iterator = PyObject_GetIter(made);     /* beyond C long: range()'s own long iterator */
+    Py_DECREF(made);
+    return iterator;
 }
 
 /* ---- the eval breaker: loop back-edges and function entry ----------------

@@ -109,7 +109,7 @@ cdef extern from "restrain_abi.h":
     object rs_get_iter_indexed(object v, PyObject **seq, long long *cur)
     object rs_for_index(RsFrame *f, int index, object it, PyObject *seq, long long *cur)
     int rs_for_index_store(RsFrame *f, int index, object it, PyObject *seq, long long *cur, int i) except -1
-    object rs_index_iter(object it, PyObject *seq, long long cur)
+    object rs_index_iter_at(object it, PyObject *seq, long long cur)
 
     object rs_make_function(RsFrame *f, object code, object closure, object annotations,
                             object kwdefaults, object defaults)
@@ -183,6 +183,10 @@ cdef extern from "restrain_abi.h":
     int rs_setitem_i(object c, long long i, object v) except -1
     int rs_setitem_float_i(object c, long long i, double v) except -1
     int rs_for_iter_range(object it, long long *item)
+    object rs_range_c(object first, object callable, long long start, long long stop, int nargs, long long *cur, long long *end)
+    object rs_get_iter_range(object v)
+    int rs_for_range(object it, long long *cur, long long stop, long long *item)
+    object rs_range_iter_at(object it, long long cur, long long stop)
     int rs_for_iter_int(RsFrame *f, int index, object it, long long *out, PyObject **other) except -1
     int rs_for_iter_float(RsFrame *f, int index, object it, double *out, PyObject **other) except -1
     int rs_for_index_int(RsFrame *f, int index, object it, PyObject *seq, long long *cur, long long *out, PyObject **other) except -1
@@ -192,6 +196,7 @@ cdef extern from "restrain_abi.h":
     int rs_item_int_i(object c, long long i, long long *r)
     PyObject *rs_local_b(RsFrame *f, int i)
     PyObject *rs_const_b(RsFrame *f, int i)
+    PyObject *rs_null_b()
     bint rs_is_exact_seq(object v, int n)
     object rs_seq_item(object v, int i)
 
