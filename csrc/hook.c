@@ -278,6 +278,7 @@ run_compiled(PyThreadState *tstate, _PyInterpreterFrame *frame, RsCodeInfo *info
     f.first_instr = _PyCode_CODE(co);
     f.consts = co->co_consts;
     f.names = co->co_names;
+    f.eval_breaker = &tstate->interp->ceval.eval_breaker;
     f.exc_shadow = tstate->exc_info->exc_value;
     Py_XINCREF(f.exc_shadow);
     f.second = NULL;

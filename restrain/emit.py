@@ -782,7 +782,7 @@ class ModuleEmitter:
         signature = signature_of(arg_reps, rep)
         call = (f"{renamed.results[0]} = (<{pointer}>rs_dfn)(<PyObject *>{function}, "
                 f"{', '.join(values)}, &rs_cb, rs_cd - 1)")
-        return [f'rs_dfn = rs_dynamic_pure(<PyObject *>{function}, b"{signature}", &rs_cd, &{site}) '
+        return [f'rs_dfn = rs_dynamic_pure(f, <PyObject *>{function}, b"{signature}", &rs_cd, &{site}) '
                 f"if {bails} < {PURE_BAILS_ALLOWED} else NULL"] + self.c_version_or_call(
             "rs_dfn != NULL", call, bails, op_lines(ordinary) + unboxed)
 
@@ -815,7 +815,7 @@ class ModuleEmitter:
         for obj, rep, var in unbox:
             self.typed_decls[var] = rep
             lines += [f"if rs_unbox_{rep}({obj}, &{var}):", INDENT + "rs_cu = 1"]
-        budget = f'rs_pure_call_budget({renamed.args[1]}, &{cache}, b"{callee.fingerprint}")'
+        budget = f'rs_pure_call_budget(f, {renamed.args[1]}, &{cache}, b"{callee.fingerprint}")'
         call = f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)"
         return lines + [f"rs_cd = 0 if rs_cu else {budget}"] + self.c_version_or_call(
             f"rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}", call, callee.bails,

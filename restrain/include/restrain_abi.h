@@ -53,6 +53,10 @@ typedef struct RsFrame {
     _Py_CODEUNIT *first_instr;    /* _PyCode_CODE(frame->f_code) */
     PyObject *consts;             /* borrowed: co_consts */
     PyObject *names;              /* borrowed: co_names */
+    /* &tstate->interp->ceval.eval_breaker, which compiled loops poll on
+     * every back-edge (rs_check_signals): one load there instead of three
+     * dependent ones.  3.11: 3.13 moves the breaker into the thread state. */
+    _Py_atomic_int *eval_breaker;
     /* What tstate->exc_info->exc_value must be while this frame runs.
      * Cython's try/except saves and restores the exception state on its own
      * schedule; after every catch, and when the call ends, the evaluator puts
@@ -1284,29 +1288,29 @@ static inline PyObject *rs_get_iter_indexed(PyObject *v, PyObject **seq, long lo
     return rs_get_iter(v);
 }
 
-/* The next item, borrowed, or NULL at the end: then prev_instr is the
- * loop's (`index`), for anything the list's release may run (its items'
- * __del__), as in rs_seqiter_next. */
-RS_HOT PyObject *rs_list_next(RsFrame *f, int index, PyObject *seq, long long *cur) {
-    if (*cur < PyList_GET_SIZE(seq)) return PyList_GET_ITEM(seq, (*cur)++);
+/* Whether a loop by index is at its end: then prev_instr is the loop's
+ * (`index`), for anything the list's release may run (its items' __del__),
+ * as in rs_seqiter_next.  (A test of its own, not a NULL item: an item
+ * within the size is never NULL, which the C compiler cannot know.) */
+RS_HOT int rs_list_done(RsFrame *f, int index, PyObject *seq, long long cur) {
+    if (cur < PyList_GET_SIZE(seq)) return 0;
     rs_at(f, index);
-    return NULL;
+    return 1;
 }
 
 /* FOR_ITER, its item an object (rs_for_iter) */
 RS_HOT PyObject *rs_for_index(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur) {
     if (seq == NULL) return rs_for_iter(it);
-    PyObject *item = rs_list_next(f, index, seq, cur);
-    return item != NULL ? Py_NewRef(item) : rs_null();
+    if (rs_list_done(f, index, seq, *cur)) return rs_null();
+    return Py_NewRef(PyList_GET_ITEM(seq, (*cur)++));
 }
 
 /* FOR_ITER whose item goes straight into local i (rs_for_iter_store) */
 RS_HOT int rs_for_index_store(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur, int i) {
     if (seq == NULL) return rs_for_iter_store(f, it, i);
-    PyObject *item = rs_list_next(f, index, seq, cur);
-    if (item == NULL) return 0;
+    if (rs_list_done(f, index, seq, *cur)) return 0;
     PyObject *old = f->locals[i];
-    f->locals[i] = Py_NewRef(item);
+    f->locals[i] = Py_NewRef(PyList_GET_ITEM(seq, (*cur)++));
     Py_XDECREF(old);
     return 1;
 }
@@ -1728,8 +1732,8 @@ RS_FOR_ITER_UNBOXED(float, double, rs_unbox_float)
 RS_HOT int rs_for_index_##rep(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur, \
                               ctype *out, PyObject **other) {                                \
     if (seq == NULL) return rs_for_iter_##rep(f, index, it, out, other);                    \
-    PyObject *item = rs_list_next(f, index, seq, cur);                                      \
-    if (item == NULL) return 0;                                                             \
+    if (rs_list_done(f, index, seq, *cur)) return 0;                                        \
+    PyObject *item = PyList_GET_ITEM(seq, (*cur)++);                                        \
     if (!unbox(item, out)) return 1;                                                        \
     *other = Py_NewRef(item);                                                               \
     return 2;                                                                               \
@@ -2352,7 +2356,7 @@ static __attribute__((noinline, cold, unused)) int rs_handle_pending(RsFrame *f,
 /* `index`: the polling instruction's.  -1: an exception is set (a signal
  * handler raised, KeyboardInterrupt, an asynchronous exception). */
 RS_HOT int rs_check_signals(RsFrame *f, int index) {
-    if (__builtin_expect(_Py_atomic_load_relaxed(&f->tstate->interp->ceval.eval_breaker), 0))
+    if (__builtin_expect(_Py_atomic_load_relaxed(f->eval_breaker), 0))
         return rs_handle_pending(f, index);
     return 0;
 }
@@ -2374,7 +2378,7 @@ static inline int rs_runs_inline(PyObject *callable) {
 }
 
 RS_HOT int rs_poll_after_call(RsFrame *f, int index, PyObject *first, PyObject *second) {
-    if (__builtin_expect(_Py_atomic_load_relaxed(&f->tstate->interp->ceval.eval_breaker), 0)) {
+    if (__builtin_expect(_Py_atomic_load_relaxed(f->eval_breaker), 0)) {
         if (!rs_runs_inline(first == RS_NULL ? second : first))
             return rs_handle_pending(f, index);
     }
@@ -2545,7 +2549,7 @@ RS_HOT PyObject *rs_default_arg(PyObject *callable, int k, int argcount) {
 /* How many frames the interpreter would allow the call (it takes one, the
  * C version's own calls take the rest): 0 means take the generic path;
  * -1 with an exception set for an interruption during the first check. */
-RS_HOT int rs_pure_call_budget(PyObject *callable, RsPureCallee *c, const char *fingerprint) {
+RS_HOT int rs_pure_call_budget(RsFrame *f, PyObject *callable, RsPureCallee *c, const char *fingerprint) {
     if (rs_api == NULL) return 0;
     PyTypeObject *type = Py_TYPE(callable);
     if (type != &PyFunction_Type && type != rs_api->swapped_type) return 0;
@@ -2555,9 +2559,8 @@ RS_HOT int rs_pure_call_budget(PyObject *callable, RsPureCallee *c, const char *
         int same = rs_pure_callee_check(code, c, fingerprint);
         if (same <= 0) return same;
     }
-    PyThreadState *tstate = _PyThreadState_GET();
-    if (tstate->cframe->use_tracing) return 0;     /* the profiler sees the call */
-    return rs_pure_depth(tstate);
+    if (f->tstate->cframe->use_tracing) return 0;     /* the profiler sees the call */
+    return rs_pure_depth(f->tstate);
 }
 
 /* A call of any callable with C arguments, whose result is taken as a C
@@ -2570,7 +2573,8 @@ typedef struct {
     void *version;          /* code's C version of the site's signature */
 } RsDynamicSite;
 
-RS_HOT void *rs_dynamic_pure(PyObject *callable, const char *signature, int *depth, RsDynamicSite *site) {
+RS_HOT void *rs_dynamic_pure(RsFrame *f, PyObject *callable, const char *signature, int *depth,
+                               RsDynamicSite *site) {
     if (rs_api == NULL) return NULL;
     PyTypeObject *type = Py_TYPE(callable);
     if (type != &PyFunction_Type && type != rs_api->swapped_type) return NULL;
@@ -2587,9 +2591,8 @@ RS_HOT void *rs_dynamic_pure(PyObject *callable, const char *signature, int *dep
         Py_XSETREF(site->code, code);
         site->version = version;
     }
-    PyThreadState *tstate = _PyThreadState_GET();
-    if (tstate->cframe->use_tracing) return NULL;     /* the profiler sees the call */
-    *depth = rs_pure_depth(tstate);
+    if (f->tstate->cframe->use_tracing) return NULL;     /* the profiler sees the call */
+    *depth = rs_pure_depth(f->tstate);
     return *depth > 0 ? version : NULL;
 }
 
