@@ -782,7 +782,7 @@ class ModuleEmitter:
         signature = signature_of(arg_reps, rep)
         call = (f"{renamed.results[0]} = (<{pointer}>rs_dfn)(<PyObject *>{function}, "
                 f"{', '.join(values)}, &rs_cb, rs_cd - 1)")
-        return [f'rs_dfn = rs_dynamic_pure(f, <PyObject *>{function}, b"{signature}", &rs_cd, &{site}) '
+        return [f'rs_dfn = rs_dynamic_pure(f, <PyObject *>{function}, b"{signature}", &rs_cd, &{site}, &rs_fd, &rs_fl) '
                 f"if {bails} < {PURE_BAILS_ALLOWED} else NULL"] + self.c_version_or_call(
             "rs_dfn != NULL", call, bails, op_lines(ordinary) + unboxed)
 
@@ -815,7 +815,7 @@ class ModuleEmitter:
         for obj, rep, var in unbox:
             self.typed_decls[var] = rep
             lines += [f"if rs_unbox_{rep}({obj}, &{var}):", INDENT + "rs_cu = 1"]
-        budget = f'rs_pure_call_budget(f, {renamed.args[1]}, &{cache}, b"{callee.fingerprint}")'
+        budget = f'rs_pure_call_budget(f, {renamed.args[1]}, &{cache}, b"{callee.fingerprint}", &rs_fd, &rs_fl)'
         call = f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)"
         return lines + [f"rs_cd = 0 if rs_cu else {budget}"] + self.c_version_or_call(
             f"rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}", call, callee.bails,
@@ -1154,7 +1154,9 @@ class ModuleEmitter:
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c", "cdef int rs_fi", "cdef int rs_lasti_v",
                  "cdef bint rs_ok = 0"]
         if self.pure_globals:
-            decls += [f"global {name}" for name in sorted(self.pure_globals)] + ["cdef int rs_cd = 0, rs_cb = 0, rs_cu = 0"]
+            # rs_fd, rs_fl: restrain_abi.h rs_frame_pure_depth
+            decls += [f"global {name}" for name in sorted(self.pure_globals)] + [
+                "cdef int rs_cd = 0, rs_cb = 0, rs_cu = 0", "cdef int rs_fd = -1, rs_fl = 0"]
         if self.dynamic_sites:
             decls.append("cdef void *rs_dfn = NULL")
         borrowed = sorted(self.borrowed | self.pointer_decls)

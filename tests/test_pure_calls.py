@@ -397,6 +397,46 @@ def test_a_profiler_started_meanwhile_sees_every_call():
     assert profiled(ns) == expected
 
 
+RECURSIVE_LEAF = """
+def leaf(i, j):
+    if i <= 1:
+        return i + j
+    return leaf(i - 1, j) + 1
+
+def caller(n):
+    total = 0
+    for i in range(n):
+        if i == 3:
+            start()
+        total += leaf(40, i)
+    return total
+"""
+
+
+def test_recursion_limit_lowered_mid_loop_is_seen():
+    # the recursion a C version may use is worked out once per call of its
+    # caller (rs_frame_pure_depth) and again when the limit changes: here
+    # half-way through the caller's loop, below what leaf(40) needs
+    def outcome(ns):
+        depth = len(traceback.extract_stack())
+        limit = sys.getrecursionlimit()
+        ns["start"] = lambda: sys.setrecursionlimit(depth + 30)
+        try:
+            return ("value", ns["caller"](6))
+        except RecursionError as e:
+            return ("error", frames_of(e)[-1][0])
+        finally:
+            sys.setrecursionlimit(limit)
+
+    expected = outcome(load(RECURSIVE_LEAF))
+    assert expected == ("error", "leaf")
+    ns = load(RECURSIVE_LEAF)
+    compile_together(ns)
+    assert outcome(ns) == expected
+    ns["start"] = lambda: None
+    assert ns["caller"](6) == load(RECURSIVE_LEAF)["caller"](6)
+
+
 def test_recursion_limit_is_the_interpreters():
     def outcomes(ns):
         def at_depth(k):

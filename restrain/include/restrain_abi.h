@@ -2549,7 +2549,24 @@ RS_HOT PyObject *rs_default_arg(PyObject *callable, int k, int argcount) {
 /* How many frames the interpreter would allow the call (it takes one, the
  * C version's own calls take the rest): 0 means take the generic path;
  * -1 with an exception set for an interruption during the first check. */
-RS_HOT int rs_pure_call_budget(RsFrame *f, PyObject *callable, RsPureCallee *c, const char *fingerprint) {
+/* The frames a C version called from a compiled frame may use
+ * (rs_pure_depth), worked out once per call of the compiled function and
+ * kept in two of its C variables: at every call site of its body the C
+ * stack is as deep, and so is the recursion until something changes the
+ * recursion limit (sys.setrecursionlimit, or _Py_CheckRecursiveCall
+ * raising the thread's to the interpreter's), which moves
+ * recursion_remaining with it. */
+RS_HOT int rs_frame_pure_depth(RsFrame *f, int *depth, int *limit) {
+    int now = f->tstate->recursion_limit;
+    if (*depth < 0 || *limit != now) {
+        *depth = rs_pure_depth(f->tstate);
+        *limit = now;
+    }
+    return *depth;
+}
+
+RS_HOT int rs_pure_call_budget(RsFrame *f, PyObject *callable, RsPureCallee *c, const char *fingerprint,
+                               int *frame_depth, int *frame_limit) {
     if (rs_api == NULL) return 0;
     PyTypeObject *type = Py_TYPE(callable);
     if (type != &PyFunction_Type && type != rs_api->swapped_type) return 0;
@@ -2560,7 +2577,7 @@ RS_HOT int rs_pure_call_budget(RsFrame *f, PyObject *callable, RsPureCallee *c, 
         if (same <= 0) return same;
     }
     if (f->tstate->cframe->use_tracing) return 0;     /* the profiler sees the call */
-    return rs_pure_depth(f->tstate);
+    return rs_frame_pure_depth(f, frame_depth, frame_limit);
 }
 
 /* A call of any callable with C arguments, whose result is taken as a C
@@ -2574,7 +2591,7 @@ typedef struct {
 } RsDynamicSite;
 
 RS_HOT void *rs_dynamic_pure(RsFrame *f, PyObject *callable, const char *signature, int *depth,
-                               RsDynamicSite *site) {
+                               RsDynamicSite *site, int *frame_depth, int *frame_limit) {
     if (rs_api == NULL) return NULL;
     PyTypeObject *type = Py_TYPE(callable);
     if (type != &PyFunction_Type && type != rs_api->swapped_type) return NULL;
@@ -2592,7 +2609,7 @@ RS_HOT void *rs_dynamic_pure(RsFrame *f, PyObject *callable, const char *signatu
         site->version = version;
     }
     if (f->tstate->cframe->use_tracing) return NULL;     /* the profiler sees the call */
-    *depth = rs_pure_depth(f->tstate);
+    *depth = rs_frame_pure_depth(f, frame_depth, frame_limit);
     return *depth > 0 ? version : NULL;
 }
 

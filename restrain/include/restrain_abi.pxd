@@ -44,8 +44,8 @@ cdef extern from "restrain_abi.h":
     PyObject *rs_default_arg(PyObject *callable, int k, int argcount)
     ctypedef struct RsDynamicSite:
         PyObject *code
-    void *rs_dynamic_pure(RsFrame *f, PyObject *callable, const char *signature, int *depth, RsDynamicSite *site)
-    int rs_pure_call_budget(RsFrame *f, object callable, RsPureCallee *c, const char *fingerprint) except -1
+    void *rs_dynamic_pure(RsFrame *f, PyObject *callable, const char *signature, int *depth, RsDynamicSite *site, int *frame_depth, int *frame_limit)
+    int rs_pure_call_budget(RsFrame *f, object callable, RsPureCallee *c, const char *fingerprint, int *frame_depth, int *frame_limit) except -1
     int rs_store_global(RsFrame *f, int i, object v) except -1
     int rs_delete_global(RsFrame *f, int i) except -1
 
