@@ -256,7 +256,8 @@ class ModuleEmitter:
         self.attr_caches: list[str] = []
         self.method_caches: list[str] = []
         self.borrowed: set[str] = set()           # temporaries held as borrowed PyObject*
-        self.pointer_decls: set[str] = set()      # other PyObject * variables (rs_other, a C version's items)
+        self.pointer_decls: set[str] = set()      # other PyObject * variables (rs_other, ...)
+        self.array_decls: set[str] = set()        # PyObject ** variables (a C version's item arrays)
         # Object temporaries share a few variables (t0, t1, ...): a block's
         # temporaries take one at their definition and give it back after
         # their last use.  Cython initialises and finally releases every
@@ -1162,6 +1163,8 @@ class ModuleEmitter:
         borrowed = sorted(self.borrowed | self.pointer_decls)
         for i in range(0, len(borrowed), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in borrowed[i:i + 16]))
+        if self.array_decls:
+            decls.append("cdef PyObject " + ", ".join(f"**{n} = NULL" for n in sorted(self.array_decls)))
         for i in range(0, len(names), 16):
             decls.append("cdef object " + ", ".join(names[i:i + 16]))
         typed = dict(plan.reps)
@@ -1283,7 +1286,7 @@ class PureEmitter(ModuleEmitter):
         self.ranges: set[str] = set()              # range(...) results: rs_<v>_start, rs_<v>_stop
         # their iterators: values, and (block, k) stack slots, as rs_<name>_cur and rs_<name>_stop
         self.iterators, self.iterator_slots = self.range_iterators()
-        # iterators of the list or tuple parameters, as rs_<name>_cur and rs_<name>_seq
+        # iterators of the list or tuple parameters, as rs_<name>_cur, _stop and _items
         self.seq_iterators = {op.results[0] for block in self.ir.blocks.values() for op in block.ops
                               if op.kind == "get_iter" and op.args[0] in self.seq_loads}
         self.seq_iterator_slots = self.slots_holding(self.seq_iterators)
@@ -1328,7 +1331,7 @@ class PureEmitter(ModuleEmitter):
     def loop_only_param(self, i: int) -> bool:
         """Whether parameter `i` is only looped over (`for c in coeffs`):
         the C version takes it as an object and loops over it if it is a
-        list or a tuple (restrain_abi.h rs_seq_next), else gives up."""
+        list or a tuple (restrain_abi.h rs_seq_items), else gives up."""
         from .costmodel import looped_over_only
         return looped_over_only(self.ir.cfg.decoded.code, i)
 
@@ -1359,6 +1362,15 @@ class PureEmitter(ModuleEmitter):
 
     def deopt_lines(self, block: IRBlock, op: Op, replaced: dict[str, str] | None = None) -> list[str]:
         return [f"rs_bail[0] = {BAIL_GAVE_UP}", "return 0"]
+
+    def poll_test(self) -> str:
+        """Where the interpreter polls the eval breaker: a C version serves
+        a thread waiting for the GIL itself (restrain_abi.h
+        rs_pure_interrupted) and gives up for anything else, but one that
+        loops over a list or tuple argument gives up for that too: it
+        reads the sequence's items and size once, and another thread
+        could change a list while it waited for the GIL."""
+        return "rs_pure_breaker()" if self.seq_params else "rs_pure_interrupted()"
 
     def interrupted_lines(self) -> list[str]:
         """Give up for a signal or a pending call, which the interpreter
@@ -1408,13 +1420,12 @@ class PureEmitter(ModuleEmitter):
             if value.startswith("s") and value != slot:
                 raise NotPure("an iterator moving between stack slots")
             if value != slot:
-                other = "stop" if range_iterator else "seq"
-                self.typed_decls[f"rs_{slot}_cur"] = INT
-                if range_iterator:
-                    self.typed_decls[f"rs_{slot}_stop"] = INT
-                else:
-                    self.pointer_decls.add(f"rs_{slot}_seq")
-                lines += [f"rs_{slot}_cur = rs_{value}_cur", f"rs_{slot}_{other} = rs_{value}_{other}"]
+                self.typed_decls.update({f"rs_{slot}_cur": INT, f"rs_{slot}_stop": INT})
+                moved = ["cur", "stop"]
+                if not range_iterator:
+                    self.array_decls.add(f"rs_{slot}_items")
+                    moved.append("items")
+                lines += [f"rs_{slot}_{var} = rs_{value}_{var}" for var in moved]
         return lines + phi_moves(tuple(self.nm(label, values[k]) for k in keep),
                                  tuple(self.nm(target, phi_name(k)) for k in keep))
 
@@ -1429,7 +1440,7 @@ class PureEmitter(ModuleEmitter):
             # a loop's back-edge: where the interpreter would poll, give up
             if re.fullmatch(r" *rs_check_signals\(f, \d+\)", line):
                 indent = line[:len(line) - len(line.lstrip())]
-                lines += [indent + "if rs_pure_interrupted():"] + [
+                lines += [indent + f"if {self.poll_test()}:"] + [
                     indent + INDENT + x for x in self.interrupted_lines()]
             else:
                 lines.append(line)
@@ -1451,7 +1462,7 @@ class PureEmitter(ModuleEmitter):
         if op.kind == "const" and op.results[0] in self.borrowed:
             return []       # an object constant: only range()'s bounds take it, as a C literal
         if op.kind == "check_signals":
-            return ["if rs_pure_interrupted():"] + [INDENT + x for x in self.interrupted_lines()]
+            return [f"if {self.poll_test()}:"] + [INDENT + x for x in self.interrupted_lines()]
         if op.kind == "null":
             return []
         if op.kind == "load_global":
@@ -1478,25 +1489,25 @@ class PureEmitter(ModuleEmitter):
 
     def seq_op(self, block: IRBlock, op: Op, plan: OpPlan | None) -> list[str]:
         """A loop over a list or tuple parameter: the parameter checked
-        (anything else: give up), its index and the object as C variables,
-        each item read borrowed and unboxed at once (restrain_abi.h
-        rs_seq_next; an item of another type: give up)."""
+        (anything else: give up), its item array, size and an index as C
+        variables (restrain_abi.h rs_seq_items: nothing can change the
+        sequence while the C version runs, see poll_test), each item read
+        borrowed and unboxed at once (another type: give up)."""
         label = block.label
         if op.kind == "load_fast":
             return []
         if op.kind == "get_iter":
             r, i = op.results[0], self.producers[op.args[0]].params[0]
-            self.typed_decls[f"rs_{r}_cur"] = INT
-            self.pointer_decls.add(f"rs_{r}_seq")
-            return [f"if not rs_seq_ok(rs_a{i}):"] + [INDENT + x for x in self.deopt_lines(block, op)] + [
-                f"rs_{r}_seq = rs_a{i}", f"rs_{r}_cur = 0"]
+            self.typed_decls.update({f"rs_{r}_cur": INT, f"rs_{r}_stop": INT})
+            self.array_decls.add(f"rs_{r}_items")
+            return [f"if rs_seq_items(rs_a{i}, &rs_{r}_items, &rs_{r}_stop):"] + [
+                INDENT + x for x in self.deopt_lines(block, op)] + [f"rs_{r}_cur = 0"]
         if op.kind == "for_iter" and plan is not None and plan.how.startswith("iter:"):
             # the item unboxed as it is fetched (types.item_guess); not a float: give up
             it, r, rep = op.args[0], self.nm(label, op.results[0]), self.rep(label, op.results[0])
-            self.pointer_decls.add("rs_item")
-            return [f"rs_item = rs_seq_next(rs_{it}_seq, &rs_{it}_cur)", "rs_fi = rs_item != NULL",
-                    f"if rs_fi and rs_unbox_{rep}(<object>rs_item, &{r}):"] + [
-                INDENT + x for x in self.deopt_lines(block, op)]
+            return [f"rs_fi = rs_{it}_cur < rs_{it}_stop", "if rs_fi:",
+                    INDENT + f"if rs_unbox_{rep}(<object>rs_{it}_items[rs_{it}_cur], &{r}):"] + [
+                2 * INDENT + x for x in self.deopt_lines(block, op)] + [INDENT + f"rs_{it}_cur += 1"]
         if op.kind == "pop":
             return []
         raise NotPure(f"{op.kind} of a parameter")

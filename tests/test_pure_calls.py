@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -733,7 +734,7 @@ def horner_pair(companion: bool) -> tuple[dict, dict]:
     coeffs as an object (with the caller, or first, as a companion)."""
     interpreted, ns = load(HORNER), load(HORNER)
     compile_together(ns, companion, leaf_types=(list, float))
-    assert "rs_seq_next" in runtime._state.records[id(ns["caller"].__code__)].source_path.read_text()
+    assert "rs_seq_items" in runtime._state.records[id(ns["caller"].__code__)].source_path.read_text()
     return interpreted, ns
 
 
@@ -771,11 +772,44 @@ def test_other_items_or_iterables_give_the_interpreters_result(coeffs):
     assert _hook.info(compiled["leaf"].__code__)[0] > before         # the calls ran with frames
 
 
+def test_a_list_changed_by_another_thread_while_c_versions_loop_over_it():
+    # the C version reads the list's items and size once; it must not hand
+    # the GIL to a thread that reallocates them meanwhile (it gives up
+    # instead: PureEmitter.poll_test)
+    interpreted, compiled = horner_pair(False)
+    coeffs = [0.5] * 40
+    compiled["COEFFS"] = coeffs
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            coeffs.extend([1.5] * 400)      # moves the item array
+            del coeffs[40:]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    framed = _hook.info(compiled["leaf"].__code__)[0]
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for _ in range(30):
+            value = compiled["caller"](500)
+            assert isinstance(value, float)
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    # the thread asked for the GIL while C versions ran: they gave up, and
+    # those calls ran with frames (which hand it over as the interpreter does)
+    assert _hook.info(compiled["leaf"].__code__)[0] > framed
+    assert seq_outcome(compiled, coeffs) == seq_outcome(interpreted, coeffs)
+
+
 def test_a_parameter_used_otherwise_gives_no_c_version():
     # len(coeffs) besides the loop: the C version would need the object itself
     source = HORNER.replace("    return y", "    return y + len(coeffs)")
     ns = load(source)
     caller, leaf = ns["caller"].__code__, ns["leaf"].__code__
     compile_batch([(caller, observe(caller, (int,))), (leaf, observe(leaf, (list, float)))])
-    assert "rs_seq_next" not in runtime._state.records[id(caller)].source_path.read_text()
+    assert "rs_seq_items" not in runtime._state.records[id(caller)].source_path.read_text()
     assert seq_outcome(ns, [0.5, 1.5]) == seq_outcome(load(source), [0.5, 1.5])

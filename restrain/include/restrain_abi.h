@@ -2490,22 +2490,29 @@ RS_HOT int rs_pure_interrupted(void) {
     return 0;
 }
 
-/* A C version's loop over a list or tuple argument (`for c in coeffs`): the
- * interpreter iterates an exact list or tuple by index, reading its size
- * afresh at each step (list_iterator, tuple_iterator), and so does this
- * (another thread may change the list while the C version hands it the
- * GIL).  Anything else is not iterated here: the C version gives up.
- * rs_seq_next returns the next item, borrowed (the C version unboxes it at
- * once), or NULL at the end. */
-RS_HOT int rs_seq_ok(PyObject *seq) {
-    return PyList_CheckExact(seq) || PyTuple_CheckExact(seq);
+/* A C version's loop over a list or tuple argument (`for c in coeffs`):
+ * no Python code runs in a C version, and one that loops over a sequence
+ * does not hand the GIL to another thread either (emit.PureEmitter.poll_test:
+ * rs_pure_breaker, it gives up instead), so nothing can change the
+ * sequence meanwhile: its item array and size are read once, here.  1:
+ * neither an exact list nor a tuple (the C version gives up). */
+RS_HOT int rs_seq_items(PyObject *seq, PyObject ***items, long long *size) {
+    if (PyList_CheckExact(seq)) {
+        *items = ((PyListObject *)seq)->ob_item;
+        *size = PyList_GET_SIZE(seq);
+        return 0;
+    }
+    if (PyTuple_CheckExact(seq)) {
+        *items = ((PyTupleObject *)seq)->ob_item;
+        *size = PyTuple_GET_SIZE(seq);
+        return 0;
+    }
+    return 1;
 }
 
-RS_HOT PyObject *rs_seq_next(PyObject *seq, long long *index) {
-    PyObject **slot = rs_item_slot(seq, *index);     /* the index is never negative */
-    if (slot == NULL) return NULL;
-    ++*index;
-    return *slot;
+/* Whether the eval breaker asks for anything at all (rs_seq_items) */
+RS_HOT int rs_pure_breaker(void) {
+    return __builtin_expect(_Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker), 0);
 }
 
 /* ---- calls of pure functions from other compiled functions ----------------
