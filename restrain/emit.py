@@ -608,6 +608,9 @@ class ModuleEmitter:
         return values, slots
 
     def only_looped(self, iterator: str, slots: set, kind: str) -> bool:
+        """Whether only its loop uses `iterator` (held in `slots`): a
+        FOR_ITER of the kind's plan or a pop, no other op, no return or
+        branch on it, no move to another stack depth."""
         for block in self.ir.blocks.values():
             label = block.label
             for pos, op in enumerate(block.ops):
@@ -651,20 +654,24 @@ class ModuleEmitter:
         """range(), GET_ITER and FOR_ITER of the loops of c_loops; None for
         any other op (and for a typed FOR_ITER by index: unboxed_for_iter)."""
         label = block.label
-        if op.kind in ("call", "get_iter"):
+        if op.kind == "call":           # range(...) of C integers
+            if self.loop_kind(label, op.results[0]) != "range":
+                return None
+            cur, stop = self.loop_vars(op.results[0], "range")
+            first, callable_, *bounds = renamed.args
+            start, end = ("0", bounds[0]) if len(bounds) == 1 else bounds
+            return [f"{renamed.results[0]} = rs_range_c({first}, {callable_}, {start}, {end}, {len(bounds)}, "
+                    f"&{cur}, &{stop})", f"rs_poll_after_call(f, {op.index}, {first}, {callable_})"]
+        if op.kind == "get_iter":
             kind = self.loop_kind(label, op.results[0])
             if kind is None:
                 return None
-            vars_ = self.loop_vars(op.results[0], kind)
-            r, (first, second, *bounds) = renamed.results[0], renamed.args + ((None,) if op.kind == "get_iter" else ())
-            if op.kind == "call":         # range(...)
-                start, stop = ("0", bounds[0]) if len(bounds) == 1 else bounds
-                return [f"{r} = rs_range_c({first}, {second}, {start}, {stop}, {len(bounds)}, "
-                        f"&{vars_[0]}, &{vars_[1]})", f"rs_poll_after_call(f, {op.index}, {first}, {second})"]
+            a, b = self.loop_vars(op.results[0], kind)
+            result, iterable = renamed.results[0], renamed.args[0]
             if kind == "index":
-                return [f"{r} = rs_get_iter_indexed({first}, &{vars_[0]}, &{vars_[1]})"]
-            source = self.loop_vars(op.args[0], kind)
-            return [f"{r} = rs_get_iter_range({first})"] + [f"{a} = {b}" for a, b in zip(vars_, source)]
+                return [f"{result} = rs_get_iter_indexed({iterable}, &{a}, &{b})"]
+            cur, stop = self.loop_vars(op.args[0], kind)      # the range() call's
+            return [f"{result} = rs_get_iter_range({iterable})", f"{a} = {cur}", f"{b} = {stop}"]
         kind = self.loop_kind(label, op.args[0]) if op.kind == "for_iter" else None
         if kind is None:
             return None

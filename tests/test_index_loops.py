@@ -1,4 +1,4 @@
-"""Loops over a list by index (emit.ModuleEmitter.index_iterators,
+"""Loops over a list by index (emit.ModuleEmitter.c_loops,
 restrain_abi.h rs_get_iter_indexed): a loop whose iterator only the loop
 uses runs over an exact list with the list and an index as C variables, and
 makes a list iterator only where the interpreter could see one (a

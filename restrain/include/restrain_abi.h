@@ -1268,7 +1268,7 @@ RS_HOT int rs_for_iter_store(RsFrame *f, PyObject *it, int i) {
 
 /* ---- loops over a list by index -------------------------------------------
  * A loop whose iterator nothing but the loop itself uses (its FOR_ITER and
- * the pop at its end: emit.ModuleEmitter.index_iterators) runs over an
+ * the pop at its end: emit.ModuleEmitter.c_loops) runs over an
  * exact list by index, as a C variable: the list itself is held where the
  * iterator would be (one reference, as the iterator's), *seq points to it
  * and *cur counts, so an item costs a bounds check and a load instead of
