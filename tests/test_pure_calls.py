@@ -786,22 +786,27 @@ def test_a_list_changed_by_another_thread_while_c_versions_loop_over_it():
             coeffs.extend([1.5] * 400)      # moves the item array
             del coeffs[40:]
 
+    if not _hook.is_installed():
+        _hook.install(None)
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
-    framed = _hook.info(compiled["leaf"].__code__)[0]
+    leaf = compiled["leaf"].__code__
+    framed = _hook.info(leaf)[0]
     thread = threading.Thread(target=churn)
     thread.start()
+    deadline = time.monotonic() + 10
     try:
-        for _ in range(30):
-            value = compiled["caller"](500)
-            assert isinstance(value, float)
+        # until the thread asks for the GIL while a C version runs: that
+        # gives up, and the call runs with a frame (which hands the GIL
+        # over as the interpreter does); one that handed it over itself
+        # would never run the leaf with a frame
+        while _hook.info(leaf)[0] == framed and time.monotonic() < deadline:
+            assert isinstance(compiled["caller"](500), float)
     finally:
         stop.set()
         thread.join()
         sys.setswitchinterval(interval)
-    # the thread asked for the GIL while C versions ran: they gave up, and
-    # those calls ran with frames (which hand it over as the interpreter does)
-    assert _hook.info(compiled["leaf"].__code__)[0] > framed
+    assert _hook.info(leaf)[0] > framed
     assert seq_outcome(compiled, coeffs) == seq_outcome(interpreted, coeffs)
 
 
