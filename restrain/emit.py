@@ -531,6 +531,11 @@ class ModuleEmitter:
         """iter(range(...)) values, and the stack slots (block label, depth)
         that hold one on some path (then on every path: the stack's shape
         at a block is fixed)."""
+        values = self.range_iterator_values()
+        return values, self.slots_holding(values)
+
+    def range_iterator_values(self) -> set:
+        """The values of iter(range(...)): GET_ITER of a call of the global `range`."""
         code = self.ir.cfg.decoded.code
         producers = self.producers
         values = set()
@@ -540,7 +545,7 @@ class ModuleEmitter:
                 load = producers.get(call.args[1]) if call is not None and call.kind == "call" else None
                 if load is not None and load.kind == "load_global" and code.co_names[load.params[0]] == "range":
                     values.add(op.results[0])
-        return values, self.slots_holding(values)
+        return values
 
     def slots_holding(self, values: set) -> set:
         """The stack slots (block label, depth) that hold one of `values`
@@ -559,9 +564,14 @@ class ModuleEmitter:
         return slots
 
     @staticmethod
-    def holds_iterator(label: int, name: str, values: set, slots: set) -> bool:
-        slot = re.fullmatch(r"s(\d+)", name)       # phi_name(k)
-        return name in values or (slot is not None and (label, int(slot.group(1))) in slots)
+    def slot_depth(name: str) -> int | None:
+        """k for the stack slot variable phi_name(k), else None."""
+        slot = re.fullmatch(r"s(\d+)", name)
+        return int(slot.group(1)) if slot is not None else None
+
+    @classmethod
+    def holds_iterator(cls, label: int, name: str, values: set, slots: set) -> bool:
+        return name in values or (label, cls.slot_depth(name)) in slots
 
     # -- loops whose iterator is C variables -----------------------------------
     # A loop whose iterator only the loop itself uses (its FOR_ITER, the pop
@@ -593,7 +603,7 @@ class ModuleEmitter:
                 if op.kind == "call" and (block.label, pos) not in self.plan.ops \
                         and self.makes_range_iterator(block, op):
                     range_calls[self.value_users[op.results[0]][0].results[0]] = op.results[0]
-        ranges, _ = self.range_iterators()
+        ranges = self.range_iterator_values()
         held = {r: self.slots_holding({r}) for r in made}
         values, slots = {}, {}
         for r in made:
@@ -635,8 +645,7 @@ class ModuleEmitter:
         values, slots = self.c_loops
         if name in values:
             return values[name]
-        slot = re.fullmatch(r"s(\d+)", name)       # phi_name(k)
-        return slots.get((label, int(slot.group(1)))) if slot is not None else None
+        return slots.get((label, self.slot_depth(name)))
 
     def loop_vars(self, name: str, kind: str) -> tuple[str, str]:
         """The C variables of a loop's state (LOOP_VARS), declared."""

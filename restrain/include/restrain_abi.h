@@ -1309,9 +1309,7 @@ RS_HOT PyObject *rs_for_index(RsFrame *f, int index, PyObject *it, PyObject *seq
 RS_HOT int rs_for_index_store(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur, int i) {
     if (seq == NULL) return rs_for_iter_store(f, it, i);
     if (rs_list_done(f, index, seq, *cur)) return 0;
-    PyObject *old = f->locals[i];
-    f->locals[i] = Py_NewRef(PyList_GET_ITEM(seq, (*cur)++));
-    Py_XDECREF(old);
+    rs_store_fast(f, i, PyList_GET_ITEM(seq, (*cur)++));
     return 1;
 }
 
@@ -2553,9 +2551,6 @@ RS_HOT PyObject *rs_default_arg(PyObject *callable, int k, int argcount) {
     return PyTuple_GET_ITEM(defaults, k - first);
 }
 
-/* How many frames the interpreter would allow the call (it takes one, the
- * C version's own calls take the rest): 0 means take the generic path;
- * -1 with an exception set for an interruption during the first check. */
 /* The frames a C version called from a compiled frame may use
  * (rs_pure_depth), worked out once per call of the compiled function and
  * kept in two of its C variables: at every call site of its body the C
@@ -2572,6 +2567,9 @@ RS_HOT int rs_frame_pure_depth(RsFrame *f, int *depth, int *limit) {
     return *depth;
 }
 
+/* How many frames the interpreter would allow the call (it takes one, the
+ * C version's own calls take the rest): 0 means take the generic path;
+ * -1 with an exception set for an interruption during the first check. */
 RS_HOT int rs_pure_call_budget(RsFrame *f, PyObject *callable, RsPureCallee *c, const char *fingerprint,
                                int *frame_depth, int *frame_limit) {
     if (rs_api == NULL) return 0;
