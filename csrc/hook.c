@@ -432,16 +432,14 @@ static inline int64_t now_ns(void) {
 }
 
 static PyObject *eval_default(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag);
+static PyObject *argument_type(_PyInterpreterFrame *frame, int i);
 
 static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, int throwflag,
                             RsCodeInfo *info) {
     PyCodeObject *co = frame->f_code;
     int n = co->co_argcount + co->co_kwonlyargcount;      /* <= RS_TIMED_ARGS */
     PyObject *types[RS_TIMED_ARGS];
-    for (int i = 0; i < n; i++) {
-        PyObject *value = frame->localsplus[i];
-        types[i] = Py_NewRef((PyObject *)Py_TYPE(value != NULL ? value : Py_None));
-    }
+    for (int i = 0; i < n; i++) types[i] = Py_NewRef(argument_type(frame, i));
     Py_INCREF(co);        /* the frame's reference goes with the frame */
     int64_t start = now_ns();
     PyObject *result = eval_default(tstate, frame, throwflag);
@@ -550,13 +548,18 @@ static void *api_pure_version(PyObject *code, const char *signature) {
 static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, api_code_matches,
                          api_pure_version};
 
-/* The type of a frame's argument i (NoneType for one deleted), borrowed. */
+/* What the feedback keeps of a frame's argument i, borrowed: its type
+ * (NoneType for one deleted), or for a Python function its code object,
+ * so that a call of the argument (integrate(f, ...) calling f) can call
+ * that function's C version directly (feedback.Feedback.arg_callees). */
 static PyObject *argument_type(_PyInterpreterFrame *frame, int i) {
     PyCodeObject *co = frame->f_code;
     PyObject *value = frame->localsplus[i];
     /* an argument a closure captures is in a cell once MAKE_CELL ran */
     if (value != NULL && (_PyLocals_GetKind(co->co_localspluskinds, i) & CO_FAST_CELL) && PyCell_Check(value))
         value = PyCell_GET(value);
+    if (value != NULL && Py_IS_TYPE(value, &PyFunction_Type))
+        return PyFunction_GET_CODE(value);
     return value == NULL ? (PyObject *)&_PyNone_Type : (PyObject *)Py_TYPE(value);
 }
 

@@ -55,7 +55,12 @@ class BuildOptions(NamedTuple):
     # for good: simpson_poly's Horner step waited on a store and a load
     # each turn.  `bench/compare.py` against -O1 alone: Mandelbrot 1.35x,
     # float_loops 1.09x, others 0.99-1.05x; compiles 2-5% longer.
-    opt_flags: tuple[str, ...] = ("-O1", "-fcaller-saves")
+    # -fira-region=all: every loop is a region of its own for the register
+    # allocator, so a loop's C variables get registers inside it even
+    # where the function as a whole (its cold paths full of calls) would
+    # keep them in memory: integrate's running total stayed in memory with
+    # the default regions, branch hints or not.
+    opt_flags: tuple[str, ...] = ("-O1", "-fcaller-saves", "-fira-region=all")
     timeout: float = 120.0
 
 

@@ -44,6 +44,12 @@ class Feedback(NamedTuple):
     # callee is compiled again once the callee is (runtime._relink_callers),
     # and the two versions must not share a cache entry
     companions: tuple[str, ...] = ()
+    # (argument index, name) of a Python function passed as that argument
+    # whose C version its module may carry too (runtime._feedback; the
+    # evaluator samples a function argument as its code object, hook.c
+    # argument_type): integrate(f, ...) calling f calls it directly
+    # (emit.ModuleEmitter.passed_callee), behind the same guard as a global
+    arg_callees: tuple[tuple[int, str], ...] = ()
 
     def op_type(self, index: int) -> str | None:
         if not self.speculate or index in self.no_speculate:
@@ -57,7 +63,8 @@ class Feedback(NamedTuple):
 
     def key(self) -> str:
         """A stable digest for the cache key."""
-        text = repr((self.arg_types, self.op_types, sorted(self.no_speculate), self.speculate, self.companions))
+        text = repr((self.arg_types, self.op_types, sorted(self.no_speculate), self.speculate, self.companions)
+                    + ((self.arg_callees,) if self.arg_callees else ()))
         return new_digest(text.encode()).hexdigest()[:16]
 
     def dump(self) -> str:
@@ -69,6 +76,8 @@ class Feedback(NamedTuple):
             lines.append("generic version (no guesses)")
         if self.companions:
             lines.append(f"may call the C versions of: {', '.join(self.companions)}")
+        for i, name in self.arg_callees:
+            lines.append(f"argument {i} was the function {name}")
         return "\n".join(lines)
 
 
@@ -80,12 +89,18 @@ def _op_table(op_types: tuple) -> dict[int, str]:
     return dict(op_types)
 
 
+def arg_type_name(sampled) -> str:
+    """The name of a sampled argument type: "int", "float" or "object" (a
+    name given as such, or a function argument's code object, hook.c)."""
+    return sampled if isinstance(sampled, str) else TYPED_ARGS.get(sampled, "object")
+
+
 def observe(code: CodeType, arg_types: tuple = (), no_speculate=frozenset(),
-            speculate: bool = True, companions=()) -> Feedback:
+            speculate: bool = True, companions=(), arg_callees=()) -> Feedback:
     """Feedback for `code` now: `arg_types` are Python types (or names)."""
-    names = tuple(t if isinstance(t, str) else TYPED_ARGS.get(t, "object") for t in arg_types)
+    names = tuple(arg_type_name(t) for t in arg_types)
     return Feedback(names, interpreter_specialisations(code), frozenset(no_speculate), speculate,
-                    tuple(sorted(companions)))
+                    tuple(sorted(companions)), tuple(sorted(arg_callees)))
 
 
 def interpreter_specialisations(code: CodeType) -> tuple[tuple[int, str], ...]:

@@ -111,6 +111,7 @@ def front_end_spec(code: CodeType, feedback: Feedback) -> dict:
         "op_types": [list(pair) for pair in feedback.op_types],
         "no_speculate": sorted(feedback.no_speculate),
         "speculate": feedback.speculate,
+        "arg_callees": [list(pair) for pair in feedback.arg_callees],
     }
 
 
@@ -138,7 +139,8 @@ def front_end_module(spec: dict, prefix: str = "", pure_callees: dict | None = N
     from .pipeline import front_end_stages
     code = marshal.loads(base64.b64decode(spec["code"]))
     feedback = Feedback(tuple(spec["arg_types"]), tuple(tuple(p) for p in spec["op_types"]),
-                        frozenset(spec["no_speculate"]), bool(spec["speculate"]))
+                        frozenset(spec["no_speculate"]), bool(spec["speculate"]),
+                        arg_callees=tuple((int(i), str(n)) for i, n in spec.get("arg_callees", ())))
     products: dict = {"code": code, "feedback": feedback, "prefix": prefix, "pure_callees": pure_callees}
     for name, stage in front_end_stages():
         try:

@@ -316,10 +316,28 @@ def _feedback(code: CodeType, record: FunctionRecord):
     functions it calls whose C versions its module may carry (_companions)."""
     with _import_guard:
         from .feedback import observe
-    companions = () if _state.config.sync else \
-        [r.code.co_name for r in _callee_records(code) if r.status in ("compiled", "queued")]
+    companions, arg_callees = [], []
+    if not _state.config.sync:
+        companions = [r.code.co_name for r in _callee_records(code) if r.status in ("compiled", "queued")]
+        for i, r in _passed_records(record):
+            if r.status in ("compiled", "queued"):
+                arg_callees.append((i, r.code.co_name))
+                companions.append(r.code.co_name)
     return observe(code, record.arg_types, record.no_speculate,
-                   speculate=record.versions - record.relinks < MAX_VERSIONS - 1, companions=companions)
+                   speculate=record.versions - record.relinks < MAX_VERSIONS - 1,
+                   companions=set(companions), arg_callees=arg_callees)
+
+
+def _passed_records(record: FunctionRecord) -> list:
+    """(argument index, record) of the functions passed to `record`'s code
+    as arguments on the sampled call (the evaluator samples a function
+    argument as its code object, hook.c argument_type)."""
+    out = []
+    for i, sampled in enumerate(record.arg_types):
+        passed = _state.records.get(id(sampled)) if isinstance(sampled, CodeType) else None
+        if passed is not None and passed.code is sampled and passed is not record:
+            out.append((i, passed))
+    return out
 
 
 @contextlib.contextmanager
@@ -411,11 +429,12 @@ def _relink_callers(callee: FunctionRecord) -> None:
     int and float arguments, and lists or tuples it loops over (what a C
     version takes), and not with --sync (its in-process compiles build no
     companions)."""
-    types = [t if isinstance(t, str) else t.__name__ for t in callee.arg_types]
-    if _state.config.sync or _state.shutting_down or not types:
-        return
     with _import_guard:
         from .costmodel import called_global_names, looped_over_only
+        from .feedback import arg_type_name
+    types = [arg_type_name(t) for t in callee.arg_types]
+    if _state.config.sync or _state.shutting_down or not types:
+        return
     # other arguments only if the function loops over them (a list or a tuple)
     if not all(t in ("int", "float") or looped_over_only(callee.code, i) for i, t in enumerate(types)) \
             or "int" not in types and "float" not in types:
@@ -423,14 +442,22 @@ def _relink_callers(callee: FunctionRecord) -> None:
     name = callee.code.co_name
     for record in list(_state.records.values()):
         if (record is callee or record.status != "compiled" or record.relinks >= MAX_RELINKS
-                or name in record.linked or record.code.co_filename != callee.code.co_filename
-                or name not in called_global_names(record.code)):
+                or name in record.linked or not _calls(record, callee, called_global_names)):
             continue
         with _report_in_progress():
             record.status, record.relinks, record.relinking = "queued", record.relinks + 1, True
             logger.debug("restrain: compiling %s again, for the C version of %s", record.code.co_qualname,
                          callee.code.co_qualname)
             _schedule(record.code, _feedback(record.code, record))
+
+
+def _calls(caller: FunctionRecord, callee: FunctionRecord, called_global_names) -> bool:
+    """Whether `caller` calls `callee` by global name (in its file), or was
+    passed it as an argument (_passed_records)."""
+    if caller.code.co_filename == callee.code.co_filename \
+            and callee.code.co_name in called_global_names(caller.code):
+        return True
+    return any(r is callee for _, r in _passed_records(caller))
 
 
 def _log_outcome(record: FunctionRecord) -> None:
@@ -745,7 +772,9 @@ def _companions(batch: list) -> list:
     in_batch = {id(code) for code, _ in batch}
     out = []
     for code, _ in batch:
-        for record in _callee_records(code):
+        own = _state.records.get(id(code))
+        passed = [r for _, r in _passed_records(own)] if own is not None and own.code is code else []
+        for record in _callee_records(code) + passed:
             callee = record.code
             if id(callee) not in in_batch and record.status in ("compiled", "queued"):
                 in_batch.add(id(callee))

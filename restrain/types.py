@@ -129,6 +129,10 @@ class TypePlan:
     assigned_in: dict[int, frozenset[int]] = field(default_factory=dict)  # label -> locals surely bound on entry
     # subscripts read straight into a C variable (never boxed): value -> rep
     fused: dict[str, str] = field(default_factory=dict)
+    # argument index -> name of the function it was on the sampled call,
+    # whose C version the module may carry (Feedback.arg_callees; emit:
+    # passed_callee calls it directly behind the callee guard)
+    passed_callees: dict[int, str] = field(default_factory=dict)
 
     def slot_name(self, label: int, name: str) -> str:
         """The variable holding stack value `name` in block `label`: a
@@ -169,6 +173,8 @@ class TypePlan:
         for (label, pos), plan in sorted(self.ops.items()):
             extra = f" unbox {dict(plan.unbox)}" if plan.unbox else ""
             lines.append(f"  block {label} op {pos}: {plan.how}{' (may deopt)' if plan.deopt else ''}{extra}")
+        for i, name in sorted(self.passed_callees.items()):
+            lines.append(f"argument {i}: calls of it try the C version of {name}")
         if not lines:
             lines.append("(nothing specialised: generic code)")
         return "\n".join(lines)
@@ -372,7 +378,8 @@ class TypeInference:
         return TypePlan({n: r for n, r in self.reps.items() if r in (INT, FLOAT, BOOL)},
                         local_reps, self.ops, self.deopt_blocks,
                         tuple(i for i in range(nargs) if i in local_reps), self.resume,
-                        slot_reps, self.definitely_assigned(), fused)
+                        slot_reps, self.definitely_assigned(), fused,
+                        dict(self.fb.arg_callees) if self.fb.speculate else {})
 
     def boxed_only_constants(self, typed_use: dict[str, bool]) -> list[str]:
         """Typed constants that every use takes as an object (`n < 2` when

@@ -249,9 +249,13 @@ def integrate(f, n):
 """
 
 
-def dynamic_pair() -> tuple[dict, dict]:
+def dynamic_pair(direct: bool = False) -> tuple[dict, dict]:
     """(interpreted, compiled) namespaces: integrate compiled after leaf,
-    divide and double (each with a C version, installed on its own)."""
+    divide and double (each with a C version, installed on its own).
+    `direct`: integrate's sampled call was passed leaf (the evaluator
+    samples a function argument as its code object), so leaf's C version
+    is built into integrate's module and called directly first
+    (emit.passed_callee), the lookup by signature after it."""
     spaces = []
     for _ in range(2):
         ns: dict = {}
@@ -263,14 +267,24 @@ def dynamic_pair() -> tuple[dict, dict]:
     ns = spaces[1]
     compile_batch([(ns[name].__code__, observe(ns[name].__code__, (kind,)))
                    for name, kind in (("leaf", float), ("divide", float), ("double", int))])
-    compile_batch([(ns["integrate"].__code__, observe(ns["integrate"].__code__, (object, int)))])
-    source = runtime._state.records[id(ns["integrate"].__code__)].source_path.read_text()
+    code = ns["integrate"].__code__
+    if direct:
+        runtime._state.records[id(ns["leaf"].__code__)].arg_types = (float,)     # as sampled
+        record = runtime._state.records[id(code)] = runtime.FunctionRecord(code, (ns["leaf"].__code__, int))
+        feedback = runtime._feedback(code, record)
+        assert feedback.arg_callees == ((0, "leaf"),)
+    else:
+        feedback = observe(code, (object, int))
+    compile_batch([(code, feedback)])
+    source = runtime._state.records[id(code)].source_path.read_text()
     assert 'rs_dynamic_pure(' in source and 'b"f>f"' in source
+    assert ("rs_pure_call_budget(f, <object>" in source) == direct
     return spaces[0], ns
 
 
-def test_a_function_passed_in_runs_in_its_c_version():
-    plain, ns = dynamic_pair()
+@pytest.mark.parametrize("direct", [False, True])
+def test_a_function_passed_in_runs_in_its_c_version(direct):
+    plain, ns = dynamic_pair(direct)
     before = _hook.info(ns["leaf"].__code__)[0]
     assert ns["integrate"](ns["leaf"], 1000) == plain["integrate"](plain["leaf"], 1000)
     assert _hook.info(ns["leaf"].__code__)[0] == before        # no frame for any of the 1000 calls
@@ -283,8 +297,9 @@ def test_a_function_passed_in_runs_in_its_c_version():
     "divide",                             # its C version gives up (a zero divisor): the ordinary call raises
     "lambda x: 'x' if x > 0.5 else x",    # a str: TypeError in the caller
 ])
-def test_other_callables_passed_in_give_the_interpreters_results(callee):
-    plain, ns = dynamic_pair()
+@pytest.mark.parametrize("direct", [False, True])
+def test_other_callables_passed_in_give_the_interpreters_results(callee, direct):
+    plain, ns = dynamic_pair(direct)
 
     def outcome(space):
         try:
@@ -295,11 +310,14 @@ def test_other_callables_passed_in_give_the_interpreters_results(callee):
     assert outcome(ns) == outcome(plain)
 
 
-def test_one_call_site_follows_the_function_it_is_given():
+@pytest.mark.parametrize("direct", [False, True])
+def test_one_call_site_follows_the_function_it_is_given(direct):
     # the site remembers the last code it found a C version for
     # (restrain_abi.h RsDynamicSite): another function, or a function whose
-    # __code__ was replaced, is looked up again
-    plain, ns = dynamic_pair()
+    # __code__ was replaced, is looked up again; the direct call of leaf's
+    # C version is behind the guard of a call by global name (its code's
+    # digest), which divide, double and leaf with divide's code all fail
+    plain, ns = dynamic_pair(direct)
 
     def sequence(space):
         out = []
@@ -322,8 +340,9 @@ def test_one_call_site_follows_the_function_it_is_given():
     assert _hook.info(leaf_code)[0] == before        # leaf's 120 calls: none with a frame
 
 
-def test_a_profiler_sees_the_calls_of_a_function_passed_in():
-    plain, ns = dynamic_pair()
+@pytest.mark.parametrize("direct", [False, True])
+def test_a_profiler_sees_the_calls_of_a_function_passed_in(direct):
+    plain, ns = dynamic_pair(direct)
 
     def profiled(space):
         calls = []

@@ -313,6 +313,26 @@ def test_argument_types_of_a_running_frame_keep_no_object_alive():
     assert deleted_argument(3) == (type(None),)
 
 
+def test_a_function_argument_is_sampled_as_its_code_object():
+    """A Python function passed as an argument is sampled as its code (so
+    that a call of the argument may call that function's C version
+    directly: Feedback.arg_callees); any other callable as its type."""
+    def helper(x):
+        return x
+
+    def sampled(f, g, h, n, captured):
+        def inner():
+            return captured
+        return runtime._argument_types(sys._getframe())
+
+    lam = lambda: 0      # noqa: E731
+    assert sampled(helper, lam, len, 3, helper) == (helper.__code__, lam.__code__, type(len), int,
+                                                     helper.__code__)
+    # the feedback's argument types do not change: such an argument is an object
+    from restrain.feedback import observe
+    assert observe(sampled.__code__, (helper.__code__, int)).arg_types == ("object", "int")
+
+
 def test_stack_samples_hold_no_frame_of_the_sampled_thread():
     """The sampler reads code objects, f_lasti and argument types
     (hook.sample_stacks), no frame objects: one it held while the sampled

@@ -978,3 +978,25 @@ def test_ord_differential(ord_pair, items):
     # str and bytes of one character in C; a bytearray, a longer or empty
     # str, an int or None: deoptimised, the interpreter's result or TypeError
     ord_pair.check(items)
+
+
+def test_cold_paths_are_marked_unlikely_for_the_c_compiler():
+    """Deoptimisations, a C version giving up and the ordinary call it
+    stands for are branch-hinted (emit.mark_cold_paths): the register
+    allocator otherwise weighs their calls as often as the loop's turn."""
+    from restrain.emit import mark_cold_paths
+    lines = ["if rs_f_truediv(a, b, &c):", "    rs_deopt_begin(f, 6)",
+             "if rs_cb:", "    rs_t = rs_call1(x, y, z)",
+             "if rs_cb == 1:", "    rs_db0 += 1",
+             "if rs_depth <= 0:", "    rs_bail[0] = 1",
+             "if not (rs_c):", "    v1 = 2"]
+    marked = mark_cold_paths(lines)
+    assert marked[0::2] == ["if rs_unlikely(rs_f_truediv(a, b, &c)):", "if rs_unlikely(rs_cb):",
+                            "if rs_unlikely(rs_cb == 1):", "if rs_unlikely(rs_depth <= 0):", "if not (rs_c):"]
+    assert marked[1::2] == lines[1::2]
+
+    def halves(a, b):
+        return a / b
+
+    source = restrain.explain(halves, (float, float))
+    assert "if rs_unlikely(rs_f_truediv(" in source

@@ -86,6 +86,17 @@ typedef PyObject *(*RsEntry)(RsFrame *);
  * `static inline` helpers on its own; the small hot ones are forced. */
 #define RS_HOT static inline __attribute__((always_inline))
 
+/* Branch hints for the slow paths of the helpers above, which inline into
+ * the compiled loops.  Without them gcc guesses an even chance for each
+ * branch, so a rarely taken call (a guard's first check, a global's
+ * reload) looks as frequent as the loop itself; its register allocator
+ * then keeps every C variable live across it in memory for good: a
+ * running float total went through a store and a load every turn (emit:
+ * the generated code marks its own cold paths with rs_unlikely too). */
+#define RS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define rs_unlikely(x) RS_UNLIKELY(x)
+
 /* ---- the NULL stack value ---------------------------------------------
  * The 3.11 value stack holds NULL below a callable (PUSH_NULL, LOAD_GLOBAL
  * with the low bit, LOAD_METHOD on a non-method).  Cython variables cannot
@@ -282,9 +293,9 @@ typedef struct {
 
 RS_HOT PyObject *rs_load_global_cached(RsFrame *f, int i, RsGlobalCache *c) {
     PyObject *globals = f->frame->f_globals, *builtins = f->frame->f_builtins;
-    if (c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)
+    if (RS_LIKELY(c->value != NULL && PyDict_CheckExact(globals) && PyDict_CheckExact(builtins)
             && ((PyDictObject *)globals)->ma_version_tag == c->globals_version
-            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version) {
+            && ((PyDictObject *)builtins)->ma_version_tag == c->builtins_version)) {
         return Py_NewRef(c->value);
     }
     PyObject *v = rs_load_global(f, i);
@@ -1293,21 +1304,21 @@ static inline PyObject *rs_get_iter_indexed(PyObject *v, PyObject **seq, long lo
  * as in rs_seqiter_next.  (A test of its own, not a NULL item: an item
  * within the size is never NULL, which the C compiler cannot know.) */
 RS_HOT int rs_list_done(RsFrame *f, int index, PyObject *seq, long long cur) {
-    if (cur < PyList_GET_SIZE(seq)) return 0;
+    if (RS_LIKELY(cur < PyList_GET_SIZE(seq))) return 0;
     rs_at(f, index);
     return 1;
 }
 
 /* FOR_ITER, its item an object (rs_for_iter) */
 RS_HOT PyObject *rs_for_index(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur) {
-    if (seq == NULL) return rs_for_iter(it);
+    if (RS_UNLIKELY(seq == NULL)) return rs_for_iter(it);
     if (rs_list_done(f, index, seq, *cur)) return rs_null();
     return Py_NewRef(PyList_GET_ITEM(seq, (*cur)++));
 }
 
 /* FOR_ITER whose item goes straight into local i (rs_for_iter_store) */
 RS_HOT int rs_for_index_store(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur, int i) {
-    if (seq == NULL) return rs_for_iter_store(f, it, i);
+    if (RS_UNLIKELY(seq == NULL)) return rs_for_iter_store(f, it, i);
     if (rs_list_done(f, index, seq, *cur)) return 0;
     rs_store_fast(f, i, PyList_GET_ITEM(seq, (*cur)++));
     return 1;
@@ -1681,17 +1692,17 @@ RS_HOT PyObject *rs_local(RsFrame *f, int i) {
 
 /* ---- unboxing a guessed object -------------------------------------------- */
 RS_HOT int rs_unbox_float(PyObject *o, double *r) {
-    if (!PyFloat_CheckExact(o)) return 1;
+    if (RS_UNLIKELY(!PyFloat_CheckExact(o))) return 1;
     *r = PyFloat_AS_DOUBLE(o);
     return 0;
 }
 /* 3.11 ints: ob_size is the signed digit count (30-bit digits). */
 RS_HOT int rs_unbox_int(PyObject *o, long long *r) {
-    if (!PyLong_CheckExact(o)) return 1;
+    if (RS_UNLIKELY(!PyLong_CheckExact(o))) return 1;
     Py_ssize_t size = Py_SIZE(o);
     if (size == 0) { *r = 0; return 0; }
-    if (size == 1) { *r = ((PyLongObject *)o)->ob_digit[0]; return 0; }
-    if (size == -1) { *r = -(long long)((PyLongObject *)o)->ob_digit[0]; return 0; }
+    if (RS_LIKELY(size == 1)) { *r = ((PyLongObject *)o)->ob_digit[0]; return 0; }
+    if (RS_LIKELY(size == -1)) { *r = -(long long)((PyLongObject *)o)->ob_digit[0]; return 0; }
     int overflow;
     *r = PyLong_AsLongLongAndOverflow(o, &overflow);
     return overflow != 0;
@@ -1729,10 +1740,10 @@ RS_FOR_ITER_UNBOXED(float, double, rs_unbox_float)
 #define RS_FOR_INDEX_UNBOXED(rep, ctype, unbox)                                              \
 RS_HOT int rs_for_index_##rep(RsFrame *f, int index, PyObject *it, PyObject *seq, long long *cur, \
                               ctype *out, PyObject **other) {                                \
-    if (seq == NULL) return rs_for_iter_##rep(f, index, it, out, other);                    \
+    if (RS_UNLIKELY(seq == NULL)) return rs_for_iter_##rep(f, index, it, out, other);       \
     if (rs_list_done(f, index, seq, *cur)) return 0;                                        \
     PyObject *item = PyList_GET_ITEM(seq, (*cur)++);                                        \
-    if (!unbox(item, out)) return 1;                                                        \
+    if (RS_LIKELY(!unbox(item, out))) return 1;                                             \
     *other = Py_NewRef(item);                                                               \
     return 2;                                                                               \
 }
@@ -1898,7 +1909,7 @@ RS_HOT int rs_i_abs(long long a, long long *r) {
 
 /* ---- float (C double), as Objects/floatobject.c --------------------------------- */
 RS_HOT int rs_f_truediv(double a, double b, double *r) {
-    if (b == 0.0) return 1;
+    if (RS_UNLIKELY(b == 0.0)) return 1;
     *r = a / b;
     return 0;
 }
@@ -2269,8 +2280,8 @@ static inline PyObject *rs_get_iter_range(PyObject *v) {
 /* FOR_ITER: 1 the next value in *item, 0 exhausted, -1 not a range
  * iterator (the compiled code deoptimises) */
 RS_HOT int rs_for_range(PyObject *it, long long *cur, long long stop, long long *item) {
-    if (it == RS_NULL) {
-        if (*cur >= stop) return 0;
+    if (RS_LIKELY(it == RS_NULL)) {
+        if (RS_UNLIKELY(*cur >= stop)) return 0;
         *item = (*cur)++;
         return 1;
     }
@@ -2406,7 +2417,7 @@ static inline int rs_pure_depth(PyThreadState *tstate) {
     int depth = tstate->recursion_remaining;
     if (depth > RS_PURE_MAX_DEPTH) depth = RS_PURE_MAX_DEPTH;
     char here;
-    if (tstate->id != rs_stack_limit_owner) {     /* another thread since the last call here */
+    if (RS_UNLIKELY(tstate->id != rs_stack_limit_owner)) {     /* another thread since the last call here */
         rs_stack_limit = rs_api->stack_limit();
         rs_stack_limit_owner = tstate->id;
     }
@@ -2560,7 +2571,7 @@ RS_HOT PyObject *rs_default_arg(PyObject *callable, int k, int argcount) {
  * recursion_remaining with it. */
 RS_HOT int rs_frame_pure_depth(RsFrame *f, int *depth, int *limit) {
     int now = f->tstate->recursion_limit;
-    if (*depth < 0 || *limit != now) {
+    if (RS_UNLIKELY(*depth < 0 || *limit != now)) {
         *depth = rs_pure_depth(f->tstate);
         *limit = now;
     }
@@ -2574,14 +2585,14 @@ RS_HOT int rs_pure_call_budget(RsFrame *f, PyObject *callable, RsPureCallee *c, 
                                int *frame_depth, int *frame_limit) {
     if (rs_api == NULL) return 0;
     PyTypeObject *type = Py_TYPE(callable);
-    if (type != &PyFunction_Type && type != rs_api->swapped_type) return 0;
+    if (RS_UNLIKELY(type != &PyFunction_Type && type != rs_api->swapped_type)) return 0;
     PyObject *code = ((PyFunctionObject *)callable)->func_code;
-    if (code != c->code) {
+    if (RS_UNLIKELY(code != c->code)) {
         if (code == c->rejected) return 0;
         int same = rs_pure_callee_check(code, c, fingerprint);
         if (same <= 0) return same;
     }
-    if (f->tstate->cframe->use_tracing) return 0;     /* the profiler sees the call */
+    if (RS_UNLIKELY(f->tstate->cframe->use_tracing)) return 0;     /* the profiler sees the call */
     return rs_frame_pure_depth(f, frame_depth, frame_limit);
 }
 
@@ -2606,14 +2617,14 @@ RS_HOT void *rs_dynamic_pure(RsFrame *f, PyObject *callable, const char *signatu
      * and it computes what the code does or gives up). */
     PyObject *code = ((PyFunctionObject *)callable)->func_code;
     void *version = site->version;
-    if (code != site->code) {
+    if (RS_UNLIKELY(code != site->code)) {
         version = rs_api->pure_version(code, signature);
         if (version == NULL) return NULL;
         Py_INCREF(code);
         Py_XSETREF(site->code, code);
         site->version = version;
     }
-    if (f->tstate->cframe->use_tracing) return NULL;     /* the profiler sees the call */
+    if (RS_UNLIKELY(f->tstate->cframe->use_tracing)) return NULL;     /* the profiler sees the call */
     *depth = rs_frame_pure_depth(f, frame_depth, frame_limit);
     return *depth > 0 ? version : NULL;
 }

@@ -9,6 +9,7 @@ cdef extern from "restrain_abi.h":
         pass
     ctypedef object (*RsEntry)(RsFrame *)
 
+    bint rs_unlikely(bint x)      # a branch hint (a macro)
     object rs_null()
     bint rs_is_null(object v)
     void rs_at(RsFrame *f, int index)
