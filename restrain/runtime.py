@@ -420,7 +420,8 @@ MAX_RELINKS = 2
 
 
 def _relink_callers(callee: FunctionRecord) -> None:
-    """A function compiled after a compiled function that calls it: that
+    """A function compiled after a compiled function that calls it (by
+    global name, or as an argument it was passed: _calls): that
     caller's module was built without the callee's C version, so its calls
     make frames (float_loops' newton_sum, hot by a sample at its first
     call, before newton_cbrt had been called enough).  Compile the caller
@@ -763,9 +764,29 @@ def _callee_records(code: CodeType, names: frozenset | None = None) -> list:
             and record.code is not code]
 
 
+def _passed_within(batch: list, codes: set) -> list:
+    """The batch with each member's feedback naming the functions passed to
+    it that are built into the same module (`codes`: ids of the batch's and
+    the companions' code objects): a function reported hot before the one
+    it is passed (integrate before bump) had no C version to name then,
+    and once built together it is not compiled again for it."""
+    out = []
+    for code, feedback in batch:
+        record = _state.records.get(id(code))
+        if record is not None and record.code is code and feedback.speculate:
+            found = {(i, r.code.co_name) for i, r in _passed_records(record) if id(r.code) in codes}
+            if not found <= set(feedback.arg_callees):
+                feedback = feedback._replace(
+                    arg_callees=tuple(sorted(found | set(feedback.arg_callees))),
+                    companions=tuple(sorted({name for _, name in found} | set(feedback.companions))))
+        out.append((code, feedback))
+    return out
+
+
 def _companions(batch: list) -> list:
     """(code, feedback) of the small functions the batch calls by global
-    name that are already compiled or queued elsewhere (a leaf that came
+    name, or was passed as arguments on the sampled call (_passed_records),
+    that are already compiled or queued elsewhere (a leaf that came
     along with another caller): built into the batch's module too, not
     for their own entry, but for a C version its functions may call
     directly (build._calling_each_other; without one they are dropped)."""
@@ -1163,6 +1184,7 @@ def _compile_batch_now(batch: list) -> None:
     """Compile (code, feedback) pairs on the compiler thread, in the compile
     server; several at once share one module (remote.compile_batch_in_server)."""
     companions = _companions(batch)
+    batch = _passed_within(batch, {id(code) for code, _ in batch + companions})
     together = frozenset(code.co_name for code, _ in batch + companions)
     for code, _ in batch:
         record = _state.records.get(id(code))

@@ -306,3 +306,56 @@ def test_a_long_call_with_no_python_caller_is_handled_quietly(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["RESULT", f"[{sum((i * 3) % 7 for i in range(400_000))}]"]
     assert proc.stderr == ""        # no "internal error" logged
+
+
+# a function passed as an argument: the evaluator samples it as its code
+# object (hook.c argument_type), and its C version goes into the module of
+# the function it was passed to (Feedback.arg_callees)
+PASSED_FUNCTIONS = textwrap.dedent("""
+    def leaf(x):
+        return 4.0 / (1.0 + x * x)
+
+    def integrate(f, n):
+        total = 0.0
+        for i in range(n):
+            total += f(i * 0.001)
+        return total
+
+    def caller(n):
+        return integrate(leaf, n)
+""")
+
+
+@pytest.mark.parametrize("route", ["batch", "relink"])
+def test_a_function_passed_in_is_called_in_its_c_version_directly(tmp_path, route):
+    # batch: integrate turns hot by its calls just before leaf does, and the
+    # two are built into one module (runtime._passed_within); relink:
+    # integrate compiled first, as sampled with leaf (its code object), and
+    # compiled again once leaf is (runtime._relink_callers, _calls)
+    # (run twice by the interpreter first: its specialisations are the type feedback)
+    first = ("integrate(leaf, 50); integrate(leaf, 50)\n"
+             "assert restrain.compile(integrate, arg_types=(leaf.__code__, int)).ok") if route == "relink" else ""
+    source = "import json, restrain\nfrom restrain import _hook, runtime\n" + PASSED_FUNCTIONS + textwrap.dedent("""
+        restrain.enable(threshold=200)
+        FIRST
+        for _ in range(400):
+            caller(1)
+        restrain.wait()
+        record = runtime._state.records[id(integrate.__code__)]
+        frames_before = _hook.info(leaf.__code__)[0]
+        result = caller(3000)
+        print("RESULT " + json.dumps({
+            "result": repr(result), "versions": record.versions, "status": record.status,
+            "leaf_frames": _hook.info(leaf.__code__)[0] - frames_before,
+            "direct": "rs_pure_call_budget(f, <object>" in record.source_path.read_text()}))
+    """).replace("FIRST", first)
+    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
+                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", RESTRAIN_SAMPLE="0"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    ns: dict = {}
+    exec(PASSED_FUNCTIONS, ns)
+    assert out["result"] == repr(ns["caller"](3000))
+    assert out["status"] == "compiled" and out["direct"], out
+    assert out["versions"] == (2 if route == "relink" else 1)
+    assert out["leaf_frames"] == 0
