@@ -86,7 +86,7 @@ typedef PyObject *(*RsEntry)(RsFrame *);
  * `static inline` helpers on its own; the small hot ones are forced. */
 #define RS_HOT static inline __attribute__((always_inline))
 
-/* Branch hints for the slow paths of the helpers above, which inline into
+/* Branch hints for the slow paths of the RS_HOT helpers, which inline into
  * the compiled loops.  Without them gcc guesses an even chance for each
  * branch, so a rarely taken call (a guard's first check, a global's
  * reload) looks as frequent as the loop itself; its register allocator
