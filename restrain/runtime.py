@@ -413,6 +413,8 @@ def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
     _log_outcome(record)
     if outcome.ok:
         _relink_callers(record)
+        if _calls_what_was_left(record):
+            _release(record)
     return record
 
 
@@ -622,6 +624,8 @@ LOOPLESS_REASON = ("no loop, or loops of mostly Python calls or work on objects:
                    "which inlines calls, runs it as fast or faster")
 DEOPTIMISED_REASON = ("deoptimised: without the guesses that failed, its loops do no more typed work "
                       "than work on objects, which compiled code does no faster than the interpreter")
+CALLEES_LEFT_REASON = ("compiled for the compiled functions its loops call, which were then left to the "
+                       "interpreter: calls of them are faster from the interpreter, which inlines them")
 COMPREHENSION_REASON = "a comprehension: a new function object per run, entered only through the evaluator"
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
 
@@ -822,6 +826,7 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
                 _hook().mark_never(code)
                 logger.debug("restrain: %s deoptimised at %s; left to the interpreter", code.co_qualname,
                              sorted(sites))
+                _release_callers(record)
                 return
         with _report_in_progress():
             record.status = "queued"
@@ -830,6 +835,48 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
             _schedule(code, _feedback(code, record))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while recompiling after deoptimisation")
+
+
+def _release_callers(callee: FunctionRecord) -> None:
+    """`callee`, compiled, was left to the interpreter (it deoptimised): a
+    compiled function whose loops call it by global name may have been
+    worth compiling only because its calls of callee were direct calls of
+    compiled code (costmodel.work_mix counts them as typed work).  Now each
+    is a C call into the interpreter, where the interpreter would inline
+    it (int_overflow's `run`, calling three functions that meet big
+    integers, ran 0.87x).  Each such caller the cost model no longer takes
+    goes back to the interpreter (_release)."""
+    if not _windows_mode():
+        return
+    with _import_guard:
+        from .costmodel import called_global_names
+    for record in list(_state.records.values()):
+        if (record is not callee and record.status == "compiled"
+                and record.code.co_filename == callee.code.co_filename
+                and callee.code.co_name in called_global_names(record.code)):
+            _release(record)
+
+
+def _calls_what_was_left(record: FunctionRecord) -> bool:
+    """Whether `record`'s code calls by global name a function that was
+    compiled and then left to the interpreter (a compile queued before
+    that happened finishes after it: _record_outcome asks)."""
+    return any(r.status == "interpreted" and r.reason in (DEOPTIMISED_REASON, CALLEES_LEFT_REASON)
+               for r in _callee_records(record.code))
+
+
+def _release(record: FunctionRecord) -> None:
+    """Back to the interpreter if the cost model no longer takes the
+    compiled `record` (its module stays loaded: frames of it may still be
+    running), and so, in turn, may its own callers be."""
+    hook = _hook()
+    if hook is None or record.drawn_in or not _windows_mode() \
+            or _cost_model_reason(record.code, sampled=True) is None:
+        return
+    hook.clear_entry(record.code)
+    record.status, record.reason = "interpreted", CALLEES_LEFT_REASON
+    logger.debug("restrain: %s left to the interpreter: the functions it calls were", record.code.co_qualname)
+    _release_callers(record)
 
 
 # -- finding loop-heavy functions -------------------------------------------------------

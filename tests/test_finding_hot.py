@@ -359,3 +359,53 @@ def test_a_function_passed_in_is_called_in_its_c_version_directly(tmp_path, rout
     assert out["status"] == "compiled" and out["direct"], out
     assert out["versions"] == (2 if route == "relink" else 1)
     assert out["leaf_frames"] == 0
+
+
+# a leaf compiled for 64-bit integers that meets big ones is left to the
+# interpreter; its compiled caller, worth compiling only for direct calls
+# of the compiled leaf, goes back to the interpreter too
+OVERFLOWING = textwrap.dedent("""
+    def leaf(base, count):
+        total = 0
+        power = 1
+        for _ in range(count):
+            total += power
+            power *= base
+        return total
+
+    def caller(n):
+        total = 0
+        for i in range(n):
+            total += leaf(3, 45)
+        return total
+""")
+
+
+def test_a_caller_compiled_for_a_leaf_left_to_the_interpreter_follows_it(tmp_path):
+    source = "import json, restrain\nfrom restrain import _hook, runtime\n" + OVERFLOWING + textwrap.dedent("""
+        caller(20); caller(20)                 # the interpreter's specialisations: the feedback
+        restrain.enable(threshold=50)
+        for _ in range(100):
+            leaf(2, 10)                        # hot, compiled for 64-bit integers
+        restrain.wait()
+        assert restrain.compile(caller, arg_types=(int,)).ok
+        first = caller(3000)                   # leaf meets big integers
+        restrain.wait()
+        second = caller(3000)
+        records = {r["name"]: r for r in restrain.stats()["functions"]}
+        print("RESULT " + json.dumps({
+            "first": repr(first), "second": repr(second),
+            "leaf": [records["leaf"]["status"], records["leaf"]["reason"]],
+            "caller": [records["caller"]["status"], records["caller"]["reason"], _hook.info(caller.__code__)[1]]}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
+                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    ns: dict = {}
+    exec(OVERFLOWING, ns)
+    assert out["first"] == out["second"] == repr(ns["caller"](3000))
+    assert out["leaf"][0] == "interpreted" and out["leaf"][1].startswith("deoptimised"), out
+    assert out["caller"][0] == "interpreted", out
+    from restrain.runtime import CALLEES_LEFT_REASON
+    assert out["caller"] == ["interpreted", CALLEES_LEFT_REASON, "never"], out
