@@ -829,14 +829,20 @@ class ModuleEmitter:
         # the function the argument was when sampled: its C version in this
         # module, called directly (the C compiler may inline it), behind
         # the guard of a call by global name; anything else as above
-        cache = f"{self.prefix}rs_pc{len(self.callee_caches)}"
-        self.callee_caches.append(cache)
-        self.pure_globals.add(callee.bails)
-        budget = f'rs_pure_call_budget(f, {function}, &{cache}, b"{callee.fingerprint}", &rs_fd, &rs_fl)'
+        budget = self.callee_budget(callee, function)
         direct = (f"{renamed.results[0]} = {callee.function}(<PyObject *>{function}, "
                   f"{', '.join(values)}, &rs_cb, rs_cd - 1)")
         return [f"rs_cd = {budget} if {callee.bails} < {PURE_BAILS_ALLOWED} else 0"] + self.c_version_or_call(
             "rs_cd > 0", direct, callee.bails, lines)
+
+    def callee_budget(self, callee: PureCallee, function: str) -> str:
+        """The guard of a call of `callee`'s C version (restrain_abi.h
+        rs_pure_call_budget: `function` runs the code it was made from):
+        its frame budget, 0 for the ordinary call.  Each site its own cache."""
+        cache = f"{self.prefix}rs_pc{len(self.callee_caches)}"
+        self.callee_caches.append(cache)
+        self.pure_globals.add(callee.bails)
+        return f'rs_pure_call_budget(f, {function}, &{cache}, b"{callee.fingerprint}", &rs_fd, &rs_fl)'
 
     def passed_callee(self, op: Op, signature: str) -> PureCallee | None:
         """The C version a call of an argument (`f(x)` in integrate(f, ...))
@@ -865,9 +871,6 @@ class ModuleEmitter:
         overflow: it has no side effects), the call it stands for.  With
         `result` (a C variable), the C version's result goes there, and
         the ordinary call's through `unboxed` (typed_result_call)."""
-        cache = f"{self.prefix}rs_pc{len(self.callee_caches)}"
-        self.callee_caches.append(cache)
-        self.pure_globals.add(callee.bails)
         after_call, otherwise = list(unboxed), []
         if result is None:
             result = f"rs_cr_{callee.return_rep}"
@@ -878,7 +881,7 @@ class ModuleEmitter:
         for obj, rep, var in unbox:
             self.typed_decls[var] = rep
             lines += [f"if rs_unbox_{rep}({obj}, &{var}):", INDENT + "rs_cu = 1"]
-        budget = f'rs_pure_call_budget(f, {renamed.args[1]}, &{cache}, b"{callee.fingerprint}", &rs_fd, &rs_fl)'
+        budget = self.callee_budget(callee, renamed.args[1])
         call = f"{result} = {callee.function}(<PyObject *>{renamed.args[1]}, {values}, &rs_cb, rs_cd - 1)"
         return lines + [f"rs_cd = 0 if rs_cu else {budget}"] + self.c_version_or_call(
             f"rs_cd > 0 and {callee.bails} < {PURE_BAILS_ALLOWED}", call, callee.bails,

@@ -331,11 +331,12 @@ def _feedback(code: CodeType, record: FunctionRecord):
 def _passed_records(record: FunctionRecord) -> list:
     """(argument index, record) of the functions passed to `record`'s code
     as arguments on the sampled call (the evaluator samples a function
-    argument as its code object, hook.c argument_type)."""
+    argument as its code object, hook.c argument_type).  A record holds
+    its code object, so an id found in the records is that very code."""
     out = []
     for i, sampled in enumerate(record.arg_types):
         passed = _state.records.get(id(sampled)) if isinstance(sampled, CodeType) else None
-        if passed is not None and passed.code is sampled and passed is not record:
+        if passed is not None and passed is not record:
             out.append((i, passed))
     return out
 
@@ -455,12 +456,17 @@ def _relink_callers(callee: FunctionRecord) -> None:
 
 
 def _calls(caller: FunctionRecord, callee: FunctionRecord, called_global_names) -> bool:
-    """Whether `caller` calls `callee` by global name (in its file), or was
-    passed it as an argument (_passed_records)."""
-    if caller.code.co_filename == callee.code.co_filename \
-            and callee.code.co_name in called_global_names(caller.code):
-        return True
-    return any(r is callee for _, r in _passed_records(caller))
+    """Whether `caller` calls `callee` by global name, or was passed it as
+    an argument (_passed_records)."""
+    return _calls_by_name(caller, callee, called_global_names) \
+        or any(r is callee for _, r in _passed_records(caller))
+
+
+def _calls_by_name(caller: FunctionRecord, callee: FunctionRecord, called_global_names) -> bool:
+    """Whether `caller` calls `callee` by global name, in its own file (as
+    _callee_records matches them)."""
+    return caller.code.co_filename == callee.code.co_filename \
+        and callee.code.co_name in called_global_names(caller.code)
 
 
 def _log_outcome(record: FunctionRecord) -> None:
@@ -777,7 +783,7 @@ def _passed_within(batch: list, codes: set) -> list:
     out = []
     for code, feedback in batch:
         record = _state.records.get(id(code))
-        if record is not None and record.code is code and feedback.speculate:
+        if record is not None and feedback.speculate:
             found = {(i, r.code.co_name) for i, r in _passed_records(record) if id(r.code) in codes}
             if not found <= set(feedback.arg_callees):
                 feedback = feedback._replace(
@@ -798,7 +804,7 @@ def _companions(batch: list) -> list:
     out = []
     for code, _ in batch:
         own = _state.records.get(id(code))
-        passed = [r for _, r in _passed_records(own)] if own is not None and own.code is code else []
+        passed = [r for _, r in _passed_records(own)] if own is not None else []
         for record in _callee_records(code) + passed:
             callee = record.code
             if id(callee) not in in_batch and record.status in ("compiled", "queued"):
@@ -851,9 +857,8 @@ def _release_callers(callee: FunctionRecord) -> None:
     with _import_guard:
         from .costmodel import called_global_names
     for record in list(_state.records.values()):
-        if (record is not callee and record.status == "compiled"
-                and record.code.co_filename == callee.code.co_filename
-                and callee.code.co_name in called_global_names(record.code)):
+        if record is not callee and record.status == "compiled" \
+                and _calls_by_name(record, callee, called_global_names):
             _release(record)
 
 
