@@ -1,8 +1,8 @@
 """Steady-state driver of bench/run.py: time run(n) of one benchmark program
 once it is warm.
 
-    python bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP]
-    python -m restrain bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP]
+    python bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP] [--lockstep]
+    python -m restrain bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP] [--lockstep]
 
 PROGRAM is the path of a program in bench/programs/, SIZE its size argument
 (`-` for the program's own N).  The driver imports the program by path and
@@ -13,6 +13,13 @@ ITERATIONS further calls.  Every result goes to stdout, one per line (the
 runner checks them against plain Python's), and a last line
 `STEADY-JSON {...}` holds the timings: {"restrain": enabled?,
 "warmup": [seconds...], "times": [seconds...], "stats": {...}}.
+
+--lockstep: after the warm-up the driver prints a line `STEADY-READY` and
+waits for a line on stdin before each timed call (an empty stdin ends the
+timing early), printing `STEADY-DONE` after each.  bench/run.py runs a plain and a restrain driver side by
+side this way and lets them take turns, one call each, so that the two
+calls of a pair are seconds apart at most, not a whole process apart: this
+machine's speed drifts by up to a third over seconds.
 """
 import importlib.util
 import json
@@ -21,6 +28,8 @@ import time
 from pathlib import Path
 
 MARKER = "STEADY-JSON "
+READY = "STEADY-READY"
+DONE = "STEADY-DONE"
 
 
 def load_program(path):
@@ -48,12 +57,16 @@ def timed_call(run, n):
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
+    argv = sys.argv[1:]
+    lockstep = "--lockstep" in argv
+    if lockstep:
+        argv.remove("--lockstep")
+    if len(argv) not in (3, 4):
         raise SystemExit(__doc__)
-    program = load_program(sys.argv[1])
-    n = program.N if sys.argv[2] == "-" else int(sys.argv[2])
-    iterations = int(sys.argv[3])
-    warmup = int(sys.argv[4]) if len(sys.argv) == 5 else 4
+    program = load_program(argv[0])
+    n = program.N if argv[1] == "-" else int(argv[1])
+    iterations = int(argv[2])
+    warmup = int(argv[3]) if len(argv) == 4 else 4
     restrain = jit()
 
     warmup_times = []
@@ -64,11 +77,17 @@ def main():
         if restrain is not None:
             restrain.wait()
 
+    if lockstep:
+        print(READY, flush=True)
     times = []
     for _ in range(iterations):
+        if lockstep and not sys.stdin.readline():
+            break
         seconds, result = timed_call(program.run, n)
         print(result, flush=True)
         times.append(seconds)
+        if lockstep:
+            print(DONE, flush=True)
 
     report = {"restrain": restrain is not None, "size": n,
               "warmup": warmup_times, "times": times}

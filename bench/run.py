@@ -10,19 +10,27 @@ For each program, R rounds, each running these variants one after the other
             python -m restrain --cache-dir <empty dir> X.py     (cold cache)
             python -m restrain --cache-dir <same dir> X.py      (warm cache,
             once the compiles the cold run handed over at exit are done)
-  steady    python bench/_steady.py PROGRAM SIZE ITER WARMUP
+  steady    python bench/_steady.py PROGRAM SIZE ITER WARMUP --lockstep
             python -m restrain --cache-dir <same dir> bench/_steady.py ...
-            run(SIZE) is called WARMUP times (under restrain each call is
-            followed by restrain.wait(), so queued compiles finish), then
-            ITER more calls are timed.  The plain and restrain steady runs
-            swap order every round.  (The cache only saves compile time
-            here: the timed calls start once every compile is done.)
+            both started together; each calls run(SIZE) WARMUP times
+            (under restrain each call is followed by restrain.wait(), so
+            queued compiles finish).  Then they take turns: one timed call
+            of plain, one of restrain (which goes first alternates), ITER
+            pairs.  (The cache only saves compile time here: the timed
+            calls start once every compile is done.)
 
 After every restrain process the runner waits until the detached compile
 servers it left have finished, so that no compile overlaps a measurement.
 
 Ratios are plain time / restrain time: above 1.0, restrain is faster.
-  steady ratio = median plain iteration / median restrain iteration
+  steady ratio = median over all rounds of the pairs' plain / restrain,
+                 with a 95% confidence interval of that median (order
+                 statistics).  On this machine the time of one call drifts
+                 by up to a third from second to second (plain against
+                 plain, pairs of calls taken in turn ranged 0.68-1.60), so
+                 a ratio is only as good as its interval: a program whose
+                 interval holds 1.0 runs at plain CPython's speed as far
+                 as this run can tell.
   cold, warm   = median plain process wall time / median restrain one
 The table ends with the geometric mean of each column over the programs
 whose every variant ran and printed the same output as plain Python.
@@ -43,10 +51,12 @@ import math
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -56,6 +66,8 @@ BENCH = ROOT / "bench"
 PROGRAMS = BENCH / "programs"
 STEADY = BENCH / "_steady.py"
 STEADY_MARKER = "STEADY-JSON "
+STEADY_READY = "STEADY-READY"
+STEADY_DONE = "STEADY-DONE"
 
 # Small sizes for --quick (each run() call takes some 10-40 ms).
 QUICK_SIZES = {
@@ -154,9 +166,73 @@ def split_steady(stdout: str) -> tuple[str, dict | None]:
     for line in stdout.splitlines():
         if line.startswith(STEADY_MARKER):
             report = json.loads(line[len(STEADY_MARKER):])
-        else:
+        elif line not in (STEADY_READY, STEADY_DONE):
             results.append(line)
     return "\n".join(results) + "\n", report
+
+
+class LockstepDriver:
+    """One bench/_steady.py process in --lockstep mode: started at once,
+    told to time one call at a time."""
+
+    def __init__(self, cmd: list[str]):
+        self.cmd = cmd
+        self.started = time.perf_counter()
+        self.lines: list[str] = []
+        # a file, not a pipe: nobody reads stderr until the end, and a full
+        # pipe would block the driver while the runner waits for its stdout
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, text=True, cwd=ROOT, env=child_env())
+
+    def wait_for(self, marker: str) -> bool:
+        """Read output up to a line `marker`; False if the process ended first."""
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.rstrip("\n") == marker:
+                return True
+        return False
+
+    def ready(self) -> bool:
+        return self.wait_for(STEADY_READY)
+
+    def time_one_call(self) -> bool:
+        try:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
+        except OSError:      # it has ended
+            return False
+        return self.wait_for(STEADY_DONE)
+
+    def finish(self) -> Outcome:
+        """Close its stdin (the driver stops timing and reports), read the
+        rest of its output, wait.  (The rest is read through the same text
+        stream: communicate() would read the pipe itself and lose what the
+        stream had buffered past the last marker.)"""
+        timer = threading.Timer(TIMEOUT, self.proc.kill)
+        timer.start()
+        try:
+            try:
+                self.proc.stdin.close()
+            except OSError:        # it has ended
+                pass
+            rest = self.proc.stdout.read()
+            self.proc.wait()
+        finally:
+            timer.cancel()
+        returncode = self.proc.returncode
+        if returncode == -signal.SIGKILL and time.perf_counter() - self.started >= TIMEOUT:
+            returncode = None      # killed by the timer: timed out
+        self.stderr.seek(0)
+        stderr = self.stderr.read()
+        self.stderr.close()
+        return Outcome(self.cmd, time.perf_counter() - self.started, returncode,
+                       "".join(self.lines) + rest, stderr)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class ProgramBench:
@@ -168,7 +244,8 @@ class ProgramBench:
         self.size = size
         self.iterations = iterations
         self.warmup = warmup
-        self.steady = {"plain": [], "restrain": []}        # per-iteration seconds
+        # per timed call, pair by pair: steady["plain"][i] ran next to steady["restrain"][i]
+        self.steady = {"plain": [], "restrain": []}
         self.whole = {"plain": [], "cold": [], "warm": []}  # per-process seconds
         self.problems: dict[str, str] = {}                  # variant -> what went wrong
         self.stats: list[dict] = []                         # restrain stats of steady runs
@@ -208,17 +285,27 @@ class ProgramBench:
             self.steady_round(cache, restrain_first)
 
     def steady_round(self, cache: str, restrain_first: bool) -> None:
+        """A plain and a restrain driver side by side, in lockstep: both warm
+        up (restrain compiling what turned hot), then they take turns, one
+        timed run() call each, the first of each pair alternating.  Each
+        pair gives a ratio; its two calls ran seconds apart at most."""
         size = "-" if self.size is None else str(self.size)
-        args = [str(STEADY), str(self.path), size, str(self.iterations), str(self.warmup)]
-        outcomes = {}
-        variants = [("plain", [sys.executable, *args]),
-                    ("restrain", [sys.executable, "-m", "restrain", "--cache-dir", cache, *args])]
-        if restrain_first:
-            variants.reverse()
-        for variant, cmd in variants:
-            outcomes[variant] = run_process(cmd)
-            if variant == "restrain":
-                wait_for_detached_compiles()
+        args = [str(STEADY), str(self.path), size, str(self.iterations), str(self.warmup),
+                "--lockstep"]
+        drivers = {"plain": LockstepDriver([sys.executable, *args]),
+                   "restrain": LockstepDriver([sys.executable, "-m", "restrain",
+                                               "--cache-dir", cache, *args])}
+        try:
+            if all(d.ready() for d in drivers.values()):
+                for i in range(self.iterations):
+                    order = ["restrain", "plain"] if (i % 2 == 1) == restrain_first else ["plain", "restrain"]
+                    if not all(drivers[v].time_one_call() for v in order):
+                        break
+            outcomes = {v: d.finish() for v, d in drivers.items()}
+        finally:
+            for d in drivers.values():
+                d.kill()
+        wait_for_detached_compiles()
         plain = outcomes["plain"]
         if not self.check("steady plain", plain, None):
             return
@@ -226,7 +313,6 @@ class ProgramBench:
         if plain_report is None:
             self.problem("steady plain", "FAILED", plain, "no STEADY-JSON line in its output")
             return
-        self.steady["plain"].extend(plain_report["times"])
         self.n = plain_report["size"]
         jit = outcomes["restrain"]
         if not self.check("steady", jit, None):
@@ -240,7 +326,9 @@ class ProgramBench:
                          + jit.stderr)
             return
         if self.check("steady", jit, plain_results, jit_results):
-            self.steady["restrain"].extend(jit_report["times"])
+            pairs = list(zip(plain_report["times"], jit_report["times"]))
+            self.steady["plain"].extend(t for t, _ in pairs)
+            self.steady["restrain"].extend(t for _, t in pairs)
             self.stats.append(jit_report.get("stats", {}))
 
     def whole_round(self, cache: str) -> None:
@@ -268,6 +356,16 @@ class ProgramBench:
                 "steady_restrain": median(self.steady["restrain"]),
                 **{k: median(v) for k, v in self.whole.items()}}
 
+    def pair_ratios(self) -> list[float]:
+        """plain / restrain of each lockstep pair of timed calls."""
+        return [p / r for p, r in zip(self.steady["plain"], self.steady["restrain"])]
+
+    def steady_interval(self) -> tuple[float, float] | None:
+        """A 95% confidence interval of the median pair ratio."""
+        if "steady" in self.problems:
+            return None
+        return median_interval(self.pair_ratios())
+
     def ratios(self) -> dict[str, float | None]:
         m = self.medians()
 
@@ -275,7 +373,9 @@ class ProgramBench:
             if variant in self.problems or plain is None or other is None:
                 return None
             return plain / other
-        return {"steady": ratio(m["steady_plain"], m["steady_restrain"], "steady"),
+        pairs = self.pair_ratios()
+        steady = statistics.median(pairs) if pairs and "steady" not in self.problems else None
+        return {"steady": steady,
                 "cold": ratio(m["plain"], m["cold"], "cold"),
                 "warm": ratio(m["plain"], m["warm"], "warm")}
 
@@ -289,8 +389,28 @@ class ProgramBench:
                 "iterations": self.iterations, "warmup": self.warmup,
                 "steady_seconds": self.steady, "whole_seconds": self.whole,
                 "medians": self.medians(), "ratios": self.ratios(),
+                "steady_interval": self.steady_interval(),
                 "restrain_stats": self.stats, "problems": self.problems,
                 "status": self.status()}
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the median of `values`:
+    the order statistics x(j) and x(n+1-j), for the largest j with
+    P(Binomial(n, 1/2) < j) <= (1 - confidence) / 2 (None for too few
+    values: below 6 no such j exists at 95%)."""
+    n = len(values)
+    tail = (1 - confidence) / 2
+    below, j = 0.0, 0
+    while True:
+        below += math.comb(n, j) / 2 ** n      # P(Bin < j + 1)
+        if below > tail:
+            break
+        j += 1
+    if j == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[j - 1], ordered[n - j]
 
 
 def geometric_mean(values: list[float]) -> float | None:
@@ -299,6 +419,10 @@ def geometric_mean(values: list[float]) -> float | None:
 
 def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_interval(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f" ({interval[0]:.2f}-{interval[1]:.2f})"
 
 
 def header_lines(command: str) -> list[str]:
@@ -328,14 +452,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one round, fewer iterations: a smoke run")
     parser.add_argument("--iterations", type=int, default=None,
-                        help="timed run() calls per steady process (default 7, --quick: 3)")
+                        help="timed run() calls per steady process (default 10, --quick: 3)")
     parser.add_argument("--warmup", type=int, default=None,
                         help="warm-up run() calls per steady process (default 4, --quick: 2)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also save the raw numbers to FILE")
     args = parser.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
-    iterations = args.iterations or (3 if args.quick else 7)
+    iterations = args.iterations or (3 if args.quick else 10)
     warmup = args.warmup or (2 if args.quick else 4)
 
     available = sorted(p.stem for p in PROGRAMS.glob("*.py") if not p.stem.startswith("_"))
@@ -350,11 +474,11 @@ def main() -> None:
     header = header_lines(command)
     mode = "quick smoke run (small sizes, not a measurement)" if args.quick else "default sizes"
     header.append(f"{mode}; {repeat} round(s); steady: {warmup} warm-up + {iterations} timed "
-                  f"run() calls per process")
+                  f"run() calls per process, plain and restrain in lockstep")
     for line in header:
         print(line)
     print()
-    print("| program | plain run() (s) | steady ratio | plain process (s) "
+    print("| program | plain run() (s) | steady ratio (95% CI) | plain process (s) "
           "| cold ratio | warm ratio | output |")
     print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
 
@@ -368,7 +492,8 @@ def main() -> None:
             bench.round(restrain_first=round_ % 2 == 1)
         benches.append(bench)
         m, r = bench.medians(), bench.ratios()
-        print(f"| {name} | {fmt(m['steady_plain'], 3)} | {fmt(r['steady'])} | {fmt(m['plain'])} "
+        print(f"| {name} | {fmt(m['steady_plain'], 3)} | {fmt(r['steady'])}{fmt_interval(bench.steady_interval())} "
+              f"| {fmt(m['plain'])} "
               f"| {fmt(r['cold'])} | {fmt(r['warm'])} | {bench.status()} |", flush=True)
 
     clean = [b for b in benches if not b.problems]
