@@ -2,36 +2,45 @@
 against restrain, steady state and whole process, in one run.
 
     python bench/run.py [--repeat R] [--only NAME,...] [--quick] [--json FILE]
+                        [--steady-rounds S] [--iterations ITER] [--warmup WARMUP]
+                        [--warm-pairs WARM_PAIRS]
 
-For each program, R rounds, each running these variants one after the other
-(interleaved, so that machine noise hits all of them alike):
+For each program, R whole-process rounds and S steady rounds (defaults 3
+and 6; the first rounds do both):
 
   whole     python bench/programs/X.py                         (plain)
             python -m restrain --cache-dir <empty dir> X.py     (cold cache)
             python -m restrain --cache-dir <same dir> X.py      (warm cache,
             once the compiles the cold run handed over at exit are done)
+            then WARM_PAIRS - 1 more plain and warm processes, back to
+            back (which goes first alternates)
   steady    python bench/_steady.py PROGRAM SIZE ITER WARMUP --lockstep
-            python -m restrain --cache-dir <same dir> bench/_steady.py ...
+            python -m restrain --cache-dir <steady dir> bench/_steady.py ...
             both started together; each calls run(SIZE) WARMUP times
             (under restrain each call is followed by restrain.wait(), so
             queued compiles finish).  Then they take turns: one timed call
             of plain, one of restrain (which goes first alternates), ITER
-            pairs.  (The cache only saves compile time here: the timed
-            calls start once every compile is done.)
+            pairs.  (The program's steady cache only saves compile time
+            after the first round: the timed calls start once every
+            compile is done.)
 
 After every restrain process the runner waits until the detached compile
 servers it left have finished, so that no compile overlaps a measurement.
 
-Ratios are plain time / restrain time: above 1.0, restrain is faster.
-  steady ratio = median over all rounds of the pairs' plain / restrain,
-                 with a 95% confidence interval of that median (order
-                 statistics).  On this machine the time of one call drifts
-                 by up to a third from second to second (plain against
-                 plain, pairs of calls taken in turn ranged 0.68-1.60), so
-                 a ratio is only as good as its interval: a program whose
-                 interval holds 1.0 runs at plain CPython's speed as far
-                 as this run can tell.
-  cold, warm   = median plain process wall time / median restrain one
+Ratios are plain time / restrain time: above 1.0, restrain is faster.  On
+this machine the time of one call drifts by up to a third from second to
+second, and a process can be slower than another all its life (plain
+against plain, calls taken in turn: one round's pairs all near 0.8,
+another's near 1.2).  So each ratio comes with a 95% confidence interval
+of its median (order statistics) over independent units, and a ratio is
+only as good as its interval: a program whose interval holds 1.0 runs at
+plain CPython's speed as far as the run can tell.
+  steady ratio = median of all pairs' plain / restrain; its interval is
+                 over the rounds' medians (pairs of one round share their
+                 processes, rounds do not; 6 rounds or more give one)
+  warm ratio   = median plain / warm of the pairs of whole processes run
+                 back to back; its interval over those pairs
+  cold ratio   = median plain process wall time / median cold one
 The table ends with the geometric mean of each column over the programs
 whose every variant ran and printed the same output as plain Python.
 
@@ -238,7 +247,8 @@ class LockstepDriver:
 class ProgramBench:
     """The measurements of one program over all rounds."""
 
-    def __init__(self, name: str, size: int | None, iterations: int, warmup: int):
+    def __init__(self, name: str, size: int | None, iterations: int, warmup: int,
+                 extra_warm_pairs: int = 0):
         self.name = name
         self.path = PROGRAMS / f"{name}.py"
         self.size = size
@@ -246,7 +256,11 @@ class ProgramBench:
         self.warmup = warmup
         # per timed call, pair by pair: steady["plain"][i] ran next to steady["restrain"][i]
         self.steady = {"plain": [], "restrain": []}
+        # the pair ratios of each steady round (one pair of processes each)
+        self.steady_round_ratios: list[list[float]] = []
         self.whole = {"plain": [], "cold": [], "warm": []}  # per-process seconds
+        self.extra_warm_pairs = extra_warm_pairs
+        self.warm_pairs: list[tuple[float, float]] = []     # (plain, warm) run back to back
         self.problems: dict[str, str] = {}                  # variant -> what went wrong
         self.stats: list[dict] = []                         # restrain stats of steady runs
         self.n: int | None = size                           # the size run() was called with
@@ -276,13 +290,16 @@ class ProgramBench:
 
     # -- one round ---------------------------------------------------------------
 
-    def round(self, restrain_first: bool) -> None:
-        """One round: whole process first (it needs an empty cache), then
-        steady state with the cache the whole-process runs left (which only
-        saves compile time: the steady process waits for its compiles)."""
-        with tempfile.TemporaryDirectory(prefix="restrain-bench-") as cache:
-            self.whole_round(cache)
-            self.steady_round(cache, restrain_first)
+    def round(self, index: int, whole: bool, steady: bool, steady_cache: str) -> None:
+        """One round: whole processes (with an empty cache of their own: the
+        first restrain run is the cold one), then the steady state (with the
+        program's steady cache, which only saves compile time: the steady
+        driver waits for its compiles)."""
+        if whole:
+            with tempfile.TemporaryDirectory(prefix="restrain-bench-") as cache:
+                self.whole_round(cache)
+        if steady:
+            self.steady_round(steady_cache, restrain_first=index % 2 == 1)
 
     def steady_round(self, cache: str, restrain_first: bool) -> None:
         """A plain and a restrain driver side by side, in lockstep: both warm
@@ -329,13 +346,14 @@ class ProgramBench:
             pairs = list(zip(plain_report["times"], jit_report["times"]))
             self.steady["plain"].extend(t for t, _ in pairs)
             self.steady["restrain"].extend(t for _, t in pairs)
+            self.steady_round_ratios.append([p / r for p, r in pairs])
             self.stats.append(jit_report.get("stats", {}))
 
     def whole_round(self, cache: str) -> None:
         """`cache` must be empty: the first restrain run is the cold one."""
         jit = [sys.executable, "-m", "restrain", "--cache-dir", cache, str(self.path),
                *self.size_args()]
-        plain = run_process([sys.executable, str(self.path), *self.size_args()])
+        plain = run_process(self.plain_cmd())
         cold = run_process(jit)
         wait_for_detached_compiles()
         warm = run_process(jit)
@@ -343,9 +361,29 @@ class ProgramBench:
         if not self.check("plain", plain, None):
             return
         self.whole["plain"].append(plain.seconds)
-        for variant, outcome in (("cold", cold), ("warm", warm)):
-            if self.check(variant, outcome, plain.stdout):
-                self.whole[variant].append(outcome.seconds)
+        if self.check("cold", cold, plain.stdout):
+            self.whole["cold"].append(cold.seconds)
+        self.warm_pair(plain, warm)
+        # more warm pairs, run back to back (which goes first alternates):
+        # whole processes cannot take turns, so the pairs must be many
+        for k in range(self.extra_warm_pairs):
+            first_plain = k % 2 == 1
+            a = run_process(self.plain_cmd() if first_plain else jit)
+            wait_for_detached_compiles()
+            b = run_process(jit if first_plain else self.plain_cmd())
+            wait_for_detached_compiles()
+            extra_plain, extra_warm = (a, b) if first_plain else (b, a)
+            if self.check("plain", extra_plain, plain.stdout):
+                self.whole["plain"].append(extra_plain.seconds)
+                self.warm_pair(extra_plain, extra_warm)
+
+    def plain_cmd(self) -> list[str]:
+        return [sys.executable, str(self.path), *self.size_args()]
+
+    def warm_pair(self, plain: Outcome, warm: Outcome) -> None:
+        if self.check("warm", warm, plain.stdout):
+            self.whole["warm"].append(warm.seconds)
+            self.warm_pairs.append((plain.seconds, warm.seconds))
 
     # -- results -----------------------------------------------------------------
 
@@ -361,10 +399,22 @@ class ProgramBench:
         return [p / r for p, r in zip(self.steady["plain"], self.steady["restrain"])]
 
     def steady_interval(self) -> tuple[float, float] | None:
-        """A 95% confidence interval of the median pair ratio."""
+        """A 95% confidence interval of the median ratio, over the rounds'
+        median ratios: the pairs of one round share their two processes,
+        and a process can be slower than another all its life (plain
+        against plain: one round's pairs all about 0.8, another's about
+        1.2), so only rounds are independent of each other."""
         if "steady" in self.problems:
             return None
-        return median_interval(self.pair_ratios())
+        return median_interval([statistics.median(r) for r in self.steady_round_ratios if r])
+
+    def warm_ratios(self) -> list[float]:
+        return [p / w for p, w in self.warm_pairs]
+
+    def warm_interval(self) -> tuple[float, float] | None:
+        if "warm" in self.problems:
+            return None
+        return median_interval(self.warm_ratios())
 
     def ratios(self) -> dict[str, float | None]:
         m = self.medians()
@@ -373,11 +423,11 @@ class ProgramBench:
             if variant in self.problems or plain is None or other is None:
                 return None
             return plain / other
-        pairs = self.pair_ratios()
-        steady = statistics.median(pairs) if pairs and "steady" not in self.problems else None
-        return {"steady": steady,
+        def median_ratio(ratios, variant):
+            return statistics.median(ratios) if ratios and variant not in self.problems else None
+        return {"steady": median_ratio(self.pair_ratios(), "steady"),
                 "cold": ratio(m["plain"], m["cold"], "cold"),
-                "warm": ratio(m["plain"], m["warm"], "warm")}
+                "warm": median_ratio(self.warm_ratios(), "warm")}
 
     def status(self) -> str:
         if not self.problems:
@@ -389,7 +439,9 @@ class ProgramBench:
                 "iterations": self.iterations, "warmup": self.warmup,
                 "steady_seconds": self.steady, "whole_seconds": self.whole,
                 "medians": self.medians(), "ratios": self.ratios(),
-                "steady_interval": self.steady_interval(),
+                "steady_round_ratios": self.steady_round_ratios,
+                "steady_interval": self.steady_interval(), "warm_pairs": self.warm_pairs,
+                "warm_interval": self.warm_interval(),
                 "restrain_stats": self.stats, "problems": self.problems,
                 "status": self.status()}
 
@@ -451,16 +503,24 @@ def main() -> None:
                         help="run only these programs (names without .py)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one round, fewer iterations: a smoke run")
+    parser.add_argument("--steady-rounds", type=int, default=None,
+                        help="steady rounds per program, each a new pair of processes "
+                             "(default 6, --quick: 1)")
     parser.add_argument("--iterations", type=int, default=None,
-                        help="timed run() calls per steady process (default 10, --quick: 3)")
+                        help="timed run() calls per steady process (default 5, --quick: 3)")
     parser.add_argument("--warmup", type=int, default=None,
                         help="warm-up run() calls per steady process (default 4, --quick: 2)")
+    parser.add_argument("--warm-pairs", type=int, default=None,
+                        help="plain and warm-cache whole processes per round, run back to back "
+                             "(default 3, --quick: 1)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also save the raw numbers to FILE")
     args = parser.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
-    iterations = args.iterations or (3 if args.quick else 10)
+    iterations = args.iterations or (3 if args.quick else 5)
+    steady_rounds = args.steady_rounds or (1 if args.quick else 6)
     warmup = args.warmup or (2 if args.quick else 4)
+    warm_pairs = max(1, args.warm_pairs or (1 if args.quick else 3))
 
     available = sorted(p.stem for p in PROGRAMS.glob("*.py") if not p.stem.startswith("_"))
     names = available
@@ -473,28 +533,32 @@ def main() -> None:
     command = shlex.join([sys.executable, *sys.argv])
     header = header_lines(command)
     mode = "quick smoke run (small sizes, not a measurement)" if args.quick else "default sizes"
-    header.append(f"{mode}; {repeat} round(s); steady: {warmup} warm-up + {iterations} timed "
-                  f"run() calls per process, plain and restrain in lockstep")
+    header.append(f"{mode}; whole process: {repeat} round(s), {warm_pairs} plain/warm pair(s) "
+                  f"each; steady: {steady_rounds} round(s) of {warmup} warm-up + {iterations} "
+                  f"timed run() calls, plain and restrain in lockstep")
     for line in header:
         print(line)
     print()
     print("| program | plain run() (s) | steady ratio (95% CI) | plain process (s) "
-          "| cold ratio | warm ratio | output |")
+          "| cold ratio | warm ratio (95% CI) | output |")
     print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
 
     benches = []
     started = time.monotonic()
     for name in names:
         size = QUICK_SIZES.get(name) if args.quick else None
-        bench = ProgramBench(name, size, iterations, warmup)
-        for round_ in range(repeat):
-            log(f"[{time.monotonic() - started:6.1f} s] {name}: round {round_ + 1}/{repeat}")
-            bench.round(restrain_first=round_ % 2 == 1)
+        bench = ProgramBench(name, size, iterations, warmup, warm_pairs - 1)
+        rounds = max(repeat, steady_rounds)
+        with tempfile.TemporaryDirectory(prefix="restrain-bench-steady-") as steady_cache:
+            for k in range(rounds):
+                log(f"[{time.monotonic() - started:6.1f} s] {name}: round {k + 1}/{rounds}")
+                bench.round(k, whole=k < repeat, steady=k < steady_rounds, steady_cache=steady_cache)
         benches.append(bench)
         m, r = bench.medians(), bench.ratios()
         print(f"| {name} | {fmt(m['steady_plain'], 3)} | {fmt(r['steady'])}{fmt_interval(bench.steady_interval())} "
               f"| {fmt(m['plain'])} "
-              f"| {fmt(r['cold'])} | {fmt(r['warm'])} | {bench.status()} |", flush=True)
+              f"| {fmt(r['cold'])} | {fmt(r['warm'])}{fmt_interval(bench.warm_interval())} "
+              f"| {bench.status()} |", flush=True)
 
     clean = [b for b in benches if not b.problems]
     means = {key: geometric_mean([b.ratios()[key] for b in clean])
