@@ -92,3 +92,14 @@ def test_the_interval_of_the_median_is_the_binomial_order_statistics(n, ranks):
         j = ranks[0]
         below = sum(math.comb(n, i) for i in range(j)) / 2 ** n
         assert below <= 0.025 < below + math.comb(n, j) / 2 ** n
+
+
+def test_the_steady_interval_counts_rounds_not_pairs():
+    """Thirty pairs from three rounds are three independent samples, too
+    few for an interval; six rounds give one, over their medians."""
+    bench = runner.ProgramBench("x", None, iterations=10, warmup=1)
+    bench.steady_round_ratios = [[0.8] * 10, [1.0] * 10, [1.2] * 10]
+    bench.steady = {"plain": [1.0] * 30, "restrain": [1.0] * 30}
+    assert bench.steady_interval() is None
+    bench.steady_round_ratios = [[r, r + 0.01, r - 0.01] for r in (0.8, 0.9, 1.0, 1.1, 1.2, 1.3)]
+    assert bench.steady_interval() == pytest.approx((0.8, 1.3))
