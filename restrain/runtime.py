@@ -462,11 +462,12 @@ def _calls(caller: FunctionRecord, callee: FunctionRecord, called_global_names) 
         or any(r is callee for _, r in _passed_records(caller))
 
 
-def _calls_by_name(caller: FunctionRecord, callee: FunctionRecord, called_global_names) -> bool:
-    """Whether `caller` calls `callee` by global name, in its own file (as
-    _callee_records matches them)."""
+def _calls_by_name(caller: FunctionRecord, callee: FunctionRecord, names_of) -> bool:
+    """Whether `caller` calls `callee` by one of the names `names_of(code)`
+    gives (costmodel.called_global_names: by global name), in its own file
+    (as _callee_records matches them)."""
     return caller.code.co_filename == callee.code.co_filename \
-        and callee.code.co_name in called_global_names(caller.code)
+        and callee.code.co_name in names_of(caller.code)
 
 
 def _log_outcome(record: FunctionRecord) -> None:
@@ -525,6 +526,9 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
             if reason:
                 record.status, record.reason = "interpreted", reason
                 _hook().mark_never(code)
+                if not _leaf_worth_compiling(record):
+                    # for good: compiled callers now call it through C
+                    _release_callers(record)
                 return
             _note_activity()
             _schedule(code, _feedback(code, record))
@@ -630,8 +634,9 @@ LOOPLESS_REASON = ("no loop, or loops of mostly Python calls or work on objects:
                    "which inlines calls, runs it as fast or faster")
 DEOPTIMISED_REASON = ("deoptimised: without the guesses that failed, its loops do no more typed work "
                       "than work on objects, which compiled code does no faster than the interpreter")
-CALLEES_LEFT_REASON = ("compiled for the compiled functions its loops call, which were then left to the "
-                       "interpreter: calls of them are faster from the interpreter, which inlines them")
+CALLEES_LEFT_REASON = ("its loops call functions that were then left to the interpreter (they deoptimised, "
+                       "or are not worth compiling): calls of them are faster from the interpreter, which "
+                       "inlines them")
 COMPREHENSION_REASON = "a comprehension: a new function object per run, entered only through the evaluator"
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
 
@@ -844,21 +849,30 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
 
 
 def _release_callers(callee: FunctionRecord) -> None:
-    """`callee`, compiled, was left to the interpreter (it deoptimised): a
-    compiled function whose loops call it by global name may have been
-    worth compiling only because its calls of callee were direct calls of
-    compiled code (costmodel.work_mix counts them as typed work).  Now each
-    is a C call into the interpreter, where the interpreter would inline
-    it (int_overflow's `run`, calling three functions that meet big
-    integers, ran 0.87x).  Each such caller the cost model no longer takes
-    goes back to the interpreter (_release)."""
+    """`callee` is left to the interpreter for good: it was compiled and
+    deoptimised, or it turned hot after a compiled function that calls it
+    and is not worth compiling (nor drawn in: its loops call Python
+    functions).  A compiled function whose loops call it, by global name or
+    as a method, may have been worth compiling only because its calls of
+    callee were direct calls of compiled code (costmodel.work_mix counts
+    them as typed work), or because callee was not hot yet when it was
+    judged (_calls_what_stays_interpreted).  Now each call is a C call into
+    the interpreter, where the interpreter would inline it (int_overflow's
+    `run`, calling three functions that meet big integers, ran 0.87x;
+    deltablue's `make_plan`, compiled before `add_constraints_consuming`
+    turned hot, executed 16% more instructions per round, bench/
+    instructions.py).  Each such caller the cost model no longer takes goes
+    back to the interpreter (_release)."""
     if not _windows_mode():
         return
     with _import_guard:
-        from .costmodel import called_global_names
+        from .costmodel import called_global_names, called_method_names
+
+    def called_names(code: CodeType) -> frozenset:
+        return called_global_names(code) | called_method_names(code)
     for record in list(_state.records.values()):
         if record is not callee and record.status == "compiled" \
-                and _calls_by_name(record, callee, called_global_names):
+                and _calls_by_name(record, callee, called_names):
             _release(record)
 
 

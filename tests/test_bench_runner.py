@@ -8,7 +8,9 @@ pair of order statistics.
 """
 
 import importlib.util
+import json
 import math
+import subprocess
 import sys
 import time
 
@@ -103,3 +105,57 @@ def test_the_steady_interval_counts_rounds_not_pairs():
     assert bench.steady_interval() is None
     bench.steady_round_ratios = [[r, r + 0.01, r - 0.01] for r in (0.8, 0.9, 1.0, 1.1, 1.2, 1.3)]
     assert bench.steady_interval() == pytest.approx((0.8, 1.3))
+
+
+def load_bench_module(name):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+LOOP_PROGRAM = '''
+N = 3000
+
+
+def run(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return str(total)
+'''
+
+
+@pytest.mark.parametrize("under_restrain", [False, True])
+def test_the_counted_driver_runs_its_calls_and_says_what_was_compiled(tmp_path, under_restrain):
+    """bench/_counted.py without valgrind: warm-up calls, then the counted
+    ones inside functools.reduce; under restrain the loop is compiled in
+    the warm-up and finding hot code is stopped before the counted calls."""
+    program = tmp_path / "loop.py"
+    program.write_text(LOOP_PROGRAM)
+    launcher = [sys.executable, "-m", "restrain", "--threshold", "2", "--cache-dir",
+                str(tmp_path / "cache")] if under_restrain else [sys.executable]
+    proc = subprocess.run([*launcher, str(ROOT / "bench" / "_counted.py"), str(program), "-", "3", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:-1] == [str(sum(i * i % 7 for i in range(3000)))] * 5
+    report = json.loads(lines[-1][len("COUNTED-JSON "):])
+    assert report["restrain"] is under_restrain and report["calls"] == 3
+    # (a threshold of 2 compiles some of the standard library's functions too)
+    assert ("run" in report["compiled"]) is under_restrain
+    assert under_restrain or report["compiled"] == []
+
+
+def test_an_instruction_count_is_read_from_callgrinds_summary(tmp_path):
+    instructions = load_bench_module("instructions")
+    out = tmp_path / "out.callgrind"
+    out.write_text("version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 829383757\n\ntotals: 829383757\n")
+    assert instructions.callgrind_total(out) == 829383757
+    out.write_text("events: Ir\n")
+    with pytest.raises(ValueError):
+        instructions.callgrind_total(out)

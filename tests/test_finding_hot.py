@@ -409,3 +409,56 @@ def test_a_caller_compiled_for_a_leaf_left_to_the_interpreter_follows_it(tmp_pat
     assert out["caller"][0] == "interpreted", out
     from restrain.runtime import CALLEES_LEFT_REASON
     assert out["caller"] == ["interpreted", CALLEES_LEFT_REASON, "never"], out
+
+
+BUSY_METHOD = textwrap.dedent("""
+    class Node:
+        def __init__(self, items):
+            self.items = items
+
+        def tiny(self, x):
+            return x + 1
+
+        def busy(self, xs):                    # a loop of Python calls: stays interpreted
+            t = 0
+            for x in xs:
+                t += self.tiny(x)
+            return t
+
+
+    def caller(node, n):
+        total = 0
+        for i in range(n):
+            total += node.busy(node.items)
+        return total
+""")
+
+
+def test_a_compiled_caller_of_a_method_left_to_the_interpreter_follows_it(tmp_path):
+    """`caller` compiled before the method its loop calls turned hot (as
+    deltablue's make_plan was, before add_constraints_consuming): once the
+    method is left to the interpreter for good, the caller goes back too."""
+    source = "import json, restrain\nfrom restrain import _hook\n" + BUSY_METHOD + textwrap.dedent("""
+        node = Node([1, 2, 3])
+        for _ in range(10):
+            caller(node, 5)                    # quickened by the interpreter
+        restrain.enable(threshold=50)
+        assert restrain.compile(caller).ok
+        before = _hook.info(caller.__code__)[1]
+        _hook.set_counting(True)               # a window open, as after any compile
+        result = caller(node, 200)             # busy turns hot, called from compiled code
+        restrain.wait()
+        records = {r["name"]: r for r in restrain.stats()["functions"]}
+        print("RESULT " + json.dumps({
+            "result": result, "before": before,
+            "busy": [records["busy"]["status"], records["busy"]["reason"]],
+            "caller": [records["caller"]["status"], records["caller"]["reason"], _hook.info(caller.__code__)[1]]}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
+                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    assert out["result"] == 200 * 9 and out["before"] == "compiled", out
+    assert out["busy"][0] == "interpreted", out
+    from restrain.runtime import CALLEES_LEFT_REASON
+    assert out["caller"] == ["interpreted", CALLEES_LEFT_REASON, "never"], out
