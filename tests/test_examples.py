@@ -29,6 +29,13 @@ CASES = {
     ]),
 }
 
+# Called only from C (sorted's key): with windows (the --stats run) the
+# evaluator counts such a function only while a window is open, and under
+# load the window may have closed by then (seen failing with both cores
+# busy, before and after 5f134fc).  test_example_hot_functions_compile
+# still requires it compiled with the evaluator always on.
+SEEN_ONLY_IN_A_WINDOW = {"hits_then_ident"}
+
 STATS_DRIVER = textwrap.dedent("""
     import json, runpy, sys
     import restrain
@@ -53,7 +60,8 @@ def test_example_output_is_unchanged(run_python, name):
     jit = run_python("-m", "restrain", "--threshold", "2", "--sync", "--stats", script, size)
     assert jit.returncode == 0, jit.stderr
     assert jit.stdout == plain.stdout
-    missing = [qualname for qualname in hot if qualname.rsplit(".", 1)[-1] not in jit.stderr]
+    missing = [qualname for qualname in hot if qualname not in SEEN_ONLY_IN_A_WINDOW
+               and qualname.rsplit(".", 1)[-1] not in jit.stderr]
     assert not missing, f"--stats does not mention {missing}:\n{jit.stderr}"
 
 
