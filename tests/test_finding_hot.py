@@ -66,6 +66,11 @@ REPORT = textwrap.dedent("""
 
 def run(tmp_path, body: str, functions: str = FUNCTIONS, **env) -> dict:
     source = "import json, time, restrain\nfrom restrain import _hook\n" + functions + textwrap.dedent(body) + REPORT
+    return run_source(tmp_path, source, **env)
+
+
+def run_source(tmp_path, source: str, **env) -> dict:
+    """Run `source` in its own interpreter; the JSON of its last RESULT line."""
     proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
                           env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache", **env), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -398,10 +403,7 @@ def test_a_caller_compiled_for_a_leaf_left_to_the_interpreter_follows_it(tmp_pat
             "leaf": [records["leaf"]["status"], records["leaf"]["reason"]],
             "caller": [records["caller"]["status"], records["caller"]["reason"], _hook.info(caller.__code__)[1]]}))
     """)
-    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
-                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache"), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    out = run_source(tmp_path, source)
     ns: dict = {}
     exec(OVERFLOWING, ns)
     assert out["first"] == out["second"] == repr(ns["caller"](3000))
@@ -454,10 +456,7 @@ def test_a_compiled_caller_of_a_method_left_to_the_interpreter_follows_it(tmp_pa
             "busy": [records["busy"]["status"], records["busy"]["reason"]],
             "caller": [records["caller"]["status"], records["caller"]["reason"], _hook.info(caller.__code__)[1]]}))
     """)
-    proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=300,
-                          env=clean_env(RESTRAIN_CACHE_DIR=tmp_path / "cache"), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads([l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1][len("RESULT "):])
+    out = run_source(tmp_path, source)
     assert out["result"] == 200 * 9 and out["before"] == "compiled", out
     assert out["busy"][0] == "interpreted", out
     from restrain.runtime import CALLEES_LEFT_REASON
