@@ -31,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from run import PROGRAMS, QUICK_SIZES, ROOT, child_env, log
+from run import PROGRAMS, QUICK_SIZES, ROOT, child_env, log, program_names
 
 COUNTED = ROOT / "bench" / "_counted.py"
 COUNTED_MARKER = "COUNTED-JSON "
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("bench/instructions.py needs valgrind")
-    names = sorted(p.stem for p in PROGRAMS.glob("*.py") if not p.stem.startswith("_"))
+    names = program_names()
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
 

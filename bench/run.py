@@ -396,7 +396,7 @@ class ProgramBench:
 
     def pair_ratios(self) -> list[float]:
         """plain / restrain of each lockstep pair of timed calls."""
-        return [p / r for p, r in zip(self.steady["plain"], self.steady["restrain"])]
+        return [ratio for round_ratios in self.steady_round_ratios for ratio in round_ratios]
 
     def steady_interval(self) -> tuple[float, float] | None:
         """A 95% confidence interval of the median ratio, over the rounds'
@@ -465,6 +465,11 @@ def median_interval(values: list[float], confidence: float = 0.95) -> tuple[floa
     return ordered[j - 1], ordered[n - j]
 
 
+def program_names() -> list[str]:
+    """The benchmark programs: bench/programs/*.py, by name."""
+    return sorted(p.stem for p in PROGRAMS.glob("*.py") if not p.stem.startswith("_"))
+
+
 def geometric_mean(values: list[float]) -> float | None:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
@@ -522,7 +527,7 @@ def main() -> None:
     warmup = args.warmup or (2 if args.quick else 4)
     warm_pairs = max(1, args.warm_pairs or (1 if args.quick else 3))
 
-    available = sorted(p.stem for p in PROGRAMS.glob("*.py") if not p.stem.startswith("_"))
+    available = program_names()
     names = available
     if args.only:
         names = [n.strip().removesuffix(".py") for n in args.only.split(",") if n.strip()]

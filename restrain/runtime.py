@@ -688,9 +688,14 @@ def _calls_what_stays_interpreted(code: CodeType) -> bool:
 def _named_callee_records(code: CodeType) -> list:
     """The records of the functions `code` calls by global name or as
     methods (`obj.name(...)`), matched as _callee_records matches them."""
+    return _callee_records(code, _called_names(code))
+
+
+def _called_names(code: CodeType) -> frozenset:
+    """The names `code` calls functions by: global names and method names."""
     with _import_guard:
         from .costmodel import called_global_names, called_method_names
-    return _callee_records(code, called_global_names(code) | called_method_names(code))
+    return called_global_names(code) | called_method_names(code)
 
 
 def _windows_mode() -> bool:
@@ -865,14 +870,9 @@ def _release_callers(callee: FunctionRecord) -> None:
     back to the interpreter (_release)."""
     if not _windows_mode():
         return
-    with _import_guard:
-        from .costmodel import called_global_names, called_method_names
-
-    def called_names(code: CodeType) -> frozenset:
-        return called_global_names(code) | called_method_names(code)
     for record in list(_state.records.values()):
         if record is not callee and record.status == "compiled" \
-                and _calls_by_name(record, callee, called_names):
+                and _calls_by_name(record, callee, _called_names):
             _release(record)
 
 
