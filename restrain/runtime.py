@@ -414,7 +414,10 @@ def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
     _log_outcome(record)
     if outcome.ok:
         _relink_callers(record)
-        if _calls_what_was_left(record):
+        if _calls_what_stays_interpreted(record.code):
+            # a compile queued before a function it calls was left to the
+            # interpreter for good (_release_callers skips callers not yet
+            # compiled)
             _release(record)
     return record
 
@@ -874,14 +877,6 @@ def _release_callers(callee: FunctionRecord) -> None:
         if record is not callee and record.status == "compiled" \
                 and _calls_by_name(record, callee, _called_names):
             _release(record)
-
-
-def _calls_what_was_left(record: FunctionRecord) -> bool:
-    """Whether `record`'s code calls by global name a function that was
-    compiled and then left to the interpreter (a compile queued before
-    that happened finishes after it: _record_outcome asks)."""
-    return any(r.status == "interpreted" and r.reason in (DEOPTIMISED_REASON, CALLEES_LEFT_REASON)
-               for r in _callee_records(record.code))
 
 
 def _release(record: FunctionRecord) -> None:

@@ -461,3 +461,43 @@ def test_a_compiled_caller_of_a_method_left_to_the_interpreter_follows_it(tmp_pa
     assert out["busy"][0] == "interpreted", out
     from restrain.runtime import CALLEES_LEFT_REASON
     assert out["caller"] == ["interpreted", CALLEES_LEFT_REASON, "never"], out
+
+
+def test_a_caller_whose_compile_finishes_after_its_method_was_left_follows_it(tmp_path):
+    """The other order: `caller`'s compile is still in flight when the
+    method its loop calls is left to the interpreter (then there is no
+    compiled caller to release).  When the compile finishes, the caller
+    goes straight back to the interpreter."""
+    source = "import json, threading, restrain\nfrom restrain import _hook, runtime\n" + BUSY_METHOD + textwrap.dedent("""
+        node = Node([1, 2, 3])
+        for _ in range(10):
+            caller(node, 5)                    # quickened by the interpreter
+        restrain.enable(threshold=50)
+        gate, held = threading.Event(), threading.Event()
+        install = runtime._record_outcome
+
+        def install_when_let_go(code, outcome):
+            if code is caller.__code__:
+                held.set()
+                gate.wait()
+            return install(code, outcome)
+
+        runtime._record_outcome = install_when_let_go
+        compiling = threading.Thread(target=restrain.compile, args=(caller,))
+        compiling.start()
+        held.wait()                            # caller's version is built, not installed
+        _hook.set_counting(True)
+        result = caller(node, 200)             # busy turns hot and is left to the interpreter
+        busy_then = [r["status"] for r in restrain.stats()["functions"] if r["name"] == "busy"]
+        gate.set()
+        compiling.join()
+        restrain.wait()
+        records = {r["name"]: r for r in restrain.stats()["functions"]}
+        print("RESULT " + json.dumps({
+            "result": result, "busy_then": busy_then,
+            "caller": [records["caller"]["status"], records["caller"]["reason"], _hook.info(caller.__code__)[1]]}))
+    """)
+    out = run_source(tmp_path, source)
+    assert out["result"] == 200 * 9 and out["busy_then"] == ["interpreted"], out
+    from restrain.runtime import CALLEES_LEFT_REASON
+    assert out["caller"] == ["interpreted", CALLEES_LEFT_REASON, "never"], out
