@@ -76,7 +76,16 @@ typedef struct {
     char compiled_callers_only;
     /* time spent in its timed calls of RS_TIMED_CALL_MIN_NS or more */
     int64_t long_ns;
+    /* what a direct call (direct_call_possible) asks of the code object:
+     * how many positional arguments a call passes straight into its frame
+     * (-1: none do: keyword-only or variable arguments, not a function's
+     * own scope), and the size of its frame */
+    int direct_argcount;
+    int frame_size;
 } RsCodeInfo;
+
+/* 3.11 has no co_framesize yet: _PyEvalFramePushAndInit's size */
+#define RS_FRAME_SIZE(co) ((co)->co_nlocalsplus + (co)->co_stacksize + FRAME_SPECIALS_SIZE)
 
 static Py_ssize_t extra_index = -1;
 static PyObject *hot_callback = NULL;
@@ -150,6 +159,9 @@ static RsCodeInfo *get_info(PyCodeObject *co, int create) {
     info = PyMem_RawCalloc(1, sizeof(RsCodeInfo));
     if (info == NULL) return NULL;
     info->has_loop = is_function_scope(co->co_flags) && has_backward_jump(co);
+    info->direct_argcount = co->co_kwonlyargcount == 0 && !(co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) &&
+        is_function_scope(co->co_flags) ? co->co_argcount : -1;
+    info->frame_size = (int)RS_FRAME_SIZE(co);
     if (_PyCode_SetExtra((PyObject *)co, extra_index, info) < 0) {
         PyErr_Clear();
         PyMem_RawFree(info);
@@ -224,22 +236,35 @@ static uintptr_t stack_limit_of_this_thread(void) {
     return thread_stack_limit;
 }
 
-/* The limit of the thread that asked last, by its thread state's unique id
- * (never reused, unlike the state's address): a thread-local variable of a
- * shared library is read through a call of __tls_get_addr, 3-4% of
- * richards' time with every direct call asking.  Only under the GIL, so one
- * thread at a time reads and writes these. */
-static uint64_t stack_limit_owner = 0;       /* tstate->id; ids start at 1 */
+/* The values of the thread that asked last, by its thread state's unique
+ * id (never reused, unlike the state's address): its stack limit, and where
+ * its `paused` counter lives.  A thread-local variable of a shared library
+ * is read through a call of __tls_get_addr (3-4% of richards' time with
+ * every direct call asking for the stack limit, 1.5% more for `paused`).
+ * Only under the GIL, so one thread at a time reads and writes these. */
+static uint64_t thread_owner = 0;       /* tstate->id; ids start at 1 */
 static uintptr_t stack_limit = 1;
+static int *owner_paused = NULL;
+
+static inline void own_thread(PyThreadState *tstate) {
+    if (tstate->id != thread_owner) {
+        stack_limit = stack_limit_of_this_thread();
+        owner_paused = &paused;
+        thread_owner = tstate->id;
+    }
+}
 
 static inline uintptr_t current_stack_limit(void) {
     PyThreadState *tstate = _PyThreadState_GET();
     if (tstate == NULL) return stack_limit_of_this_thread();
-    if (tstate->id != stack_limit_owner) {
-        stack_limit = stack_limit_of_this_thread();
-        stack_limit_owner = tstate->id;
-    }
+    own_thread(tstate);
     return stack_limit;
+}
+
+/* `paused` of the thread of `tstate` (the current one) */
+static inline int thread_paused(PyThreadState *tstate) {
+    own_thread(tstate);
+    return *owner_paused;
 }
 
 static inline int c_stack_is_low(void) {
@@ -360,7 +385,7 @@ static void frame_object_takes_over(PyFrameObject *f, _PyInterpreterFrame *frame
 }
 
 /* _PyFrame_Clear (3.11) for a frame this file pushed. */
-static void clear_frame(_PyInterpreterFrame *frame, PyThreadState *tstate) {
+static void clear_frame_slow(_PyInterpreterFrame *frame, PyThreadState *tstate) {
     if (frame->frame_obj) {
         PyFrameObject *f = frame->frame_obj;
         frame->frame_obj = NULL;
@@ -377,8 +402,18 @@ static void clear_frame(_PyInterpreterFrame *frame, PyThreadState *tstate) {
     Py_DECREF(frame->f_code);
 }
 
-/* 3.11 has no co_framesize yet: _PyEvalFramePushAndInit's size */
-#define RS_FRAME_SIZE(co) ((co)->co_nlocalsplus + (co)->co_stacksize + FRAME_SPECIALS_SIZE)
+/* The same, inline for the usual frame: no frame object was made for it
+ * (sys._getframe, a traceback) and it has no locals dictionary. */
+static inline __attribute__((always_inline)) void clear_frame(_PyInterpreterFrame *frame, PyThreadState *tstate) {
+    if (frame->frame_obj != NULL || frame->f_locals != NULL) {
+        clear_frame_slow(frame, tstate);
+        return;
+    }
+    for (int i = 0; i < frame->stacktop; i++) Py_XDECREF(frame->localsplus[i]);
+    Py_DECREF(frame->f_func);
+    Py_DECREF(frame->f_code);
+}
+
 static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
 
 /* What a call of one of the Python side's callbacks returned (r, a new
@@ -470,22 +505,22 @@ static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, i
 /* Whether a call with `nargs` positional arguments (no keywords) can run
  * `co`'s compiled entry on a frame pushed here, without _PyEval_Vector
  * (which also fills in defaults and keyword arguments) and the evaluator. */
-static inline int direct_call_possible(PyThreadState *tstate, RsCodeInfo *info, PyCodeObject *co,
-                                       Py_ssize_t nargs) {
-    return info != NULL && info->entry != NULL && !paused && !tstate->cframe->use_tracing &&
-        !c_stack_is_low() && nargs == co->co_argcount && co->co_kwonlyargcount == 0 &&
-        !(co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)) && is_function_scope(co->co_flags) &&
-        _PyThreadState_HasStackSpace(tstate, RS_FRAME_SIZE(co));
+static inline int direct_call_possible(PyThreadState *tstate, RsCodeInfo *info, Py_ssize_t nargs) {
+    if (info == NULL || info->entry == NULL || nargs != info->direct_argcount) return 0;
+    own_thread(tstate);
+    char here;
+    return !*owner_paused && !tstate->cframe->use_tracing && (uintptr_t)&here >= stack_limit &&
+        _PyThreadState_HasStackSpace(tstate, info->frame_size);
 }
 
 /* Push a frame for `func` with its arguments (direct_call_possible said
  * yes) and run the compiled entry on it. */
-static inline PyObject *run_direct(PyThreadState *tstate, PyFunctionObject *func, PyCodeObject *co,
+static inline __attribute__((always_inline)) PyObject *run_direct(PyThreadState *tstate, PyFunctionObject *func, PyCodeObject *co,
                                    RsCodeInfo *info, PyObject *const *args, Py_ssize_t nargs) {
     /* _PyThreadState_BumpFramePointer's fast path; popped below by moving
      * the top back (frames are LIFO within a chunk) */
     _PyInterpreterFrame *frame = (_PyInterpreterFrame *)tstate->datastack_top;
-    tstate->datastack_top += RS_FRAME_SIZE(co);
+    tstate->datastack_top += info->frame_size;
     Py_INCREF(func);
     _PyFrame_InitializeSpecials(frame, func, NULL, co->co_nlocalsplus);
     for (Py_ssize_t i = 0; i < nargs; i++) frame->localsplus[i] = Py_NewRef(args[i]);
@@ -504,8 +539,8 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyThreadState *tstate = _PyThreadState_GET();
     RsCodeInfo *info = installed ? fast_info(co) : NULL;
-    if (!direct_call_possible(tstate, info, co, nargs)) {
-        if (info != NULL && info->entry == NULL && info->state == RS_NEVER && !paused &&
+    if (!direct_call_possible(tstate, info, nargs)) {
+        if (info != NULL && info->entry == NULL && info->state == RS_NEVER && !thread_paused(tstate) &&
                 ++info->calls_from_compiled == threshold && leaf_called(co) < 0) {
             return NULL;
         }
@@ -654,7 +689,7 @@ static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size
     PyThreadState *tstate = _PyThreadState_GET();
     PyCodeObject *co = (PyCodeObject *)((PyFunctionObject *)func)->func_code;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (kwnames == NULL && direct_call_possible(tstate, info, co, nargs)) {
+    if (kwnames == NULL && direct_call_possible(tstate, info, nargs)) {
         return run_direct(tstate, (PyFunctionObject *)func, co, info, args, nargs);
     }
     if (interp->eval_frame == NULL) interp->eval_frame = restrain_eval;
@@ -711,7 +746,7 @@ static PyObject *restrain_eval(PyThreadState *tstate, _PyInterpreterFrame *frame
         return eval_default(tstate, frame, throwflag);
     }
     PyCodeObject *co = frame->f_code;
-    if (throwflag || paused || tstate->cframe->use_tracing ||
+    if (throwflag || thread_paused(tstate) || tstate->cframe->use_tracing ||
         frame->owner != FRAME_OWNED_BY_THREAD ||
         frame->prev_instr != _PyCode_CODE(co) - 1) {
         return eval_default(tstate, frame, throwflag);

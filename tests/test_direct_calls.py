@@ -179,6 +179,29 @@ def test_tracing_takes_the_generic_path():
     assert events.count("call") == 2 and events.count("return") == 2
 
 
+def test_a_paused_thread_takes_the_generic_path():
+    """restrain's own threads (hook.pause_thread) never run compiled code
+    directly; the direct path reads that per thread, and a thread switch
+    in between must not carry one thread's answer over to another."""
+    import threading
+    pair = compiled_pair(sum_of_quotients, rebind=[sum_of_quotients, divide])
+    counts = {}
+
+    def on_a_paused_thread(fn):
+        _hook.pause_thread()          # (it runs nothing compiled: no pair.check here)
+        before = _hook.direct_calls()
+        counts["result"] = fn(3)
+        counts["paused"] = _hook.direct_calls() - before
+
+    assert direct_calls_during(pair, 3) == 3          # this thread: direct
+    with pair.side(True) as fn:
+        worker = threading.Thread(target=on_a_paused_thread, args=(fn,))
+        worker.start()
+        worker.join()
+    assert counts == {"result": sum_of_quotients(3), "paused": 0}
+    assert direct_calls_during(pair, 3) == 3          # and this thread again
+
+
 # -- guards on what a call site found when it was compiled ---------------------------------
 
 class Counter:
