@@ -5,6 +5,8 @@ Layout of a cache directory (mode 0700, owned by the user):
     <dir>/<key[:2]>/rsjit_<key>.<EXT_SUFFIX>   the module
     <dir>/<key[:2]>/rsjit_<key>.pyx            its source (explain, debugging)
     <dir>/<key[:2]>/rsjit_<key>.b2b            digest of the module (BLAKE2b)
+    <dir>/<family[:2]>/family_<family>         key of a family's latest module
+    <dir>/<family[:2]>/left_<family>           its function deoptimised for good
     <dir>/locks/<key>.lock                     held while one process builds it
     <dir>/build-*/                             work directories of builds
     <dir>/runs.jsonl                           hits and misses of recent runs
@@ -159,6 +161,49 @@ def family_member(cache_dir: Path, family: str) -> Optional[str]:
     except (OSError, UnicodeDecodeError):
         return None
     return key if 16 <= len(key) <= 64 and all(c in "0123456789abcdef" for c in key) else None
+
+
+# -- functions left to the interpreter after deoptimising for good ---------------
+# A function whose guesses kept failing in every version (int_overflow's
+# sums outgrowing 64 bits) is left to the interpreter.  Without a note of
+# that, every warm start loaded the same version from the cache, ran it
+# until it deoptimised again and left it again: about 25 ms of each
+# int_overflow process.  The note is honoured by LEFT_RUNS runs, then the
+# function is tried again (the program's inputs may have changed).
+LEFT_RUNS = 10
+
+
+def _left_path(cache_dir: Path, family: str) -> Path:
+    return cache_dir / family[:2] / f"left_{family}"
+
+
+def record_left(cache_dir: Path, family: str) -> None:
+    path = _left_path(cache_dir, family)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("0")
+    os.replace(tmp, path)
+
+
+def honour_left(cache_dir: Path, family: str) -> bool:
+    """Whether an earlier run left the family's function to the
+    interpreter after it deoptimised for good (record_left), counting this
+    run against LEFT_RUNS; False once they are used up (the note goes) or
+    for a damaged or foreign note."""
+    path = _left_path(cache_dir, family)
+    try:
+        if not path.exists() or unsafe_reason(path) is not None:
+            return False
+        runs = int(path.read_text(encoding="ascii").strip())
+        if runs + 1 >= LEFT_RUNS:
+            path.unlink()
+            return False
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(str(runs + 1))
+        os.replace(tmp, path)
+        return True
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
 
 
 def file_digest(path: Path) -> str:

@@ -533,8 +533,14 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
                     # for good: compiled callers now call it through C
                     _release_callers(record)
                 return
+            feedback = _feedback(code, record)
+            if _left_in_an_earlier_run(code, feedback):
+                record.status, record.reason = "interpreted", DEOPTIMISED_BEFORE_REASON
+                _hook().mark_never(code)
+                _release_callers(record)
+                return
             _note_activity()
-            _schedule(code, _feedback(code, record))
+            _schedule(code, feedback)
         if not sampled:
             # called by the evaluator: the frame below is the hot call's caller
             _report_loop_caller(code, sys._getframe(1))
@@ -637,6 +643,8 @@ LOOPLESS_REASON = ("no loop, or loops of mostly Python calls or work on objects:
                    "which inlines calls, runs it as fast or faster")
 DEOPTIMISED_REASON = ("deoptimised: without the guesses that failed, its loops do no more typed work "
                       "than work on objects, which compiled code does no faster than the interpreter")
+DEOPTIMISED_BEFORE_REASON = ("deoptimised for good in an earlier run (noted in the cache): "
+                             "its version there would only deoptimise again")
 CALLEES_LEFT_REASON = ("its loops call functions that were then left to the interpreter (they deoptimised, "
                        "or are not worth compiling): calls of them are faster from the interpreter, which "
                        "inlines them")
@@ -843,6 +851,7 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
                 # specialisations handle them, is as fast as generic code
                 record.status, record.reason = "interpreted", DEOPTIMISED_REASON
                 _hook().mark_never(code)
+                _remember_left(code, record)
                 logger.debug("restrain: %s deoptimised at %s; left to the interpreter", code.co_qualname,
                              sorted(sites))
                 _release_callers(record)
@@ -854,6 +863,49 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
             _schedule(code, _feedback(code, record))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while recompiling after deoptimisation")
+
+
+def _left_family(code: CodeType, feedback):
+    """(cache directory, family key) under which a decision to leave `code`
+    to the interpreter is kept: its code and argument types (the callees
+    it would carry depend on what happened to be compiled first), or None
+    without a cache."""
+    options = _build_options()
+    if options.cache_dir is None:
+        return None
+    with _import_guard:
+        from .build import family_key
+    return options.cache_dir, family_key(code, options, feedback._replace(companions=(), arg_callees=()))
+
+
+def _remember_left(code: CodeType, record: FunctionRecord) -> None:
+    """Note in the cache that `code` deoptimised for good (cache.record_left)."""
+    try:
+        where = _left_family(code, _feedback(code, record))
+        if where is not None:
+            with _import_guard:
+                from . import cache
+            cache.record_left(*where)
+    except Exception:  # noqa: BLE001 - a note not written costs the next run a deoptimisation
+        logger.debug("restrain: could not note %s as left to the interpreter", code.co_qualname, exc_info=True)
+
+
+def _left_in_an_earlier_run(code: CodeType, feedback) -> bool:
+    """Whether an earlier run left `code` to the interpreter after it
+    deoptimised for good (cache.honour_left): then its version in the cache
+    would only deoptimise again."""
+    if not _windows_mode():
+        return False
+    try:
+        where = _left_family(code, feedback)
+        if where is None:
+            return False
+        with _import_guard:
+            from . import cache
+        return cache.honour_left(*where)
+    except Exception:  # noqa: BLE001 - no note read: compiled as usual
+        logger.debug("restrain: could not read the note on %s", code.co_qualname, exc_info=True)
+        return False
 
 
 def _release_callers(callee: FunctionRecord) -> None:

@@ -739,3 +739,25 @@ def test_main_thread_callbacks_keep_out_of_deep_recursion():
     proc = run_source(PENDING_CALLS)
     assert proc.stdout.split("\n")[0] == "['shallow', 'shallow again']"
     assert proc.stderr == ""
+
+
+def test_a_loop_left_after_deoptimising_is_not_loaded_again_in_the_next_run(tmp_path):
+    """The cache notes that power_sum deoptimised for good: the next run
+    leaves it to the interpreter at once instead of loading its version and
+    deoptimising again, with the same results; small_sum is compiled in
+    both runs.  Noted for a limited number of runs (cache.LEFT_RUNS)."""
+    from restrain import cache
+    from restrain.runtime import DEOPTIMISED_BEFORE_REASON, DEOPTIMISED_REASON
+    source = OVERFLOWING_LOOP.replace("tempfile.mkdtemp()", repr(str(tmp_path / "cache")))
+    first = result_of(run_source(source))
+    second = result_of(run_source(source))
+    assert first["results"] == second["results"]
+    assert first["functions"]["power_sum"] == ["interpreted", DEOPTIMISED_REASON]
+    assert second["functions"]["power_sum"] == ["interpreted", DEOPTIMISED_BEFORE_REASON]
+    assert first["functions"]["small_sum"][0] == second["functions"]["small_sum"][0] == "compiled"
+    notes = list((tmp_path / "cache").glob("*/left_*"))
+    assert len(notes) == 1 and notes[0].read_text() == "1"
+    notes[0].write_text(str(cache.LEFT_RUNS - 1))      # its last run: tried again
+    third = result_of(run_source(source))
+    assert third["results"] == first["results"]
+    assert third["functions"]["power_sum"] == ["interpreted", DEOPTIMISED_REASON]
