@@ -503,7 +503,7 @@ static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, i
 }
 
 /* Whether a call with `nargs` positional arguments (no keywords) can run
- * `co`'s compiled entry on a frame pushed here, without _PyEval_Vector
+ * the compiled entry `info` holds on a frame pushed here, without _PyEval_Vector
  * (which also fills in defaults and keyword arguments) and the evaluator. */
 static inline int direct_call_possible(PyThreadState *tstate, RsCodeInfo *info, Py_ssize_t nargs) {
     if (info == NULL || info->entry == NULL || nargs != info->direct_argcount) return 0;

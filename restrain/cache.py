@@ -142,12 +142,18 @@ def _family_path(cache_dir: Path, family: str) -> Path:
     return cache_dir / family[:2] / f"family_{family}"
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write `path` as one step for its readers: a file of this process's
+    own, renamed over it."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def record_family(cache_dir: Path, family: str, key: str) -> None:
     path = _family_path(cache_dir, family)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(key)
-    os.replace(tmp, path)
+    _write_whole(path, key)
 
 
 def family_member(cache_dir: Path, family: str) -> Optional[str]:
@@ -180,9 +186,7 @@ def _left_path(cache_dir: Path, family: str) -> Path:
 def record_left(cache_dir: Path, family: str) -> None:
     path = _left_path(cache_dir, family)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("0")
-    os.replace(tmp, path)
+    _write_whole(path, "0")
 
 
 def honour_left(cache_dir: Path, family: str) -> bool:
@@ -198,9 +202,7 @@ def honour_left(cache_dir: Path, family: str) -> bool:
         if runs + 1 >= LEFT_RUNS:
             path.unlink()
             return False
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(str(runs + 1))
-        os.replace(tmp, path)
+        _write_whole(path, str(runs + 1))
         return True
     except (OSError, ValueError, UnicodeDecodeError):
         return False
@@ -345,9 +347,7 @@ def record_run(cache_dir: Path, hits: int, misses: int) -> None:
     line = json.dumps({"time": round(time.time()), "pid": os.getpid(), "hits": hits, "misses": misses})
     try:
         lines = path.read_text().splitlines()[-(RUNS_KEPT - 1):] if path.exists() else []
-        tmp = path.with_name(f"runs.{os.getpid()}.tmp")
-        tmp.write_text("\n".join(lines + [line]) + "\n")
-        os.replace(tmp, path)
+        _write_whole(path, "\n".join(lines + [line]) + "\n")
     except OSError:
         pass
 

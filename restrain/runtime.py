@@ -526,18 +526,15 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
         with _report_in_progress():
             reason = _why_not_compile(code, sampled)
+            feedback = None if reason else _feedback(code, record)
+            if feedback is not None and _left_in_an_earlier_run(code, feedback):
+                reason = DEOPTIMISED_BEFORE_REASON      # not leaf-worthy: its callers are released
             if reason:
                 record.status, record.reason = "interpreted", reason
                 _hook().mark_never(code)
                 if not _leaf_worth_compiling(record):
                     # for good: compiled callers now call it through C
                     _release_callers(record)
-                return
-            feedback = _feedback(code, record)
-            if _left_in_an_earlier_run(code, feedback):
-                record.status, record.reason = "interpreted", DEOPTIMISED_BEFORE_REASON
-                _hook().mark_never(code)
-                _release_callers(record)
                 return
             _note_activity()
             _schedule(code, feedback)
