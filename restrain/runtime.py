@@ -843,7 +843,7 @@ def _on_deopt(code: CodeType, sites: tuple) -> None:
         if _windows_mode():
             with _import_guard:
                 from .costmodel import work_mix
-            if not work_mix(code, generic_sites=record.no_speculate).favours_compiling(sampled=True):
+            if not work_mix(code, generic_sites=record.no_speculate).favours_generic_version():
                 # big integers in an integer loop: the interpreter, whose
                 # specialisations handle them, is as fast as generic code
                 record.status, record.reason = "interpreted", DEOPTIMISED_REASON

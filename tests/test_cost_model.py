@@ -174,6 +174,17 @@ def test_as_much_typed_work_as_object_work_is_not_enough():
     assert WorkMix(0, 4, 0).favours_compiling() and not WorkMix(0, 2, 0).favours_compiling()
 
 
+def test_after_a_deoptimisation_a_tie_is_enough():
+    # the generic version of a loop that deoptimised (bench/programs/
+    # int_overflow.py): a range step and one big-integer operation ran
+    # 1.35-1.6x faster compiled, a step and two 0.96x
+    from restrain.costmodel import WorkMix
+    assert WorkMix(0, 1, 1).favours_generic_version()
+    assert not WorkMix(0, 1, 2).favours_generic_version()
+    assert not WorkMix(1, 3, 0).favours_generic_version()
+    assert not WorkMix(0, 1, 1).favours_compiling(sampled=True)
+
+
 class Node:
     def __init__(self, value, next_node):
         self.value = value

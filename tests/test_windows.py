@@ -669,6 +669,50 @@ def test_loop_whose_guesses_all_fail_goes_back_to_the_interpreter():
     assert out["plain"] == [True, False]
 
 
+GROWING_PAIR = """
+import json, tempfile, restrain
+from restrain import runtime
+runtime.QUIET_SECONDS = 60
+restrain.configure(cache_dir=tempfile.mkdtemp())
+restrain.enable(threshold=20)
+
+def fibonacci(count):             # outgrows 64 bits after 92 steps
+    a, b = 0, 1
+    for _ in range(count):
+        a, b = b, a + b
+    return a
+
+for _ in range(30):
+    fibonacci(10)
+# too little typed work for a function found by its call count (the sampler
+# finds int_overflow's running): compiled on request
+assert restrain.compile(fibonacci).ok
+results = []
+for _ in range(3):
+    results += [fibonacci(80 + k) for k in range(30)]
+    assert restrain.wait(120)
+out = {f["name"]: [f["status"], f["versions"], f["deopt_sites"]] for f in restrain.stats()["functions"]}
+print("RESULT " + json.dumps({"results": [str(r) for r in results], "functions": out}))
+"""
+
+
+def test_a_range_loop_with_one_big_integer_operation_is_compiled_again_without_its_guess():
+    # a range loop's step and its loads and stores gain when compiled, and
+    # a big-integer addition costs compiled code what it costs the
+    # interpreter: the version without the failed guess stays compiled
+    # (power_sum above, with two such operations to one step, does not)
+    out = result_of(run_source(GROWING_PAIR))
+
+    def fibonacci(count):
+        a, b = 0, 1
+        for _ in range(count):
+            a, b = b, a + b
+        return a
+    assert out["results"] == [str(fibonacci(80 + k)) for k in range(30)] * 3
+    status, versions, sites = out["functions"]["fibonacci"]
+    assert status == "compiled" and versions >= 2 and sites
+
+
 SMALL_STACK = """
 import sys, threading, restrain
 sys.setrecursionlimit(30000)
