@@ -37,6 +37,14 @@ MAX_VERSIONS = 3
 # taken SAMPLE_SECONDS apart counts as hot even when it is called rarely.
 SAMPLE_SECONDS = 0.01
 QUIET_SAMPLE_SECONDS = 0.03      # between windows: a lighter touch on the program
+# Once nothing has turned hot for SETTLED_SECONDS (the program runs what
+# restrain has already decided on), a sample every SETTLED_SAMPLE_SECONDS:
+# each costs the program more than the sampler's own 0.1 ms (the GIL is
+# handed over and back, and the program's caches refill after), and a new
+# phase of the program is still found within a second (a function with a
+# loop in one sample, others in HOT_SAMPLES).
+SETTLED_SECONDS = 2.0
+SETTLED_SAMPLE_SECONDS = 0.25
 WORKER_IDLE_CHECK_SECONDS = 0.5  # an idle compiler thread checks that the program still runs
 # Functions queued while a compile runs are built into one module, up to
 # this many: one Cython and C compiler run for several functions (measured
@@ -1003,7 +1011,7 @@ def _sample_until_disabled(hook) -> None:
     enough: dict[CodeType, int] = {}        # samples that make it hot (hot_samples)
     late = _state.late
     while _state.enabled and _state.config.sample and not _state.shutting_down:
-        time.sleep(SAMPLE_SECONDS if hook.window()[1] else QUIET_SAMPLE_SECONDS)
+        time.sleep(_sample_interval(hook, late))
         if not _program_running():
             return
         _report_late(late)
@@ -1031,6 +1039,18 @@ def _sample_until_disabled(hook) -> None:
             counts.clear()
             enough.clear()
         _update_window(hook)
+
+
+def _sample_interval(hook, late: list) -> float:
+    """Seconds until the next sample: SAMPLE_SECONDS while the evaluator's
+    window is open, QUIET_SAMPLE_SECONDS between windows, and
+    SETTLED_SAMPLE_SECONDS once the program has settled (reports waiting
+    in `late` are news: they are taken up at the next sample)."""
+    if hook.window()[1]:
+        return SAMPLE_SECONDS
+    if not late and time.monotonic() - _state.window_until > SETTLED_SECONDS:
+        return SETTLED_SAMPLE_SECONDS
+    return QUIET_SAMPLE_SECONDS
 
 
 def _worth_compiling_now(code: CodeType) -> bool:

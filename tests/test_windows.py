@@ -805,3 +805,62 @@ def test_a_loop_left_after_deoptimising_is_not_loaded_again_in_the_next_run(tmp_
     third = result_of(run_source(source))
     assert third["results"] == first["results"]
     assert third["functions"]["power_sum"] == ["interpreted", DEOPTIMISED_REASON]
+
+
+def test_the_sampler_slows_down_once_the_program_has_settled(monkeypatch):
+    # every sample hands the GIL over and back: once nothing has turned hot
+    # for SETTLED_SECONDS, one every SETTLED_SAMPLE_SECONDS; news, or a
+    # report waiting to be taken up, brings the quicker pace back
+    from restrain import runtime
+
+    class Hook:
+        counting = 0
+
+        def window(self):
+            return (1, self.counting, 0)
+
+    hook, now = Hook(), [1000.0]
+    monkeypatch.setattr(runtime.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(runtime._state, "window_until", 1000.0)
+    assert runtime._sample_interval(hook, []) == runtime.QUIET_SAMPLE_SECONDS
+    now[0] += runtime.SETTLED_SECONDS + 0.01
+    assert runtime._sample_interval(hook, []) == runtime.SETTLED_SAMPLE_SECONDS
+    assert runtime._sample_interval(hook, [(0.0, None, ())]) == runtime.QUIET_SAMPLE_SECONDS
+    hook.counting = 1
+    assert runtime._sample_interval(hook, []) == runtime.SAMPLE_SECONDS
+    hook.counting = 0
+    runtime._note_activity()
+    assert runtime._sample_interval(hook, []) == runtime.QUIET_SAMPLE_SECONDS
+    assert runtime.SETTLED_SAMPLE_SECONDS > 5 * runtime.QUIET_SAMPLE_SECONDS
+
+
+NEW_PHASE = """
+import json, time, restrain
+from restrain import runtime
+restrain.enable(threshold=1000000)      # found by the sampler only
+
+def phase_two(n):                        # a long loop, called rarely
+    total = 0
+    for i in range(n):
+        total += (i * 7) % 13
+    return total
+
+time.sleep(runtime.SETTLED_SECONDS + 0.5)    # settled: nothing turned hot
+settled = runtime._sample_interval(runtime._hook(), []) == runtime.SETTLED_SAMPLE_SECONDS
+start = time.monotonic()
+while time.monotonic() - start < 20:
+    phase_two(300_000)
+    restrain.wait(5)
+    if any(f["name"] == "phase_two" and f["status"] == "compiled" for f in restrain.stats()["functions"]):
+        break
+print("RESULT " + json.dumps({"settled": settled, "seconds": time.monotonic() - start,
+                              "result": phase_two(1000)}))
+"""
+
+
+def test_a_settled_program_still_has_a_new_loop_compiled():
+    out = result_of(run_source(NEW_PHASE))
+    assert out["settled"]
+    assert out["result"] == sum((i * 7) % 13 for i in range(1000))
+    # found within a sample or two at the settled pace, plus the compile
+    assert out["seconds"] < 15, out
