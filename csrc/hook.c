@@ -76,6 +76,10 @@ typedef struct {
     char compiled_callers_only;
     /* time spent in its timed calls of RS_TIMED_CALL_MIN_NS or more */
     int64_t long_ns;
+    /* all its timed calls, and their time (call_time(): how long its
+     * loops run per call, for the cost model) */
+    Py_ssize_t timed_calls;
+    int64_t timed_ns;
     /* what a direct call (direct_call_possible) asks of the code object:
      * how many positional arguments a call passes straight into its frame
      * (-1: none do: keyword-only or variable arguments, not a function's
@@ -479,6 +483,8 @@ static PyObject *eval_timed(PyThreadState *tstate, _PyInterpreterFrame *frame, i
     int64_t start = now_ns();
     PyObject *result = eval_default(tstate, frame, throwflag);
     int64_t elapsed = now_ns() - start;
+    info->timed_calls++;
+    info->timed_ns += elapsed;
     if (elapsed >= RS_TIMED_CALL_MIN_NS) info->long_ns += elapsed;
     if (result != NULL && elapsed >= RS_TIMED_CALL_MIN_NS && info->long_ns >= RS_LONG_CALL_NS
             && !info->long_call_reported
@@ -928,6 +934,16 @@ static PyObject *hook_info(PyObject *self, PyObject *arg) {
     return Py_BuildValue("(ns)", info->calls, names[info->state]);
 }
 
+/* call_time(code) -> (timed calls, their nanoseconds together): the calls
+ * of a function with a loop timed while counting (eval_timed) */
+static PyObject *hook_call_time(PyObject *self, PyObject *arg) {
+    PyCodeObject *co;
+    if (!code_arg(arg, &co)) return NULL;
+    RsCodeInfo *info = get_info(co, 0);
+    if (info == NULL) return Py_BuildValue("(nL)", (Py_ssize_t)0, (long long)0);
+    return Py_BuildValue("(nL)", info->timed_calls, (long long)info->timed_ns);
+}
+
 static PyObject *hook_set_prewarm(PyObject *self, PyObject *callback) {
     set_callback(&prewarm_callback, callback);
     Py_RETURN_NONE;
@@ -1218,6 +1234,7 @@ static PyMethodDef hook_methods[] = {
     {"mark_never", hook_mark_never, METH_O, "never queue this code object"},
     {"mark_queued", hook_mark_queued, METH_O, "do not report this code object as hot"},
     {"info", hook_info, METH_O, "info(code) -> (calls, state)"},
+    {"call_time", hook_call_time, METH_O, "call_time(code) -> (timed calls, their nanoseconds): calls of a function with a loop timed while counting"},
     {"set_prewarm", hook_set_prewarm, METH_O, "set_prewarm(callable): callable(code) is called once, when a first code object is halfway to hot"},
     {"set_fingerprint", hook_set_fingerprint, METH_O, "set_fingerprint(callable): callable(code) -> the code object's content digest"},
     {"set_leaf", hook_set_leaf, METH_O, "set_leaf(callable): callable(code) when compiled code has called an uncompiled function threshold times"},

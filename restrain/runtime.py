@@ -684,10 +684,29 @@ def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
         worth = True
     elif has_loop(code):
         compiled = frozenset(r.code.co_name for r in _callee_records(code) if r.status in ("compiled", "queued"))
-        worth = work_mix(code, compiled_callees=compiled).favours_compiling(sampled)
+        worth = work_mix(code, compiled_callees=compiled).favours_compiling(sampled or _runs_long_per_call(code))
     else:
         worth = calls_itself(code)     # recursive: compiled, its calls of itself are direct
     return None if worth else LOOPLESS_REASON
+
+
+# A function with a loop whose calls, timed while the evaluator counted
+# them (hook.c, eval_timed), took this long on average runs its loops long
+# enough for one typed step to pay for entering compiled code, as one found
+# by the sampler does (WorkMix.favours_compiling, MIN_TYPED_OPS_CALLED).
+# int_overflow's fibonacci (80-150 steps, about 3-5 us a call) and
+# rising_product (25-40 big-integer products, 2-3 us); random's
+# `while r >= n` loop runs once or twice in some 0.2 us.
+LONG_PER_CALL_NS = 2000
+
+
+def _runs_long_per_call(code: CodeType) -> bool:
+    """Whether `code`'s timed calls took LONG_PER_CALL_NS or more on average."""
+    hook = _hook()
+    if hook is None:
+        return False
+    calls, nanoseconds = hook.call_time(code)
+    return calls > 0 and nanoseconds >= LONG_PER_CALL_NS * calls
 
 
 def _calls_what_stays_interpreted(code: CodeType) -> bool:

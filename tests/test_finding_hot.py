@@ -501,3 +501,67 @@ def test_a_caller_whose_compile_finishes_after_its_method_was_left_follows_it(tm
     assert out["result"] == 200 * 9 and out["busy_then"] == ["interpreted"], out
     from restrain.runtime import CALLEES_LEFT_REASON
     assert out["caller"] == ["interpreted", CALLEES_LEFT_REASON, "never"], out
+
+
+def _steps(count):                 # two typed sites in its loop: the step and the sum
+    total = 0
+    for i in range(count):
+        total += i
+    return total
+
+
+@pytest.mark.parametrize("nanoseconds_a_call, compiled", [(5000, True), (300, False), (None, False)])
+def test_a_loop_called_often_is_compiled_if_its_calls_run_long(monkeypatch, nanoseconds_a_call, compiled):
+    # reported by its call count, a loop of less typed work than
+    # MIN_TYPED_OPS_CALLED is compiled only if its calls, timed while the
+    # evaluator counted them, took LONG_PER_CALL_NS or more on average
+    # (int_overflow's fibonacci and rising_product); untimed, it is not
+    from restrain import runtime
+    from restrain.costmodel import MIN_TYPED_OPS_CALLED, work_mix
+    for _ in range(20):
+        _steps(10)                 # quickened: its sites specialised for ints
+    assert 0 < work_mix(_steps.__code__).typed_ops < MIN_TYPED_OPS_CALLED
+
+    class Hook:
+        def call_time(self, code):
+            assert code is _steps.__code__
+            return (0, 0) if nanoseconds_a_call is None else (40, 40 * nanoseconds_a_call)
+
+    monkeypatch.setattr(runtime, "_hook", Hook)
+    monkeypatch.setattr(runtime, "_windows_mode", lambda: True)
+    reason = runtime._cost_model_reason(_steps.__code__)
+    assert (reason is None) == compiled, reason
+    assert 5000 > runtime.LONG_PER_CALL_NS > 300
+
+
+CALL_TIME = textwrap.dedent("""
+    import json, time, restrain
+    from restrain import _hook
+
+    def steps(count):
+        total = 0
+        for i in range(count):
+            total += i
+        return total
+
+    def no_loop(x):
+        return x + 1
+
+    restrain.enable(threshold=10 ** 9)     # counting; nothing turns hot
+    start = time.perf_counter()
+    for _ in range(50):
+        steps(2000)
+    elapsed = time.perf_counter() - start
+    for _ in range(50):
+        no_loop(1)
+    calls, nanoseconds = _hook.call_time(steps.__code__)
+    print("RESULT " + json.dumps({"calls": calls, "seconds": nanoseconds / 1e9, "elapsed": elapsed,
+                                  "no_loop": _hook.call_time(no_loop.__code__)}))
+""")
+
+
+def test_the_evaluator_times_the_calls_of_a_function_with_a_loop(tmp_path):
+    out = run_source(tmp_path, CALL_TIME, RESTRAIN_SAMPLE="0")
+    assert out["calls"] == 50
+    assert 0 < out["seconds"] <= out["elapsed"]
+    assert out["no_loop"] == [0, 0]
