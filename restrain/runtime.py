@@ -646,7 +646,7 @@ def _report_in_progress():
 
 LOOPLESS_REASON = ("no loop, or loops of mostly Python calls or work on objects: the interpreter, "
                    "which inlines calls, runs it as fast or faster")
-DEOPTIMISED_REASON = ("deoptimised: without the guesses that failed, its loops do no more typed work "
+DEOPTIMISED_REASON = ("deoptimised: without the guesses that failed, its loops do less typed work "
                       "than work on objects, which compiled code does no faster than the interpreter")
 DEOPTIMISED_BEFORE_REASON = ("deoptimised for good in an earlier run (noted in the cache): "
                              "its version there would only deoptimise again")
