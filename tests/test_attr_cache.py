@@ -188,6 +188,28 @@ def several(objs):
     return [o.area() for o in objs] + [call_area(o) for o in objs]
 
 
+def test_a_class_with_its_own_setattr_sees_every_store():
+    # the cache once filled a store site for such a class, after which
+    # stores went straight into the instance: __setattr__ ran once in 30
+    class Counting:
+        def __init__(self):
+            self.x = 0
+            self.y = 0
+
+        def __setattr__(self, name, value):
+            object.__setattr__(self, name, value)
+            object.__setattr__(self, "stores", getattr(self, "stores", 0) + 1)
+
+    pair = compiled_pair(write)
+    for _ in range(30):
+        pair.check(Counting(), 1)
+    counted = Counting()
+    with pair.side(True) as fn:
+        for v in range(10):
+            fn(counted, v)
+    assert counted.stores == 2 + 10 * 2       # __init__'s two stores, then two per call
+
+
 def test_methods_after_the_class_changes():
     class Local:
         def m(self):

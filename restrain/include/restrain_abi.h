@@ -459,6 +459,8 @@ static void rs_fill_attr_cache(PyObject *owner, PyObject *name, RsAttrCache *c, 
     if (c->fills >= RS_CACHE_MAX_FILLS || (!for_store && rs_fill_module_way(owner, name, c, RS_ATTR_MODULE)))
         return;
     if (tp->tp_getattro != PyObject_GenericGetAttr || !PyUnicode_CheckExact(name)) return;
+    /* a class with its own __setattr__ (or __delattr__) sees every store */
+    if (for_store && tp->tp_setattro != PyObject_GenericSetAttr) return;
     PyObject *descr = _PyType_Lookup(tp, name);      /* also assigns a version tag */
     unsigned int version = rs_type_version(tp);
     if (version == 0) return;
