@@ -86,7 +86,20 @@ typedef struct {
      * own scope), and the size of its frame */
     int direct_argcount;
     int frame_size;
+    /* its frameless version (frameless.py), tried first by compiled
+     * callers; kept alive by `owner`'s module.  It gives up (NULL) on
+     * anything but its fast paths; one that gives up on most calls is
+     * dropped (RS_FRAMELESS_GIVE_UPS). */
+    RsFrameless frameless;
+    Py_ssize_t frameless_hits;
+    Py_ssize_t frameless_give_ups;
 } RsCodeInfo;
+
+/* A frameless version that has given up this many times, and on more than
+ * one call in RS_FRAMELESS_HIT_RATIO, is not tried again (each give-up
+ * costs its attempt on top of the call). */
+#define RS_FRAMELESS_GIVE_UPS 256
+#define RS_FRAMELESS_HIT_RATIO 8
 
 /* 3.11 has no co_framesize yet: _PyEvalFramePushAndInit's size */
 #define RS_FRAME_SIZE(co) ((co)->co_nlocalsplus + (co)->co_stacksize + FRAME_SPECIALS_SIZE)
@@ -198,6 +211,7 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
      * still run it) and let the Python side compile another. */
     info->entry = NULL;
     info->pure = NULL;
+    info->frameless = NULL;
     info->state = RS_QUEUED;
     PyObject *sites = sites_tuple(info);
     if (sites == NULL) { PyErr_Clear(); return; }
@@ -419,6 +433,7 @@ static inline __attribute__((always_inline)) void clear_frame(_PyInterpreterFram
 }
 
 static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
+static Py_ssize_t frameless_calls = 0;  /* for the tests: a frameless version returned */
 
 /* What a call of one of the Python side's callbacks returned (r, a new
  * reference or NULL): 0 done; 1 it raised an Exception, reported as
@@ -539,6 +554,33 @@ static inline __attribute__((always_inline)) PyObject *run_direct(PyThreadState 
     return result;
 }
 
+static __attribute__((noinline, cold)) void frameless_gave_up(RsCodeInfo *info) {
+    if (++info->frameless_give_ups >= RS_FRAMELESS_GIVE_UPS &&
+            info->frameless_give_ups * RS_FRAMELESS_HIT_RATIO > info->frameless_hits) {
+        info->frameless = NULL;
+    }
+}
+
+/* A call direct_call_possible said yes to: the frameless version if it
+ * answers, else the compiled entry on a frame. */
+static inline __attribute__((always_inline)) PyObject *run_frameless_or_direct(
+        PyThreadState *tstate, PyFunctionObject *func, PyCodeObject *co, RsCodeInfo *info,
+        PyObject *const *args, Py_ssize_t nargs) {
+    if (info->frameless != NULL) {
+        PyObject *result = info->frameless((PyObject *)func, args);
+        if (result != NULL) {
+            info->frameless_hits++;
+            frameless_calls++;
+            return result;
+        }
+        frameless_gave_up(info);
+    }
+    return run_direct(tstate, func, co, info, args, nargs);
+}
+
+/* A compiled caller's call of a Python function (RsApi.call_function):
+ * the callee's frameless version if it has one that does not give up,
+ * else its compiled entry on a frame pushed here, else the generic call. */
 static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t nargsf) {
     PyFunctionObject *func = (PyFunctionObject *)callable;
     PyCodeObject *co = (PyCodeObject *)func->func_code;
@@ -552,7 +594,7 @@ static PyObject *call_function(PyObject *callable, PyObject *const *args, size_t
         }
         return PyObject_Vectorcall(callable, args, nargsf, NULL);
     }
-    return run_direct(tstate, func, co, info, args, nargs);
+    return run_frameless_or_direct(tstate, func, co, info, args, nargs);
 }
 
 /* The lowest stack address compiled code of this thread may use (1: not
@@ -696,7 +738,7 @@ static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size
     PyCodeObject *co = (PyCodeObject *)((PyFunctionObject *)func)->func_code;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (kwnames == NULL && direct_call_possible(tstate, info, nargs)) {
-        return run_direct(tstate, (PyFunctionObject *)func, co, info, args, nargs);
+        return run_frameless_or_direct(tstate, (PyFunctionObject *)func, co, info, args, nargs);
     }
     if (interp->eval_frame == NULL) interp->eval_frame = restrain_eval;
     PyObject *result = _PyFunction_Vectorcall(func, args, nargsf, kwnames);
@@ -874,11 +916,42 @@ static PyObject *hook_set_entry(PyObject *self, PyObject *args) {
     Py_XSETREF(info->owner, capsule);
     info->pure = pure;
     if (pure != NULL) strcpy(info->pure_signature, signature);
+    info->frameless = NULL;       /* the new version's, if any: set_frameless */
     info->entry = (RsEntry)p;
     info->state = RS_COMPILED;
     info->deopts = 0;
     info->nsites = 0;
     Py_RETURN_NONE;
+}
+
+/* set_frameless(code, capsule): the compiled version set_entry installed
+ * has this frameless version (frameless.py); its module must stay loaded
+ * as long as that version's */
+static PyObject *hook_set_frameless(PyObject *self, PyObject *args) {
+    PyCodeObject *co;
+    PyObject *capsule;
+    if (!PyArg_ParseTuple(args, "O&O", code_arg, &co, &capsule)) return NULL;
+    void *p = PyCapsule_GetPointer(capsule, "restrain.frameless");
+    if (p == NULL) return NULL;
+    RsCodeInfo *info = get_info(co, 0);
+    if (info == NULL || info->entry == NULL) {
+        PyErr_SetString(PyExc_ValueError, "set_frameless: the code object has no compiled entry");
+        return NULL;
+    }
+    info->frameless = (RsFrameless)p;
+    info->frameless_hits = 0;
+    info->frameless_give_ups = 0;
+    Py_RETURN_NONE;
+}
+
+/* frameless_state(code) -> (installed, hits, give_ups), for the tests */
+static PyObject *hook_frameless_state(PyObject *self, PyObject *arg) {
+    PyCodeObject *co;
+    if (!code_arg(arg, &co)) return NULL;
+    RsCodeInfo *info = get_info(co, 0);
+    if (info == NULL) return Py_BuildValue("(Onn)", Py_False, (Py_ssize_t)0, (Py_ssize_t)0);
+    return Py_BuildValue("(Onn)", info->frameless != NULL ? Py_True : Py_False, info->frameless_hits,
+                         info->frameless_give_ups);
 }
 
 /* compiled_callers_only(code, flag): see RsCodeInfo.compiled_callers_only */
@@ -900,6 +973,7 @@ static PyObject *hook_clear_entry(PyObject *self, PyObject *arg) {
     if (info != NULL) {
         info->entry = NULL;
         info->pure = NULL;
+        info->frameless = NULL;
         info->state = RS_NEVER;
         Py_CLEAR(info->owner);
     }
@@ -1018,6 +1092,11 @@ static PyObject *hook_window(PyObject *self, PyObject *unused) {
  * start threads that would outlive Py_EndInterpreter) */
 static PyObject *hook_in_main_interpreter(PyObject *self, PyObject *unused) {
     return PyBool_FromLong(PyInterpreterState_Get() == PyInterpreterState_Main());
+}
+
+/* frameless_calls() -> calls a frameless version answered */
+static PyObject *hook_frameless_calls(PyObject *self, PyObject *unused) {
+    return PyLong_FromSsize_t(frameless_calls);
 }
 
 /* direct_calls() -> calls compiled code made straight into compiled code */
@@ -1245,6 +1324,10 @@ static PyMethodDef hook_methods[] = {
     {"set_counting", hook_set_counting, METH_O, "set_counting(on): open or close a window of counting"},
     {"window", hook_window, METH_NOARGS, "window() -> (windows mode, counting, swapped function objects)"},
     {"in_main_interpreter", hook_in_main_interpreter, METH_NOARGS, "whether this is the main interpreter (the only one restrain runs in)"},
+    {"set_frameless", hook_set_frameless, METH_VARARGS,
+     "set_frameless(code, capsule): the compiled version's frameless version, tried first by compiled callers"},
+    {"frameless_state", hook_frameless_state, METH_O, "frameless_state(code) -> (installed, hits, give_ups)"},
+    {"frameless_calls", hook_frameless_calls, METH_NOARGS, "frameless_calls() -> calls a frameless version answered"},
     {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
     {"argument_types", hook_argument_types, METH_O, "argument_types(frame): the types of its arguments, without f_locals"},
     {"sample_stacks", hook_sample_stacks, METH_O, "sample_stacks(depth): [(codes, top)] of the other threads, no frame objects"},

@@ -126,7 +126,7 @@ def code_fingerprint(code: CodeType) -> str:
 
 
 GENERATOR_MODULES = ("costmodel.py", "decode.py", "cfg.py", "ir.py", "feedback.py", "types.py", "structure.py", "emit.py",
-                     "pipeline.py")
+                     "frameless.py", "pipeline.py")
 
 
 @functools.lru_cache(maxsize=None)

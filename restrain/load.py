@@ -21,6 +21,8 @@ class LoadedEntry(NamedTuple):
     capsule: object     # PyCapsule "restrain.entry" holding the C entry point
     # the function's C version, if it has one: (PyCapsule "restrain.pure", signature)
     pure: tuple | None = None
+    # its frameless version, if it has one: PyCapsule "restrain.frameless" (frameless.py)
+    frameless: object = None
 
 
 def load(built: BuiltModule) -> LoadedEntry:
@@ -42,19 +44,22 @@ def load(built: BuiltModule) -> LoadedEntry:
 
 def _entry_of(module: ModuleType, built: BuiltModule) -> LoadedEntry:
     """A module of one function exports its entry as __restrain_entry__
-    (and its C version as __restrain_pure__); a combined one
-    (emit.combined_source) its functions' entries and C versions by the
-    module names they are installed under."""
+    (its C version as __restrain_pure__, its frameless version as
+    __restrain_frameless__); a combined one (emit.combined_source) its
+    functions' entries, C versions and frameless versions by the module
+    names they are installed under."""
     entries = getattr(module, "__restrain_entries__", None)
     if entries is not None:
         capsule = entries.get(built.module_name)
         pure = getattr(module, "__restrain_pures__", {}).get(built.module_name)
+        frameless = getattr(module, "__restrain_framelesses__", {}).get(built.module_name)
     else:
         capsule = getattr(module, "__restrain_entry__", None)
         pure = getattr(module, "__restrain_pure__", None)
+        frameless = getattr(module, "__restrain_frameless__", None)
     if capsule is None:
         raise BuildError(f"{built.so_path.name} has no entry point for {built.module_name}")
-    return LoadedEntry(module, capsule, pure)
+    return LoadedEntry(module, capsule, pure, frameless)
 
 
 def load_together(built: list[BuiltModule]) -> list:

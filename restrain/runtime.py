@@ -413,6 +413,8 @@ def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
         record.entry = outcome.entry
         hook.compiled_callers_only(code, record.drawn_in)
         hook.set_entry(code, outcome.entry.capsule, *(outcome.entry.pure or ()))
+        if outcome.entry.frameless is not None:
+            hook.set_frameless(code, outcome.entry.frameless)
         if not record.drawn_in:
             # the evaluator swaps its function objects (one drawn in keeps
             # them: compiled callers find its entry through the code object)

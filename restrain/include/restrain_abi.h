@@ -2631,4 +2631,129 @@ RS_HOT void *rs_dynamic_pure(RsFrame *f, PyObject *callable, const char *signatu
     return *depth > 0 ? version : NULL;
 }
 
+/* ---- frameless versions (frameless.py) ----------------------------------
+ * A small getter's C version called without a frame (hook.c call_function
+ * tries it first): it reads through borrowed references only and runs no
+ * Python code, so each helper here either takes a fast path that cannot
+ * run any or returns NULL (-1) with no exception set, and the call then
+ * runs normally, with a frame, from the start. */
+typedef PyObject *(*RsFrameless)(PyObject *fn, PyObject *const *args);
+
+static inline PyObject *rs_fl_name(PyObject *fn, int i) {
+    return PyTuple_GET_ITEM(((PyCodeObject *)((PyFunctionObject *)fn)->func_code)->co_names, i);
+}
+
+static inline PyObject *rs_fl_const(PyObject *fn, int i) {
+    return PyTuple_GET_ITEM(((PyCodeObject *)((PyFunctionObject *)fn)->func_code)->co_consts, i);
+}
+
+static inline PyObject *rs_fl_none(void) { return Py_None; }
+static inline PyObject *rs_fl_bool(int b) { return b ? Py_True : Py_False; }
+static inline PyObject *rs_fl_return(PyObject *v) { return Py_NewRef(v); }
+
+static inline PyObject *rs_fl_is(PyObject *a, PyObject *b, int invert) {
+    return rs_fl_bool((a == b) != invert);
+}
+
+static inline int rs_fl_interrupted(void) { return rs_pure_interrupted(); }
+
+/* An instance attribute at its cached place, or a module attribute: the
+ * site is filled here (rs_fill_attr_cache looks at the type only, and
+ * runs no Python code) until it stops filling; NULL for anything else
+ * (the attribute unset, a class, a property, __getattr__). */
+/* An instance attribute of a type a VALUES way holds (so no data
+ * descriptor of that name) whose instance has a __dict__ of its own
+ * (copy, pickle and vars() make one), as 3.11's LOAD_ATTR_WITH_HINT: from
+ * that dict if its keys are all str (a lookup compares no other objects);
+ * else NULL. */
+static PyObject *rs_fl_dict_attr(PyObject *owner, PyObject *name, RsAttrCache *c) {
+    unsigned int version = Py_TYPE(owner)->tp_version_tag;
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        if (c->way[k].version != version || c->way[k].kind != RS_ATTR_VALUES) continue;
+        if (((PyDictValues **)owner)[-4] != NULL) return NULL;      /* inline values: rs_attr_place's */
+        /* 3.11: the managed dict pointer sits 3 words before the object */
+        PyObject *dict = ((PyObject **)owner)[-3];
+        if (dict == NULL || !PyDict_CheckExact(dict) || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
+            return NULL;
+        PyObject *v = PyDict_GetItemWithError(dict, name);
+        if (v == NULL) PyErr_Clear();
+        return v;
+    }
+    return NULL;
+}
+
+RS_HOT PyObject *rs_fl_load_attr(PyObject *owner, PyObject *name, RsAttrCache *c) {
+    Py_ssize_t values_index;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PyObject **place = rs_attr_place(owner, c, &values_index);
+        if (place != NULL) return *place;
+        PyObject *in_dict = rs_fl_dict_attr(owner, name, c);
+        if (in_dict != NULL) return in_dict;
+        PyObject *v = rs_cached_module_attr(owner, name, c, RS_ATTR_MODULE);
+        if (v != NULL || attempt == 1 || c->fills >= RS_CACHE_MAX_FILLS) return v;
+        c->fills++;        /* a site that cannot be filled stops trying, too */
+        rs_fill_attr_cache(owner, name, c, 0);
+    }
+    return NULL;
+}
+
+/* Truth without running Python code: the built-in types whose truth is a
+ * field, and instances of classes without __bool__ and __len__ (always
+ * true); -1 for anything else. */
+RS_HOT int rs_fl_truth(PyObject *v) {
+    if (v == Py_True) return 1;
+    if (v == Py_False || v == Py_None) return 0;
+    PyTypeObject *tp = Py_TYPE(v);
+    if (tp == &PyLong_Type) return Py_SIZE(v) != 0;
+    if (tp == &PyFloat_Type) return PyFloat_AS_DOUBLE(v) != 0.0;
+    if (tp == &PyUnicode_Type) return PyUnicode_GET_LENGTH(v) != 0;
+    if (tp == &PyList_Type || tp == &PyTuple_Type) return Py_SIZE(v) != 0;
+    if (tp == &PyDict_Type) return PyDict_GET_SIZE(v) != 0;
+    if ((tp->tp_as_number == NULL || tp->tp_as_number->nb_bool == NULL)
+            && (tp->tp_as_mapping == NULL || tp->tp_as_mapping->mp_length == NULL)
+            && (tp->tp_as_sequence == NULL || tp->tp_as_sequence->sq_length == NULL))
+        return 1;           /* PyObject_IsTrue's last case */
+    return -1;
+}
+
+/* c[k] of an exact list or tuple and an exact int in range, or of an
+ * exact dict whose keys are all str (a lookup compares no other objects)
+ * and an exact str key it holds (borrowed); else NULL. */
+RS_HOT PyObject *rs_fl_getitem(PyObject *c, PyObject *k) {
+    PyTypeObject *tp = Py_TYPE(c);
+    if ((tp == &PyList_Type || tp == &PyTuple_Type) && PyLong_CheckExact(k)) {
+        Py_ssize_t i = PyLong_AsSsize_t(k);
+        if (i == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+        Py_ssize_t n = Py_SIZE(c);
+        if (i < 0) i += n;
+        if (i < 0 || i >= n) return NULL;
+        return tp == &PyList_Type ? PyList_GET_ITEM(c, i) : PyTuple_GET_ITEM(c, i);
+    }
+    if (tp == &PyDict_Type && PyUnicode_CheckExact(k) && DK_IS_UNICODE(((PyDictObject *)c)->ma_keys)) {
+        PyObject *v = PyDict_GetItemWithError(c, k);
+        if (v == NULL) PyErr_Clear();
+        return v;
+    }
+    return NULL;
+}
+
+/* A comparison of two exact ints or floats (any mix), or == and != of two
+ * exact strs: the result, True or False (borrowed: never freed); else NULL. */
+RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
+    PyTypeObject *ta = Py_TYPE(a), *tb = Py_TYPE(b);
+    int numbers = (ta == &PyLong_Type || ta == &PyFloat_Type) && (tb == &PyLong_Type || tb == &PyFloat_Type);
+    int strings = ta == &PyUnicode_Type && tb == &PyUnicode_Type && (op == Py_EQ || op == Py_NE);
+    if (!numbers && !strings) return NULL;
+    PyObject *r = PyObject_RichCompare(a, b, op);
+    if (r == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_DECREF(r);
+    return r;
+}
+
 #endif /* RESTRAIN_ABI_H */

@@ -201,5 +201,25 @@ cdef extern from "restrain_abi.h":
     bint rs_is_exact_seq(object v, int n)
     object rs_seq_item(object v, int i)
 
+    # frameless versions (frameless.py): borrowed results, NULL or -1 to give up
+    PyObject *rs_fl_name(PyObject *fn, int i)
+    PyObject *rs_fl_const(PyObject *fn, int i)
+    PyObject *rs_fl_none()
+    PyObject *rs_fl_bool(int b)
+    PyObject *rs_fl_return(PyObject *v)
+    PyObject *rs_fl_is(PyObject *a, PyObject *b, int invert)
+    bint rs_fl_interrupted()
+    PyObject *rs_fl_load_attr(PyObject *owner, PyObject *name, RsAttrCache *c)
+    int rs_fl_truth(PyObject *v)
+    PyObject *rs_fl_getitem(PyObject *c, PyObject *k)
+    PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op)
+    enum:
+        Py_LT
+        Py_LE
+        Py_EQ
+        Py_NE
+        Py_GT
+        Py_GE
+
 cdef extern from "Python.h":
     object PyCapsule_New(void *pointer, const char *name, void *destructor)

@@ -1,0 +1,366 @@
+"""Frameless versions (restrain/frameless.py): a compiled getter method
+called from compiled code answers without a frame when every step takes a
+fast path that runs no Python code; anywhere else it gives up and the call
+runs with a frame from the start.  Every test compares against plain
+CPython (tests/difftest.py) on inputs that take the frameless path and on
+inputs that make it give up (another class, a class changed after
+compiling, a property, `__bool__`, `__getattr__`, a missing attribute, an
+index out of range, a dict with other keys, tracing), and checks through
+restrain._hook which path ran.  (The harness deep-copies the arguments:
+the copies' attributes are in a __dict__ of their own, which frameless
+versions read too.)"""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import restrain
+from difftest import compiled_pair
+from restrain import _hook
+from restrain.frameless import frameless_version
+from restrain.pipeline import run_front_end
+
+
+class Task:
+    def __init__(self, held, waiting, pending):
+        self.held = held
+        self.waiting = waiting
+        self.packet_pending = pending
+
+    def is_suspended(self):
+        return self.held or (self.waiting and not self.packet_pending)
+
+    def older_than(self, other):
+        return self.held < other.held
+
+    def same_name(self, other):
+        return self.waiting == other.waiting and self.packet_pending is not None
+
+
+class Table:
+    def __init__(self, items):
+        self.items = items
+
+    def find(self, key):
+        return self.items[key]
+
+
+GETTERS = (Task.is_suspended, Task.older_than, Task.same_name, Table.find)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_getters():
+    for getter in GETTERS:
+        result = restrain.compile(getter)
+        assert result.ok, result.reason
+
+
+def count_suspended(tasks):
+    n = 0
+    for t in tasks:
+        if t.is_suspended():
+            n += 1
+    return n
+
+
+def suspended_values(tasks):
+    out = []
+    for t in tasks:
+        out.append(t.is_suspended())
+    return out
+
+
+def find_all(table, keys):
+    out = []
+    for k in keys:
+        out.append(table.find(k))
+    return out
+
+
+def compare_all(tasks, other):
+    out = []
+    for t in tasks:
+        out.append((t.older_than(other), t.same_name(other)))
+    return out
+
+
+def frameless_calls_during(pair, *args):
+    before = _hook.frameless_calls()
+    pair.check(*args)
+    return _hook.frameless_calls() - before
+
+
+MIXED = [Task(False, True, False), Task(True, False, False), Task(0, 1, 1), Task(None, "", []),
+         Task(0.0, [1], ()), Task(False, {"a": 1}, "x"), Task(10 ** 30, 0, 0)]
+
+
+def test_a_getter_answers_without_a_frame():
+    for caller in (count_suspended, suspended_values):
+        pair = compiled_pair(caller)
+        assert frameless_calls_during(pair, MIXED) == len(MIXED)
+    installed, hits, give_ups = _hook.frameless_state(Task.is_suspended.__code__)
+    assert installed and hits >= 2 * len(MIXED) and give_ups == 0
+
+
+def test_an_interpreted_caller_gets_the_frameless_version_too():
+    # in windows mode the evaluator gives a compiled function's object the
+    # swapped type, whose calls with exactly its positional arguments take
+    # the direct path (csrc/hook.c swapped_vectorcall): that tries the
+    # frameless version first as well
+    from test_windows import run_program
+    out, _ = run_program("""
+        class Task:
+            def __init__(self, held, waiting):
+                self.held, self.waiting = held, waiting
+            def is_suspended(self):
+                return self.held or not self.waiting
+        assert restrain.compile(Task.is_suspended).ok
+        tasks = [Task(False, True), Task(0, []), Task(None, 1.5)] * 10
+        [t.is_suspended() for t in tasks]            # seen by the evaluator: swapped
+        wait_closed()
+        before = _hook.frameless_calls()
+        out["answers"] = [t.is_suspended() for t in tasks]   # the interpreter runs the comprehension
+        out["frameless"] = _hook.frameless_calls() - before
+    """)
+    assert out["answers"] == [False, True, False] * 10
+    assert out["frameless"] == 30
+
+
+class Truthy:
+    def __init__(self, value):
+        self.value = value
+
+    def __bool__(self):
+        print("bool of", self.value)
+        return self.value
+
+
+class Sized:
+    def __len__(self):
+        print("len")
+        return 0
+
+
+class Plain:
+    pass
+
+
+def test_truth_that_runs_python_code_runs_it_once_with_a_frame():
+    pair = compiled_pair(suspended_values)
+    tasks = [Task(Truthy(False), Truthy(True), Truthy(True)), Task(Sized(), Plain(), Sized()),
+             Task(False, Truthy(True), Plain())]
+    # each of these gives up at a __bool__ or __len__: every print once, in order
+    assert frameless_calls_during(pair, tasks) == 0
+    assert frameless_calls_during(pair, [Task(Plain(), 0, 0)]) == 1    # no __bool__, no __len__: true
+
+
+class Sub(Task):
+    pass
+
+
+class Fallback(Task):
+    def __getattr__(self, name):
+        if name != "packet_pending":
+            raise AttributeError(name)
+        print("fallback", name)
+        return name
+
+
+def test_attributes_the_cache_cannot_answer():
+    pair = compiled_pair(suspended_values)
+    assert frameless_calls_during(pair, [Sub(True, 0, 0), Sub(False, 1, 0)]) == 2    # a subclass: its own way
+    missing = Task(False, True, False)
+    del missing.packet_pending
+    pair.check([Task(False, 0, 0), missing])              # AttributeError: the getter's line in the traceback
+    materialised = Task(False, True, True)
+    vars(materialised)["held"] = True                     # an instance __dict__: read from it
+    assert frameless_calls_during(pair, [materialised]) == 1
+    vars(materialised)[1] = "a key that is not a str"
+    fallback = Fallback(False, True, False)
+    del fallback.packet_pending
+    assert frameless_calls_during(pair, [materialised, fallback]) == 0
+
+
+def test_the_class_changed_after_compiling():
+    class Local(Task):
+        pass
+
+    pair = compiled_pair(suspended_values)
+    assert frameless_calls_during(pair, [Local(False, True, False)] * 3) == 3
+    made = [Local(False, True, False), Local(False, True, False)]
+    Local.held = property(lambda self: print("property") or True)      # a data descriptor now
+    try:
+        assert frameless_calls_during(pair, made) == 0
+    finally:
+        del Local.held
+    assert frameless_calls_during(pair, [Local(False, True, False)]) == 1
+
+
+class Keyed:
+    def __getitem__(self, key):
+        print("getitem", key)
+        return key
+
+
+def test_items_of_lists_tuples_and_dicts():
+    pair = compiled_pair(find_all)
+    assert frameless_calls_during(pair, Table([10, 20, 30]), [0, 2, -1, -3]) == 4
+    assert frameless_calls_during(pair, Table((1, "b")), [1, -2]) == 2
+    assert frameless_calls_during(pair, Table({"a": 1, "b": [2]}), ["b", "a"]) == 2
+    pair.check(Table([1, 2]), [0, 2])                        # IndexError with the getter's traceback
+    pair.check(Table([1, 2]), [10 ** 30])                    # IndexError: too big for a C index
+    pair.check(Table({"a": 1}), ["a", "z"])                  # KeyError
+    assert frameless_calls_during(pair, Table({1: "one", (2,): "two"}), [1, (2,)]) == 0   # other keys
+    assert frameless_calls_during(pair, Table(Keyed()), [1, "k"]) == 0
+    pair.check(Table([1, 2]), [True, False])                  # a bool index: not an exact int
+    pair.check(Table("text"), [1])
+
+
+class Loud:
+    def __init__(self, v):
+        self.v = v
+
+    def __lt__(self, other):
+        print("lt")
+        return True
+
+    def __eq__(self, other):
+        print("eq")
+        return isinstance(other, Loud) and self.v == other.v
+
+    __hash__ = None
+
+
+def test_comparisons_of_numbers_and_strings_only():
+    pair = compiled_pair(compare_all)
+    numbers = [Task(1, "a", None), Task(2.5, "b", 0), Task(float("nan"), "a", 1), Task(10 ** 40, "a", 2)]
+    assert frameless_calls_during(pair, numbers, Task(2, "a", None)) == 2 * len(numbers)
+    pair.check([Task(Loud(1), Loud(2), 0)], Task(Loud(3), Loud(4), 0))
+    pair.check([Task("a", 1, 0)], Task(2, 1, 0))              # TypeError: '<' not supported
+    pair.check([Task(1, b"x", 0)], Task(2, "x", 0))           # bytes == str runs the generic comparison
+
+
+def test_tracing_sees_every_call():
+    pair = compiled_pair(suspended_values)
+    events = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code is Task.is_suspended.__code__:
+            events.append(event)
+        return tracer
+
+    with pair.side(True) as fn:
+        before = _hook.frameless_calls()
+        sys.settrace(tracer)
+        try:
+            result = fn(MIXED[:3])
+        finally:
+            sys.settrace(None)
+        assert _hook.frameless_calls() == before
+    assert result == [t.is_suspended() for t in MIXED[:3]]
+    assert events.count("call") == 3 and events.count("return") == 3
+
+
+def test_replaced_code_is_honoured():
+    def other(self):
+        return "other code"
+
+    pair = compiled_pair(suspended_values)
+    original = Task.is_suspended.__code__
+    try:
+        Task.is_suspended.__code__ = other.__code__
+        assert frameless_calls_during(pair, MIXED[:2]) == 0
+    finally:
+        Task.is_suspended.__code__ = original
+    assert frameless_calls_during(pair, MIXED[:2]) == 2
+
+
+def test_a_version_that_keeps_giving_up_is_dropped():
+    class Always(Task):
+        def is_suspended(self):
+            return self.held or (self.waiting and not self.packet_pending)
+
+    assert restrain.compile(Always.is_suspended).ok
+    pair = compiled_pair(count_suspended)
+    pair.check([Always(Truthy(False), 0, 0)] * 300)       # a __bool__ every time
+    installed, hits, give_ups = _hook.frameless_state(Always.is_suspended.__code__)
+    assert not installed and hits == 0 and give_ups >= 256
+    pair.check([Always(False, 1, 0)] * 3)                    # the call with a frame still answers
+
+
+# -- which functions get one -------------------------------------------------------------
+
+def has_frameless(func) -> bool:
+    products = run_front_end(func.__code__)
+    return frameless_version(products["ir"], products["structure"]) is not None
+
+
+GLOBAL_LIMIT = 3
+
+
+def reads_a_global(self):
+    return self.held < GLOBAL_LIMIT
+
+
+def calls(self):
+    return len(self.items)
+
+
+def stores(self):
+    self.held = True
+    return self
+
+
+def loops(self):
+    while self.held:
+        pass
+    return 1
+
+
+def keyword_only(self, *, k):
+    return self.items[k]
+
+
+def make_closure():
+    n = 1
+
+    def inner(self):
+        return self.items[n]
+    return inner
+
+
+def with_handler(self):
+    try:
+        return self.held
+    except AttributeError:
+        return None
+
+
+def test_which_functions_get_a_frameless_version():
+    for getter in GETTERS + (reads_a_global,):
+        assert has_frameless(getter), getter.__qualname__
+    for other in (calls, stores, loops, keyword_only, make_closure(), with_handler):
+        assert not has_frameless(other), other.__qualname__
+
+
+def test_a_global_read_follows_rebinding():
+    global GLOBAL_LIMIT
+    assert restrain.compile(reads_a_global).ok
+
+    def under_limit(tasks):
+        out = []
+        for t in tasks:
+            out.append(reads_a_global(t))
+        return out
+
+    pair = compiled_pair(under_limit)
+    assert frameless_calls_during(pair, [Task(1, 0, 0), Task(5, 0, 0)]) == 2
+    try:
+        GLOBAL_LIMIT = 10
+        assert frameless_calls_during(pair, [Task(1, 0, 0), Task(5, 0, 0)]) == 2
+        del globals()["GLOBAL_LIMIT"]
+        pair.check([Task(1, 0, 0)])                           # NameError from the call with a frame
+    finally:
+        GLOBAL_LIMIT = 3
+    pair.check([Task(2, 0, 0)])
