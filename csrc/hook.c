@@ -434,6 +434,9 @@ static inline __attribute__((always_inline)) void clear_frame(_PyInterpreterFram
 
 static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
 static Py_ssize_t frameless_calls = 0;  /* for the tests: a frameless version returned */
+/* use_frameless(flag): off, every call takes the direct path with a frame
+ * (tests of that path, and A/B measurements) */
+static int frameless_on = 1;
 
 /* What a call of one of the Python side's callbacks returned (r, a new
  * reference or NULL): 0 done; 1 it raised an Exception, reported as
@@ -566,7 +569,9 @@ static __attribute__((noinline, cold)) void frameless_gave_up(RsCodeInfo *info) 
 static inline __attribute__((always_inline)) PyObject *run_frameless_or_direct(
         PyThreadState *tstate, PyFunctionObject *func, PyCodeObject *co, RsCodeInfo *info,
         PyObject *const *args, Py_ssize_t nargs) {
-    if (info->frameless != NULL) {
+    /* the call with a frame would count against the recursion limit: at
+     * the limit, it raises RecursionError there (_Py_EnterRecursiveCallTstate) */
+    if (info->frameless != NULL && frameless_on && tstate->recursion_remaining > 0) {
         PyObject *result = info->frameless((PyObject *)func, args);
         if (result != NULL) {
             info->frameless_hits++;
@@ -1094,6 +1099,15 @@ static PyObject *hook_in_main_interpreter(PyObject *self, PyObject *unused) {
     return PyBool_FromLong(PyInterpreterState_Get() == PyInterpreterState_Main());
 }
 
+/* use_frameless(flag) -> the previous setting */
+static PyObject *hook_use_frameless(PyObject *self, PyObject *arg) {
+    int flag = PyObject_IsTrue(arg);
+    if (flag < 0) return NULL;
+    int previous = frameless_on;
+    frameless_on = flag;
+    return PyBool_FromLong(previous);
+}
+
 /* frameless_calls() -> calls a frameless version answered */
 static PyObject *hook_frameless_calls(PyObject *self, PyObject *unused) {
     return PyLong_FromSsize_t(frameless_calls);
@@ -1327,6 +1341,8 @@ static PyMethodDef hook_methods[] = {
     {"set_frameless", hook_set_frameless, METH_VARARGS,
      "set_frameless(code, capsule): the compiled version's frameless version, tried first by compiled callers"},
     {"frameless_state", hook_frameless_state, METH_O, "frameless_state(code) -> (installed, hits, give_ups)"},
+    {"use_frameless", hook_use_frameless, METH_O,
+     "use_frameless(flag) -> previous: whether calls try frameless versions (tests, measurements)"},
     {"frameless_calls", hook_frameless_calls, METH_NOARGS, "frameless_calls() -> calls a frameless version answered"},
     {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
     {"argument_types", hook_argument_types, METH_O, "argument_types(frame): the types of its arguments, without f_locals"},

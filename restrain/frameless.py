@@ -10,8 +10,9 @@ made it 1.1-1.2x faster.
 
 So a function whose body only reads (arguments, constants, globals,
 instance and module attributes, items of lists, tuples and dicts of str
-keys), tests truth, compares numbers and strings and returns, with no loop,
-no call and no handler, also gets a *frameless version*:
+keys), computes with ints and floats, tests truth, compares numbers and
+strings, stores attributes an instance already has and returns, with no
+loop, no call and no handler, also gets a *frameless version*:
 
     cdef PyObject *rs_frameless(PyObject *rs_fn, PyObject *const *rs_args) noexcept
 
@@ -23,8 +24,12 @@ list, a comparison of exact ints).  Wherever a step cannot be taken that way
 `__bool__`, a pending signal) it returns NULL with no exception set and
 the call runs normally, with a frame, from the start; since nothing was
 changed, running it again is invisible, and that normal run raises any
-exception with CPython's traceback.  call_function tries it first
-(restrain_abi.h, "frameless versions").
+exception with CPython's traceback.  Stores are a small transaction
+(restrain_abi.h RsFlTx): giving up after one puts the old values back, and
+the old values are only dropped once the version returns (and not at all
+if that would free one, which could run a __del__ without the frame: it
+gives up instead).  call_function tries it first (restrain_abi.h,
+"frameless versions").
 """
 from __future__ import annotations
 
@@ -35,6 +40,11 @@ from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Branch, Goto, Shape, Stop, render
 
 INDENT = "    "
+
+# what one transaction holds (restrain_abi.h RS_FL_STORES, RS_FL_OWNED);
+# with no loop, each op runs once at most
+STORES_MAX = 8
+COMPUTED_MAX = 8
 
 # COMPARE_OP's oparg -> Py_LT ... (the same numbering)
 _COMPARE_OPS = ("Py_LT", "Py_LE", "Py_EQ", "Py_NE", "Py_GT", "Py_GE")
@@ -70,6 +80,14 @@ class _Emitter:
         self.ir = ir
         self.prefix = prefix
         self.code = ir.cfg.decoded.code
+        kinds = [op.kind for block in ir.blocks.values() for op in block.ops]
+        stores, computed = kinds.count("store_attr"), kinds.count("binary_op") + kinds.count("unary")
+        if stores > STORES_MAX or computed > COMPUTED_MAX:
+            raise NotFrameless("more stores or computed numbers than a transaction holds")
+        # stores and computed numbers go through a transaction (restrain_abi.h
+        # RsFlTx): giving up undoes the stores and drops the numbers
+        self.transaction = bool(stores or computed)
+        self.give_up = "return rs_fl_abort(&rs_tx)" if self.transaction else "return NULL"
         self.attr_caches: list[str] = []
         self.global_caches: list[str] = []
         self.values: set[str] = set()      # every IR value and stack slot: a borrowed PyObject *
@@ -77,15 +95,18 @@ class _Emitter:
 
     def version(self, shape: Shape) -> FramelessVersion:
         body = render(shape, self.block_code, label_var="label", indent=INDENT)
+        if self.transaction:
+            body = ["rs_fl_begin(&rs_tx)"] + body
         name = f"{self.prefix}rs_frameless"
         lines = [f"cdef RsAttrCache {c}" for c in self.attr_caches]
         lines += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
         lines.append(f"cdef PyObject *{name}(PyObject *rs_fn, PyObject *const *rs_args) noexcept:")
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c = 0"]
+        decls += ["cdef RsFlTx rs_tx"] if self.transaction else []
         pointers = sorted(self.values) + [f"L{i}" for i in sorted(self.locals_used)]
         for k in range(0, len(pointers), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in pointers[k:k + 16]))
-        fell_off = "return NULL"    # cannot happen: every path returns; give up all the same
+        fell_off = self.give_up    # cannot happen: every path returns; give up all the same
         lines += [INDENT + line for line in decls + body + [fell_off]]
         return FramelessVersion(name, tuple(lines + [""]))
 
@@ -101,13 +122,15 @@ class _Emitter:
     def exit_lines(self, block: IRBlock) -> list[str]:
         ex = block.exit
         if ex.kind == "return":
+            if self.transaction:
+                return [f"return rs_fl_commit(&rs_tx, {ex.value})"]
             return [f"return rs_fl_return({ex.value})"]
         if ex.kind == "goto":
             return self.moves(ex.edges[0][1])
         if ex.kind != "branch" or ex.polled_edge is not None or ex.test not in ("truth", "none"):
             raise NotFrameless(f"a block exit {ex.kind} {ex.test}")
         if ex.test == "truth":
-            lines = [f"rs_c = rs_fl_truth({ex.value})", "if rs_c < 0:", INDENT + "return NULL"]
+            lines = [f"rs_c = rs_fl_truth({ex.value})", "if rs_c < 0:", INDENT + self.give_up]
         else:
             lines = [f"rs_c = {ex.value} == rs_fl_none()"]
         true_moves, false_moves = self.moves(ex.edges[0][1]), self.moves(ex.edges[1][1])
@@ -139,7 +162,7 @@ class _Emitter:
         if k == "check_signals":
             # the RESUME poll: a pending signal or a thread waiting for the
             # GIL is served by the call run with a frame
-            return ["if rs_fl_interrupted():", INDENT + "return NULL"]
+            return ["if rs_fl_interrupted():", INDENT + self.give_up]
         if k == "pop":
             return []
         if k in ("copy", "spill"):
@@ -157,8 +180,12 @@ class _Emitter:
         if k == "is":
             return [f"{r[0]} = rs_fl_is({a[0]}, {a[1]}, {p[0]})"]
         if k == "not":
-            return [f"rs_c = rs_fl_truth({a[0]})", "if rs_c < 0:", INDENT + "return NULL",
+            return [f"rs_c = rs_fl_truth({a[0]})", "if rs_c < 0:", INDENT + self.give_up,
                     f"{r[0]} = rs_fl_bool(not rs_c)"]
+        if k == "store_attr":
+            cache = self.cached("rs_fsc", self.attr_caches, "{}")
+            return [f"if rs_fl_store_attr(&rs_tx, {a[0]}, rs_fl_name(rs_fn, {p[0]}), {a[1]}, &{cache}) < 0:",
+                    INDENT + self.give_up]
         checked = {
             "load_attr": lambda: self.cached("rs_fac", self.attr_caches,
                                              f"rs_fl_load_attr({a[0]}, rs_fl_name(rs_fn, {p[0]}), &{{}})"),
@@ -166,17 +193,20 @@ class _Emitter:
                                                f"rs_pure_global(rs_fn, {p[0]}, &{{}})"),
             "getitem": lambda: f"rs_fl_getitem({a[0]}, {a[1]})",
             "compare": lambda: f"rs_fl_compare({a[0]}, {a[1]}, {_COMPARE_OPS[p[0]]})",
+            "binary_op": lambda: f"rs_fl_binary(&rs_tx, {p[0]}, {a[0]}, {a[1]})",
         }
+        if k == "unary" and p[0] == 0:
+            checked["unary"] = lambda: f"rs_fl_negative(&rs_tx, {a[0]})"
         if k not in checked:
             raise NotFrameless(f"the op {k}")
-        return [f"{r[0]} = {checked[k]()}", f"if {r[0]} == NULL:", INDENT + "return NULL"]
+        return [f"{r[0]} = {checked[k]()}", f"if {r[0]} == NULL:", INDENT + self.give_up]
 
     def load_local(self, result: str, i: int) -> list[str]:
         if i < self.code.co_argcount:
             return [f"{result} = rs_args[{i}]"]
         self.locals_used.add(i)
         # unbound: the call with a frame raises the UnboundLocalError
-        return [f"{result} = L{i}", f"if {result} == NULL:", INDENT + "return NULL"]
+        return [f"{result} = L{i}", f"if {result} == NULL:", INDENT + self.give_up]
 
     def cached(self, tag: str, caches: list[str], call: str) -> str:
         cache = f"{self.prefix}{tag}{len(caches)}"

@@ -1,6 +1,7 @@
 """Direct calls: compiled code calling a compiled function runs its compiled
 entry straight away (csrc/hook.c call_function) on a frame it pushes itself,
-without vectorcall or the evaluator.  Every test compares the compiled pair
+without vectorcall or the evaluator (frameless versions, tried before that,
+are switched off here).  Every test compares the compiled pair
 against plain CPython (tests/difftest.py) and checks that the direct path
 really ran (restrain._hook.direct_calls)."""
 import sys
@@ -9,6 +10,16 @@ import pytest
 
 from difftest import compiled_pair
 from restrain import _hook
+
+
+@pytest.fixture(autouse=True)
+def frames_only():
+    """These tests are about the direct path with a frame: the small
+    callees here would otherwise be answered by their frameless versions
+    (test_frameless.py)."""
+    previous = _hook.use_frameless(False)
+    yield
+    _hook.use_frameless(previous)
 
 
 def direct_calls_during(pair, *args):

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 import restrain
-from difftest import compiled_pair
+from difftest import Fresh, compiled_pair
 from restrain import _hook
 from restrain.frameless import frameless_version
 from restrain.pipeline import run_front_end
@@ -262,6 +262,43 @@ def test_tracing_sees_every_call():
     assert events.count("call") == 3 and events.count("return") == 3
 
 
+def test_the_recursion_limit_is_the_interpreters():
+    # a frameless call counts against no limit: at the limit it is not
+    # tried, and the call with a frame raises the RecursionError
+    import traceback
+
+    def outcomes(caller):
+        def at_depth(k):
+            return caller(MIXED[:2]) if k == 0 else at_depth(k - 1)
+        depth = len(traceback.extract_stack())
+        out = []
+        limit = sys.getrecursionlimit()
+        for extra in range(60):
+            try:
+                sys.setrecursionlimit(depth + extra)
+            except RecursionError:
+                continue                # below the depth of this very frame
+            try:
+                result = ("value", at_depth(12))
+            except RecursionError as e:
+                result = e
+            sys.setrecursionlimit(limit)    # before anything else calls
+            if isinstance(result, RecursionError):
+                result = ("error", traceback.extract_tb(result.__traceback__)[-1].name)
+            out.append(result)
+        return out
+
+    pair = compiled_pair(suspended_values)
+    with pair.side(False) as fn:
+        expected = outcomes(fn)
+    # the limit at which the getter's call is refused: the traceback ends in its caller
+    assert ("error", "suspended_values") in expected and expected[-1][0] == "value", expected
+    with pair.side(True) as fn:
+        before = _hook.frameless_calls()
+        assert outcomes(fn) == expected
+        assert _hook.frameless_calls() > before
+
+
 def test_replaced_code_is_honoured():
     def other(self):
         return "other code"
@@ -312,6 +349,11 @@ def stores(self):
     return self
 
 
+def too_many_stores(self):
+    self.a = self.b = self.c = self.d = self.e = self.f = self.g = self.h = self.i = 0
+    return self
+
+
 def loops(self):
     while self.held:
         pass
@@ -338,9 +380,9 @@ def with_handler(self):
 
 
 def test_which_functions_get_a_frameless_version():
-    for getter in GETTERS + (reads_a_global,):
+    for getter in GETTERS + STORERS + (reads_a_global, stores):
         assert has_frameless(getter), getter.__qualname__
-    for other in (calls, stores, loops, keyword_only, make_closure(), with_handler):
+    for other in (calls, loops, keyword_only, make_closure(), with_handler, too_many_stores):
         assert not has_frameless(other), other.__qualname__
 
 
@@ -364,3 +406,132 @@ def test_a_global_read_follows_rebinding():
     finally:
         GLOBAL_LIMIT = 3
     pair.check([Task(2, 0, 0)])
+
+
+# -- stores and computed numbers: a transaction ----------------------------------------
+
+class Noisy:
+    """An object that says when it is freed: a frameless version must not
+    be the one to free it (the __del__ would run without the getter's frame)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __del__(self):
+        print("freed", self.name, sys._getframe(1).f_code.co_name)
+
+
+class Account:
+    def __init__(self, balance, limit, owner):
+        self.balance = balance
+        self.limit = limit
+        self.owner = owner
+        self.moves = 0
+
+    def deposit(self, amount):
+        self.balance = self.balance + amount
+        self.moves += 1
+        return self.balance > self.limit
+
+    def hand_over(self, owner):
+        previous = self.owner
+        self.owner = owner
+        return previous
+
+    def replace_owner(self, owner):
+        self.owner = owner
+        return self.moves
+
+
+STORERS = (Account.deposit, Account.hand_over, Account.replace_owner)
+
+
+def deposits(account, amounts):
+    out = []
+    for a in amounts:
+        out.append(account.deposit(a))
+    return out, account.balance, account.moves
+
+
+def hand_overs(account, owners):
+    out = []
+    for o in owners:
+        out.append(account.hand_over(o))
+    return [getattr(x, "name", x) for x in out], getattr(account.owner, "name", None)
+
+
+def replacements(account, owners):
+    out = []
+    for o in owners:
+        out.append(account.replace_owner(o))
+    return out
+
+
+def fresh_account(balance=10, limit=100, owner="ann"):
+    return Fresh(lambda: Account(balance, limit, owner), f"Account({balance}, {limit}, {owner!r})")
+
+
+def test_stores_and_numbers_answer_without_a_frame():
+    for storer in STORERS:
+        assert restrain.compile(storer).ok
+    pair = compiled_pair(deposits)
+    assert frameless_calls_during(pair, fresh_account(), [5, 2.5, 10 ** 20, -3]) == 4
+    pair = compiled_pair(hand_overs)
+    assert frameless_calls_during(pair, fresh_account(), ["bob", "cy", None]) == 3   # the old owner is returned
+
+
+def test_giving_up_after_a_store_undoes_it():
+    pair = compiled_pair(deposits)
+    # the comparison with a Loud limit gives up after both stores: if they
+    # were not undone, the call with a frame would add and count twice
+    assert frameless_calls_during(pair, Fresh(lambda: Account(1, Loud(0), None)), [1, 2]) == 0
+    pair.check(fresh_account(), [1, 0.5, "x"])                 # TypeError from the first store's sum
+    pair.check(Fresh(lambda: Account(2 ** 70, 0, None)), [2.0 ** 1000, 2.0 ** 1023])   # OverflowError
+    assert frameless_calls_during(pair, fresh_account(), [1]) == 1
+
+
+def test_a_store_that_would_free_an_object_runs_with_a_frame():
+    for storer in STORERS:
+        assert restrain.compile(storer).ok
+    pair = compiled_pair(replacements)
+    # each new owner replaces the previous one, the last reference to it:
+    # "freed ... replace_owner", printed from inside the getter's frame
+    interp, comp = pair.outcomes(Fresh(lambda: Account(0, 0, Noisy("first"))),
+                                 Fresh(lambda: [Noisy("second"), Noisy("third"), "fourth"]))
+    pair.check(Fresh(lambda: Account(0, 0, Noisy("first"))),
+               Fresh(lambda: [Noisy("second"), Noisy("third"), "fourth"]))
+    assert "freed first replace_owner" in comp.stdout
+    kept = Noisy("kept")
+    assert frameless_calls_during(pair, fresh_account(owner=kept), ["x", "y"]) == 2   # not freed: kept alive here
+
+
+class Slotted2:
+    __slots__ = ("balance", "limit", "owner", "moves")
+
+    deposit = Account.deposit
+
+
+class Watched(Account):
+    def __setattr__(self, name, value):
+        print("set", name)
+        object.__setattr__(self, name, value)
+
+
+def test_stores_the_cache_cannot_take():
+    pair = compiled_pair(deposits)
+
+    def slotted():
+        s = Slotted2()
+        s.balance, s.limit, s.owner, s.moves = 1, 5, None, 0
+        return s
+
+    assert frameless_calls_during(pair, Fresh(slotted), [1, 2, 3]) == 3        # slots: in place
+    assert frameless_calls_during(pair, Fresh(lambda: Watched(1, 5, None)), [1, 2]) == 0
+    pair.check(Fresh(lambda: Account.__new__(Account)), [1])                   # no attributes: AttributeError
+
+    def without_moves():
+        a = Account(1, 5, None)
+        del a.moves
+        return a
+
+    pair.check(Fresh(without_moves), [1])     # the store of balance is undone, then AttributeError

@@ -2756,4 +2756,107 @@ RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
     return r;
 }
 
+/* Stores.  A frameless version that stores attributes does it as a small
+ * transaction: each store into a cached place (an inline value or a slot
+ * the instance already has) is logged with the value it replaced, whose
+ * reference the log keeps, so that nothing is freed and every borrowed
+ * reference stays valid meanwhile; giving up puts every old value back
+ * (rs_fl_abort), exactly as it was.  Returning (rs_fl_commit) drops the
+ * old values, unless that would free one that is not an int, float or
+ * str (its __del__ or a weakref callback would run without the frame):
+ * then it gives up all the same.  Numbers it computes (rs_fl_binary) are owned by the transaction
+ * and dropped at its end (an int or a float runs no code when freed). */
+#define RS_FL_STORES 8
+#define RS_FL_OWNED 8
+typedef struct {
+    int nstores, nowned;
+    PyObject **place[RS_FL_STORES];
+    PyObject *old[RS_FL_STORES];
+    PyObject *owned[RS_FL_OWNED];
+} RsFlTx;
+
+static inline int rs_fl_is_number(PyObject *v) {
+    return Py_IS_TYPE(v, &PyLong_Type) || Py_IS_TYPE(v, &PyFloat_Type);
+}
+
+static inline void rs_fl_begin(RsFlTx *tx) {
+    tx->nstores = 0;
+    tx->nowned = 0;
+}
+
+static __attribute__((noinline)) PyObject *rs_fl_abort(RsFlTx *tx) {
+    for (int k = tx->nstores - 1; k >= 0; k--) {
+        PyObject *stored = *tx->place[k];
+        *tx->place[k] = tx->old[k];
+        Py_DECREF(stored);      /* the store's own reference: it lives on elsewhere, or is owned */
+    }
+    for (int k = 0; k < tx->nowned; k++) Py_DECREF(tx->owned[k]);
+    tx->nstores = tx->nowned = 0;
+    return NULL;
+}
+
+RS_HOT PyObject *rs_fl_commit(RsFlTx *tx, PyObject *result) {
+    Py_INCREF(result);
+    for (int k = 0; k < tx->nstores; k++) {
+        PyObject *old = tx->old[k];
+        Py_ssize_t held = 0;        /* the log's references to it */
+        for (int j = 0; j < tx->nstores; j++) held += tx->old[j] == old;
+        if (Py_REFCNT(old) <= held && !rs_fl_is_number(old) && !PyUnicode_CheckExact(old)) {
+            Py_DECREF(result);      /* still alive: it is stored, owned or borrowed from the state */
+            return rs_fl_abort(tx);
+        }
+    }
+    for (int k = 0; k < tx->nstores; k++) Py_DECREF(tx->old[k]);
+    for (int k = 0; k < tx->nowned; k++) Py_DECREF(tx->owned[k]);
+    return result;
+}
+
+/* owner.name = v at the site's cached place; -1 (nothing done): give up */
+RS_HOT int rs_fl_store_attr(RsFlTx *tx, PyObject *owner, PyObject *name, PyObject *v, RsAttrCache *c) {
+    if (tx->nstores == RS_FL_STORES) return -1;
+    Py_ssize_t values_index;
+    PyObject **place = rs_attr_place(owner, c, &values_index);
+    if (place == NULL && c->fills < RS_CACHE_MAX_FILLS) {
+        c->fills++;
+        rs_fill_attr_cache(owner, name, c, 1);      /* looks at the type only */
+        place = rs_attr_place(owner, c, &values_index);
+    }
+    if (place == NULL || *place == NULL) return -1;   /* a new attribute: not undone here */
+    tx->place[tx->nstores] = place;
+    tx->old[tx->nstores] = *place;
+    tx->nstores++;
+    *place = Py_NewRef(v);
+    return 0;
+}
+
+static inline PyObject *rs_fl_owned(RsFlTx *tx, PyObject *r) {
+    if (r == NULL) {
+        PyErr_Clear();         /* ZeroDivisionError, OverflowError: the call with a frame raises it */
+        return NULL;
+    }
+    if (tx->nowned == RS_FL_OWNED) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    tx->owned[tx->nowned++] = r;
+    return r;
+}
+
+/* a op b (3.11's BINARY_OP numbering) of two exact ints or floats, for
+ * + - * / // % & | ^ and their in-place forms; else NULL */
+RS_HOT PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b) {
+    int plain = op >= 13 ? op - 13 : op;
+    if (!rs_fl_is_number(a) || !rs_fl_is_number(b)) return NULL;
+    if (plain != 0 && plain != 1 && plain != 2 && plain != 5 && plain != 6 && plain != 7 && plain != 10 &&
+            plain != 11 && plain != 12)
+        return NULL;
+    return rs_fl_owned(tx, rs_binary_op(plain, a, b));
+}
+
+/* -a of an exact int or float; else NULL */
+RS_HOT PyObject *rs_fl_negative(RsFlTx *tx, PyObject *a) {
+    if (!rs_fl_is_number(a)) return NULL;
+    return rs_fl_owned(tx, PyNumber_Negative(a));
+}
+
 #endif /* RESTRAIN_ABI_H */

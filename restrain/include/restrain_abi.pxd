@@ -213,6 +213,14 @@ cdef extern from "restrain_abi.h":
     int rs_fl_truth(PyObject *v)
     PyObject *rs_fl_getitem(PyObject *c, PyObject *k)
     PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op)
+    ctypedef struct RsFlTx:
+        int nstores
+    void rs_fl_begin(RsFlTx *tx)
+    PyObject *rs_fl_abort(RsFlTx *tx)
+    PyObject *rs_fl_commit(RsFlTx *tx, PyObject *result)
+    int rs_fl_store_attr(RsFlTx *tx, PyObject *owner, PyObject *name, PyObject *v, RsAttrCache *c)
+    PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b)
+    PyObject *rs_fl_negative(RsFlTx *tx, PyObject *a)
     enum:
         Py_LT
         Py_LE
