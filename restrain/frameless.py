@@ -11,8 +11,9 @@ made it 1.1-1.2x faster.
 So a function whose body only reads (arguments, constants, globals,
 instance and module attributes, items of lists, tuples and dicts of str
 keys), computes with ints and floats, tests truth, compares numbers and
-strings, stores attributes an instance already has and returns, with no
-loop, no call and no handler, also gets a *frameless version*:
+strings, stores attributes (adding them too, as an `__init__` does) and
+returns, with no loop, no call and no handler, also gets a *frameless
+version*:
 
     cdef PyObject *rs_frameless(PyObject *rs_fn, PyObject *const *rs_args) noexcept
 

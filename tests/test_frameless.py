@@ -535,3 +535,42 @@ def test_stores_the_cache_cannot_take():
         return a
 
     pair.check(Fresh(without_moves), [1])     # the store of balance is undone, then AttributeError
+
+
+def test_an_init_adds_its_attributes_without_a_frame():
+    # a class call runs __init__ through its function object's vectorcall:
+    # the swapped type's (windows mode) tries the frameless version, which
+    # adds the attributes in order; one that gives up after adding some
+    # takes them out again, and the call with a frame adds them once
+    from test_windows import run_program
+    out, _ = run_program("""
+        class Loud:
+            def __lt__(self, other):
+                print("lt")
+                return True
+        class Point:
+            def __init__(self, x, y, z):
+                self.x = x
+                self.y = y
+                self.less = x < z
+        class Slotted:
+            __slots__ = ("x", "y", "less")
+            __init__ = Point.__init__
+        assert restrain.compile(Point.__init__).ok
+        Point(1, 2, 3); Point(1, 2, 3)                  # seen by the evaluator: swapped
+        wait_closed()
+        before = _hook.frameless_calls()
+        points = [Point(i, i * 0.5, 2) for i in range(4)]
+        out["frameless"] = _hook.frameless_calls() - before
+        out["points"] = [list(vars(p).items()) for p in points]
+        loud = Point(Loud(), "y", 0)                    # gives up after adding x and y
+        out["loud"] = [type(v).__name__ for v in vars(loud).values()] + list(vars(loud))
+        s = Slotted(1, 2, 3)
+        out["slotted"] = [s.x, s.y, s.less]
+        out["frameless_after"] = _hook.frameless_calls() - before
+    """)
+    assert out["frameless"] == 4
+    assert out["points"] == [[["x", i], ["y", i * 0.5], ["less", i < 2]] for i in range(4)]
+    assert out["loud"] == ["Loud", "str", "bool", "x", "y", "less"]
+    assert out["slotted"] == [1, 2, True]
+    assert out["frameless_after"] == 5                # the slotted one: in its slots

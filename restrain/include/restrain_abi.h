@@ -2757,8 +2757,8 @@ RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
 }
 
 /* Stores.  A frameless version that stores attributes does it as a small
- * transaction: each store into a cached place (an inline value or a slot
- * the instance already has) is logged with the value it replaced, whose
+ * transaction: each store into a cached place (an inline value or a slot,
+ * set or not yet) is logged with the value it replaced, whose
  * reference the log keeps, so that nothing is freed and every borrowed
  * reference stays valid meanwhile; giving up puts every old value back
  * (rs_fl_abort), exactly as it was.  Returning (rs_fl_commit) drops the
@@ -2771,7 +2771,8 @@ RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
 typedef struct {
     int nstores, nowned;
     PyObject **place[RS_FL_STORES];
-    PyObject *old[RS_FL_STORES];
+    PyObject *old[RS_FL_STORES];        /* NULL: the store added the attribute */
+    PyDictValues *added[RS_FL_STORES];  /* an inline value added: its insertion order grew */
     PyObject *owned[RS_FL_OWNED];
 } RsFlTx;
 
@@ -2789,6 +2790,8 @@ static __attribute__((noinline)) PyObject *rs_fl_abort(RsFlTx *tx) {
         PyObject *stored = *tx->place[k];
         *tx->place[k] = tx->old[k];
         Py_DECREF(stored);      /* the store's own reference: it lives on elsewhere, or is owned */
+        /* the last one added to the insertion order (_PyDictValues_AddToInsertionOrder) */
+        if (tx->added[k] != NULL) ((uint8_t *)tx->added[k])[-2]--;
     }
     for (int k = 0; k < tx->nowned; k++) Py_DECREF(tx->owned[k]);
     tx->nstores = tx->nowned = 0;
@@ -2799,6 +2802,7 @@ RS_HOT PyObject *rs_fl_commit(RsFlTx *tx, PyObject *result) {
     Py_INCREF(result);
     for (int k = 0; k < tx->nstores; k++) {
         PyObject *old = tx->old[k];
+        if (old == NULL) continue;
         Py_ssize_t held = 0;        /* the log's references to it */
         for (int j = 0; j < tx->nstores; j++) held += tx->old[j] == old;
         if (Py_REFCNT(old) <= held && !rs_fl_is_number(old) && !PyUnicode_CheckExact(old)) {
@@ -2806,7 +2810,7 @@ RS_HOT PyObject *rs_fl_commit(RsFlTx *tx, PyObject *result) {
             return rs_fl_abort(tx);
         }
     }
-    for (int k = 0; k < tx->nstores; k++) Py_DECREF(tx->old[k]);
+    for (int k = 0; k < tx->nstores; k++) Py_XDECREF(tx->old[k]);
     for (int k = 0; k < tx->nowned; k++) Py_DECREF(tx->owned[k]);
     return result;
 }
@@ -2821,11 +2825,16 @@ RS_HOT int rs_fl_store_attr(RsFlTx *tx, PyObject *owner, PyObject *name, PyObjec
         rs_fill_attr_cache(owner, name, c, 1);      /* looks at the type only */
         place = rs_attr_place(owner, c, &values_index);
     }
-    if (place == NULL || *place == NULL) return -1;   /* a new attribute: not undone here */
+    if (place == NULL) return -1;
+    /* a new attribute (an __init__): an inline value also joins the
+     * instance's insertion order, as rs_store_attr_cached does it */
+    PyDictValues *added = *place == NULL && values_index >= 0 ? ((PyDictValues **)owner)[-4] : NULL;
     tx->place[tx->nstores] = place;
     tx->old[tx->nstores] = *place;
+    tx->added[tx->nstores] = added;
     tx->nstores++;
     *place = Py_NewRef(v);
+    if (added != NULL) _PyDictValues_AddToInsertionOrder(added, values_index);
     return 0;
 }
 
