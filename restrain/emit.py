@@ -23,7 +23,6 @@ import inspect
 import re
 from dataclasses import dataclass, replace
 
-from .frameless import frameless_version
 from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Branch, Goto, Shape, Stop, render
 from .types import BOOL, FLOAT, INT, OBJ, OpPlan, TypePlan, const_rep
@@ -239,6 +238,17 @@ def _call_line(op: Op) -> str:
     return f"{result} = rs_call_n({first}, {second}, {_tuple(args)}, {kw})"
 
 
+def block_exit(block: IRBlock) -> Goto | Branch | Stop:
+    """Where control goes after the block, for the structurer's renderer
+    (a branch tests rs_c, which the block's code sets)."""
+    ex = block.exit
+    if ex.kind == "goto":
+        return Goto(ex.edges[0][0])
+    if ex.kind == "branch":
+        return Branch("rs_c", ex.edges[0][0], ex.edges[1][0])
+    return Stop()
+
+
 def phi_moves(values: tuple[str, ...], dests: tuple[str, ...] | None = None) -> list[str]:
     """Assign an edge's stack values to the target's s0..s{n-1} (or the
     given variables), as a parallel copy (a source may itself be an s
@@ -391,7 +401,7 @@ class ModuleEmitter:
                     if name in self.slot_of:
                         free.append(slot)
         exit_lines = self.exit_lines(block, last_index, list(live))
-        return BlockCode(tuple(body) + tuple(exit_lines), self.exit_of(block))
+        return BlockCode(tuple(body) + tuple(exit_lines), block_exit(block))
 
     def item_slot(self, block: IRBlock) -> tuple[str | None, str | None]:
         """A for loop's next item, when the block ends with its FOR_ITER: the
@@ -1154,14 +1164,6 @@ class ModuleEmitter:
         """Whether a for loop's iterator is an object the code holds."""
         return self.rep(label, iterator) == OBJ
 
-    def exit_of(self, block: IRBlock):
-        ex = block.exit
-        if ex.kind == "goto":
-            return Goto(ex.edges[0][0])
-        if ex.kind == "branch":
-            return Branch("rs_c", ex.edges[0][0], ex.edges[1][0])
-        return Stop()
-
     # -- the whole module -------------------------------------------------------
     def dispatch_lines(self) -> list[str]:
         """The except clause: find the handler of the instruction that raised."""
@@ -1258,6 +1260,7 @@ class ModuleEmitter:
         self.pure_text = "" if pure is None or self.needs_own_pure(pure) else "\n".join(pure.function)
         body = self.body_lines()
         own = pure.function if pure is not None and not self.pure_text else []
+        from .frameless import frameless_version     # (it builds on this module's helpers)
         frameless = frameless_version(self.ir, self.shape, self.prefix)
         self.frameless = frameless.name if frameless is not None else None
         own += list(frameless.lines) if frameless is not None else []

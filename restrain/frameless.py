@@ -37,8 +37,9 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+from .emit import block_exit, phi_moves
 from .ir import IRBlock, IRFunction, Op, phi_name
-from .structure import BlockCode, Branch, Goto, Shape, Stop, render
+from .structure import BlockCode, Shape, render
 
 INDENT = "    "
 
@@ -118,7 +119,7 @@ class _Emitter:
         body: list[str] = []
         for op in block.ops:
             body += self.op_lines(op)
-        return BlockCode(tuple(body + self.exit_lines(block)), self.exit_of(block))
+        return BlockCode(tuple(body + self.exit_lines(block)), block_exit(block))
 
     def exit_lines(self, block: IRBlock) -> list[str]:
         ex = block.exit
@@ -144,17 +145,7 @@ class _Emitter:
     def moves(values: tuple[str, ...]) -> list[str]:
         """The edge's stack values into the target's s0, s1 ... (borrowed
         pointers: no references to move)."""
-        from .emit import phi_moves
         return phi_moves(values)
-
-    @staticmethod
-    def exit_of(block: IRBlock):
-        ex = block.exit
-        if ex.kind == "goto":
-            return Goto(ex.edges[0][0])
-        if ex.kind == "branch":
-            return Branch("rs_c", ex.edges[0][0], ex.edges[1][0])
-        return Stop()
 
     # -- ops -------------------------------------------------------------------
     def op_lines(self, op: Op) -> list[str]:
@@ -167,7 +158,6 @@ class _Emitter:
         if k == "pop":
             return []
         if k in ("copy", "spill"):
-            from .emit import phi_moves
             return [f"{r[0]} = {a[0]}"] if k == "copy" else phi_moves(a)
         if k == "const":
             return [f"{r[0]} = rs_fl_const(rs_fn, {p[0]})"]
