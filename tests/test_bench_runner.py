@@ -159,3 +159,13 @@ def test_an_instruction_count_is_read_from_callgrinds_summary(tmp_path):
     out.write_text("events: Ir\n")
     with pytest.raises(ValueError):
         instructions.callgrind_total(out)
+
+
+def test_the_frameless_benchmark_prints_a_ratio_and_the_calls_answered(run_python):
+    # bench/frameless.py: one process, frameless versions on and off in
+    # turn; richards' small methods must be answered without frames
+    proc = run_python(ROOT / "bench" / "frameless.py", "--only", "richards", "--rounds", "1", "--calls", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    name, ratio, per_run = proc.stdout.splitlines()[-1].split()
+    assert name == "richards" and float(ratio) > 0
+    assert int(per_run) > 100_000          # is_suspended, find, take_packet, wait, hold
