@@ -37,6 +37,11 @@ class Task:
     def same_name(self, other):
         return self.waiting == other.waiting and self.packet_pending is not None
 
+    def pending_or(self, default):
+        if self.packet_pending is None:         # POP_JUMP_IF_NOT_NONE: the branch on None
+            return default
+        return self.packet_pending
+
 
 class Table:
     def __init__(self, items):
@@ -46,7 +51,7 @@ class Table:
         return self.items[key]
 
 
-GETTERS = (Task.is_suspended, Task.older_than, Task.same_name, Table.find)
+GETTERS = (Task.is_suspended, Task.older_than, Task.same_name, Task.pending_or, Table.find)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -95,10 +100,17 @@ MIXED = [Task(False, True, False), Task(True, False, False), Task(0, 1, 1), Task
          Task(0.0, [1], ()), Task(False, {"a": 1}, "x"), Task(10 ** 30, 0, 0)]
 
 
+def pending_values(tasks):
+    out = []
+    for t in tasks:
+        out.append(t.pending_or("none"))
+    return out
+
+
 def test_a_getter_answers_without_a_frame():
-    for caller in (count_suspended, suspended_values):
+    for caller in (count_suspended, suspended_values, pending_values):
         pair = compiled_pair(caller)
-        assert frameless_calls_during(pair, MIXED) == len(MIXED)
+        assert frameless_calls_during(pair, MIXED + [Task(0, 0, None)]) == len(MIXED) + 1
     installed, hits, give_ups = _hook.frameless_state(Task.is_suspended.__code__)
     assert installed and hits >= 2 * len(MIXED) and give_ups == 0
 
