@@ -98,6 +98,36 @@ def test_materialised_dict_deleted_attribute_and_other_classes():
     pair.check(Point(9, 10))
 
 
+def test_instances_with_a_dict_of_their_own():
+    # copies (copy, pickle) and instances whose vars() was taken keep their
+    # attributes in a dict: read from it as 3.11's LOAD_ATTR_WITH_HINT does,
+    # falling back to the class, __getattr__ or an AttributeError
+    import copy
+
+    class Local:
+        y = "class y"
+
+        def __init__(self):
+            self.x = 1
+
+    pair = compiled_pair(read)
+    warm(pair, Point(1, 2))
+    pair.check(copy.copy(Point(3, 4)))
+    p = Point(5, 6)
+    vars(p)[7] = "a key that is not a str"
+    pair.check(p)
+    warm(pair, Local())
+    local = Local()
+    vars(local)["x"] = 2                 # y only on the class
+    pair.check(local)
+    def fallback():
+        f = Fallback()
+        vars(f)
+        return f
+
+    pair.check(Fresh(fallback))          # y from __getattr__
+
+
 def test_getattr_and_getattribute():
     pair = compiled_pair(read_x)
     warm(pair, Point(1, 2))

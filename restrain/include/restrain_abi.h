@@ -505,6 +505,27 @@ RS_HOT PyObject **rs_attr_place(PyObject *owner, RsAttrCache *c, Py_ssize_t *val
     return NULL;
 }
 
+/* An instance attribute of a type a VALUES way holds (so no data
+ * descriptor of that name) whose instance has a __dict__ of its own
+ * (copy, pickle and vars() make one), as 3.11's LOAD_ATTR_WITH_HINT: from
+ * that dict if its keys are all str (a lookup compares no other objects);
+ * else NULL. */
+static PyObject *rs_dict_attr(PyObject *owner, PyObject *name, RsAttrCache *c) {
+    unsigned int version = Py_TYPE(owner)->tp_version_tag;
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        if (c->way[k].version != version || c->way[k].kind != RS_ATTR_VALUES) continue;
+        if (((PyDictValues **)owner)[-4] != NULL) return NULL;      /* inline values: rs_attr_place's */
+        /* 3.11: the managed dict pointer sits 3 words before the object */
+        PyObject *dict = ((PyObject **)owner)[-3];
+        if (dict == NULL || !PyDict_CheckExact(dict) || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
+            return NULL;
+        PyObject *v = PyDict_GetItemWithError(dict, name);
+        if (v == NULL) PyErr_Clear();
+        return v;
+    }
+    return NULL;
+}
+
 /* A module attribute (borrowed) some way found, or NULL. */
 RS_HOT PyObject *rs_cached_module_attr(PyObject *owner, PyObject *name, RsAttrCache *c, int kind) {
     if (!PyModule_CheckExact(owner)) return NULL;
@@ -524,6 +545,10 @@ RS_HOT PyObject *rs_load_attr_cached(RsFrame *f, PyObject *owner, int i, RsAttrC
     Py_ssize_t values_index;
     PyObject **place = rs_attr_place(owner, c, &values_index);
     if (place != NULL && *place != NULL) return Py_NewRef(*place);
+    if (place == NULL) {
+        PyObject *in_dict = rs_dict_attr(owner, rs_name(f, i), c);
+        if (in_dict != NULL) return Py_NewRef(in_dict);
+    }
     PyObject *v = rs_cached_module_attr(owner, rs_name(f, i), c, RS_ATTR_MODULE);
     if (v != NULL) return Py_NewRef(v);
     v = PyObject_GetAttr(owner, rs_name(f, i));
@@ -2661,33 +2686,12 @@ static inline int rs_fl_interrupted(void) { return rs_pure_interrupted(); }
  * site is filled here (rs_fill_attr_cache looks at the type only, and
  * runs no Python code) until it stops filling; NULL for anything else
  * (the attribute unset, a class, a property, __getattr__). */
-/* An instance attribute of a type a VALUES way holds (so no data
- * descriptor of that name) whose instance has a __dict__ of its own
- * (copy, pickle and vars() make one), as 3.11's LOAD_ATTR_WITH_HINT: from
- * that dict if its keys are all str (a lookup compares no other objects);
- * else NULL. */
-static PyObject *rs_fl_dict_attr(PyObject *owner, PyObject *name, RsAttrCache *c) {
-    unsigned int version = Py_TYPE(owner)->tp_version_tag;
-    for (int k = 0; k < RS_CACHE_WAYS; k++) {
-        if (c->way[k].version != version || c->way[k].kind != RS_ATTR_VALUES) continue;
-        if (((PyDictValues **)owner)[-4] != NULL) return NULL;      /* inline values: rs_attr_place's */
-        /* 3.11: the managed dict pointer sits 3 words before the object */
-        PyObject *dict = ((PyObject **)owner)[-3];
-        if (dict == NULL || !PyDict_CheckExact(dict) || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
-            return NULL;
-        PyObject *v = PyDict_GetItemWithError(dict, name);
-        if (v == NULL) PyErr_Clear();
-        return v;
-    }
-    return NULL;
-}
-
 RS_HOT PyObject *rs_fl_load_attr(PyObject *owner, PyObject *name, RsAttrCache *c) {
     Py_ssize_t values_index;
     for (int attempt = 0; attempt < 2; attempt++) {
         PyObject **place = rs_attr_place(owner, c, &values_index);
         if (place != NULL) return *place;
-        PyObject *in_dict = rs_fl_dict_attr(owner, name, c);
+        PyObject *in_dict = rs_dict_attr(owner, name, c);
         if (in_dict != NULL) return in_dict;
         PyObject *v = rs_cached_module_attr(owner, name, c, RS_ATTR_MODULE);
         if (v != NULL || attempt == 1 || c->fills >= RS_CACHE_MAX_FILLS) return v;
