@@ -12,8 +12,8 @@ So a function whose body only reads (arguments, constants, globals,
 instance and module attributes, items of lists, tuples and dicts of str
 keys), computes with ints and floats, tests truth, compares numbers and
 strings, stores attributes (adding them too, as an `__init__` does) and
-returns, with no loop, no call and no handler, also gets a *frameless
-version*:
+returns, in branches and loops (richards' `append_to` walks a linked
+list), with no call and no handler, also gets a *frameless version*:
 
     cdef PyObject *rs_frameless(PyObject *rs_fn, PyObject *const *rs_args) noexcept
 
@@ -43,8 +43,9 @@ from .structure import BlockCode, Shape, render
 
 INDENT = "    "
 
-# what one transaction holds (restrain_abi.h RS_FL_STORES, RS_FL_OWNED);
-# with no loop, each op runs once at most
+# what one transaction holds (restrain_abi.h RS_FL_STORES, RS_FL_OWNED):
+# a function with more sites is not worth trying; one whose loop runs
+# them more often than that gives up when the transaction is full
 STORES_MAX = 8
 COMPUTED_MAX = 8
 
@@ -64,12 +65,11 @@ class NotFrameless(Exception):
 
 def frameless_version(ir: IRFunction, shape: Shape, prefix: str = "") -> FramelessVersion | None:
     """The function's frameless version, or None if it cannot have one."""
-    from .costmodel import has_loop
     code = ir.cfg.decoded.code
     if (code.co_kwonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
             or code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR)
             or not code.co_flags & inspect.CO_OPTIMIZED
-            or code.co_cellvars or code.co_freevars or ir.handler_table() or has_loop(code)):
+            or code.co_cellvars or code.co_freevars or ir.handler_table()):
         return None
     try:
         return _Emitter(ir, prefix).version(shape)
@@ -129,13 +129,15 @@ class _Emitter:
             return [f"return rs_fl_return({ex.value})"]
         if ex.kind == "goto":
             return self.moves(ex.edges[0][1])
-        if ex.kind != "branch" or ex.polled_edge is not None or ex.test not in ("truth", "none"):
+        if ex.kind != "branch" or ex.test not in ("truth", "none"):
             raise NotFrameless(f"a block exit {ex.kind} {ex.test}")
         if ex.test == "truth":
             lines = [f"rs_c = rs_fl_truth({ex.value})", "if rs_c < 0:", INDENT + self.give_up]
         else:
             lines = [f"rs_c = {ex.value} == rs_fl_none()"]
         true_moves, false_moves = self.moves(ex.edges[0][1]), self.moves(ex.edges[1][1])
+        if ex.polled_edge is not None:     # a loop's back-edge (`while cond:`)
+            (true_moves, false_moves)[ex.polled_edge].extend(["if rs_fl_breaker():", INDENT + self.give_up])
         if true_moves or false_moves:
             lines += ["if rs_c:"] + [INDENT + m for m in true_moves or ["pass"]]
             lines += ["else:"] + [INDENT + m for m in false_moves or ["pass"]]
@@ -151,10 +153,14 @@ class _Emitter:
     def op_lines(self, op: Op) -> list[str]:
         a, r, p, k = op.args, op.results, op.params, op.kind
         self.values.update(r)
-        if k == "check_signals":
-            # the RESUME poll: a pending signal or a thread waiting for the
-            # GIL is served by the call run with a frame
+        if k == "check_signals" and op.index == 0:
+            # the RESUME poll: a pending signal makes it give up (the call
+            # with a frame serves it); a thread waiting for the GIL gets it
+            # (nothing is borrowed yet)
             return ["if rs_fl_interrupted():", INDENT + self.give_up]
+        if k == "check_signals":
+            # a loop's back-edge: it gives up for either (rs_fl_breaker)
+            return ["if rs_fl_breaker():", INDENT + self.give_up]
         if k == "pop":
             return []
         if k in ("copy", "spill"):

@@ -392,9 +392,9 @@ def with_handler(self):
 
 
 def test_which_functions_get_a_frameless_version():
-    for getter in GETTERS + STORERS + (reads_a_global, stores):
+    for getter in GETTERS + STORERS + (reads_a_global, stores, loops, Node.last, Node.append):
         assert has_frameless(getter), getter.__qualname__
-    for other in (calls, loops, keyword_only, make_closure(), with_handler, too_many_stores):
+    for other in (calls, keyword_only, make_closure(), with_handler, too_many_stores):
         assert not has_frameless(other), other.__qualname__
 
 
@@ -586,3 +586,124 @@ def test_an_init_adds_its_attributes_without_a_frame():
     assert out["loud"] == ["Loud", "str", "bool", "x", "y", "less"]
     assert out["slotted"] == [1, 2, True]
     assert out["frameless_after"] == 5                # the slotted one: in its slots
+
+
+# -- loops ---------------------------------------------------------------------------
+
+class Node:
+    def __init__(self, link, value):
+        self.link = link
+        self.value = value
+
+    def last(self):
+        node = self
+        while node.link is not None:
+            node = node.link
+        return node
+
+    def append(self, other):
+        """Put `other` at the end of this list (richards' append_to)."""
+        other.link = None
+        node = self
+        while node.link is not None:
+            node = node.link
+        node.link = other
+        return self
+
+    def total(self):
+        t = 0
+        node = self
+        while node is not None:
+            t = t + node.value
+            node = node.link
+        return t
+
+    def mark(self):
+        node = self
+        while node is not None:
+            node.value = -1
+            node = node.link
+        return self
+
+    def spin(self):
+        while self.value:
+            pass
+        return 1
+
+
+def chain(n, start=0):
+    head = None
+    for i in reversed(range(n)):
+        head = Node(head, start + i)
+    return head
+
+
+def walk(heads):
+    out = []
+    for h in heads:
+        out.append((h.last().value, h.total()))
+    return out
+
+
+def grow(head, n):
+    for i in range(n):
+        head.append(Node(None, i))
+    return head.total(), head.last().value
+
+
+def mark_all(heads):
+    out = []
+    for h in heads:
+        out.append(h.mark().total())
+    return out
+
+
+@pytest.fixture(scope="module")
+def compiled_nodes():
+    for method in (Node.__init__, Node.last, Node.append, Node.total, Node.mark, Node.spin):
+        assert restrain.compile(method).ok
+
+
+def test_loops_answer_without_a_frame(compiled_nodes):
+    pair = compiled_pair(walk)
+    heads = Fresh(lambda: [chain(1), chain(3), chain(50, 10 ** 18)])     # the last sum outgrows 64 bits
+    # the last total() makes more numbers than a transaction holds: it
+    # gives up and runs with a frame
+    assert frameless_calls_during(pair, heads) == 5
+    pair = compiled_pair(grow)
+    # 20 appends and last(); total() of 22 nodes makes too many numbers
+    assert frameless_calls_during(pair, Fresh(lambda: chain(2)), 20) == 20 + 1
+    pair.check(Fresh(lambda: Node(None, "a")), 2)                       # "a" + 0: TypeError with a frame
+    pair = compiled_pair(mark_all)
+    # chain(3): mark() and total() frameless; chain(20): more stores than a
+    # transaction holds: mark() gives up and undoes them, and the call with
+    # a frame marks every node once (total() gives up too)
+    assert frameless_calls_during(pair, Fresh(lambda: [chain(3), chain(20)])) == 2
+
+
+def test_a_signal_stops_a_frameless_loop(compiled_nodes):
+    import signal
+
+    def spin_once(nodes):
+        out = []
+        for n in nodes:
+            out.append(n.spin())
+        return out
+
+    class Stop(Exception):
+        pass
+
+    def alarm(signum, frame):
+        raise Stop(frame.f_code.co_name)
+
+    pair = compiled_pair(spin_once)
+    previous = signal.signal(signal.SIGALRM, alarm)
+    try:
+        with pair.side(True) as fn:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(Stop) as caught:
+                fn([Node(None, 0), Node(None, 1)])         # the second spins until the alarm
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert caught.value.args == ("spin",)                  # raised in spin's own frame

@@ -2682,6 +2682,13 @@ static inline PyObject *rs_fl_is(PyObject *a, PyObject *b, int invert) {
 
 static inline int rs_fl_interrupted(void) { return rs_pure_interrupted(); }
 
+/* A loop's back-edge poll: anything the interpreter would serve there (a
+ * signal, another thread asking for the GIL) makes the version give up,
+ * as it holds borrowed references it cannot keep across a GIL handover. */
+static inline int rs_fl_breaker(void) {
+    return __builtin_expect(_Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker), 0);
+}
+
 /* An instance attribute at its cached place, or a module attribute: the
  * site is filled here (rs_fill_attr_cache looks at the type only, and
  * runs no Python code) until it stops filling; NULL for anything else
