@@ -127,27 +127,22 @@ class _Emitter:
             if self.transaction:
                 return [f"return rs_fl_commit(&rs_tx, {ex.value})"]
             return [f"return rs_fl_return({ex.value})"]
+        # edges move borrowed pointers into the target's s0, s1 ...: no references to move
         if ex.kind == "goto":
-            return self.moves(ex.edges[0][1])
+            return phi_moves(ex.edges[0][1])
         if ex.kind != "branch" or ex.test not in ("truth", "none"):
             raise NotFrameless(f"a block exit {ex.kind} {ex.test}")
         if ex.test == "truth":
             lines = [f"rs_c = rs_fl_truth({ex.value})", "if rs_c < 0:", INDENT + self.give_up]
         else:
             lines = [f"rs_c = {ex.value} == rs_fl_none()"]
-        true_moves, false_moves = self.moves(ex.edges[0][1]), self.moves(ex.edges[1][1])
+        true_moves, false_moves = phi_moves(ex.edges[0][1]), phi_moves(ex.edges[1][1])
         if ex.polled_edge is not None:     # a loop's back-edge (`while cond:`)
-            (true_moves, false_moves)[ex.polled_edge].extend(["if rs_fl_breaker():", INDENT + self.give_up])
+            (true_moves, false_moves)[ex.polled_edge].extend(["if rs_pure_breaker():", INDENT + self.give_up])
         if true_moves or false_moves:
             lines += ["if rs_c:"] + [INDENT + m for m in true_moves or ["pass"]]
             lines += ["else:"] + [INDENT + m for m in false_moves or ["pass"]]
         return lines
-
-    @staticmethod
-    def moves(values: tuple[str, ...]) -> list[str]:
-        """The edge's stack values into the target's s0, s1 ... (borrowed
-        pointers: no references to move)."""
-        return phi_moves(values)
 
     # -- ops -------------------------------------------------------------------
     def op_lines(self, op: Op) -> list[str]:
@@ -157,10 +152,10 @@ class _Emitter:
             # the RESUME poll: a pending signal makes it give up (the call
             # with a frame serves it); a thread waiting for the GIL gets it
             # (nothing is borrowed yet)
-            return ["if rs_fl_interrupted():", INDENT + self.give_up]
+            return ["if rs_pure_interrupted():", INDENT + self.give_up]
         if k == "check_signals":
-            # a loop's back-edge: it gives up for either (rs_fl_breaker)
-            return ["if rs_fl_breaker():", INDENT + self.give_up]
+            # a loop's back-edge: it gives up for either (rs_pure_breaker)
+            return ["if rs_pure_breaker():", INDENT + self.give_up]
         if k == "pop":
             return []
         if k in ("copy", "spill"):

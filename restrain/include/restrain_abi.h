@@ -2546,7 +2546,9 @@ RS_HOT int rs_seq_items(PyObject *seq, PyObject ***items, long long *size) {
     return 1;
 }
 
-/* Whether the eval breaker asks for anything at all (rs_seq_items) */
+/* Whether the eval breaker asks for anything at all (rs_seq_items; the
+ * back-edges of frameless versions, which hold borrowed references they
+ * cannot keep across a GIL handover) */
 RS_HOT int rs_pure_breaker(void) {
     return __builtin_expect(_Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker), 0);
 }
@@ -2672,21 +2674,16 @@ static inline PyObject *rs_fl_const(PyObject *fn, int i) {
     return PyTuple_GET_ITEM(((PyCodeObject *)((PyFunctionObject *)fn)->func_code)->co_consts, i);
 }
 
+static inline int rs_fl_is_number(PyObject *v) {
+    return Py_IS_TYPE(v, &PyLong_Type) || Py_IS_TYPE(v, &PyFloat_Type);
+}
+
 static inline PyObject *rs_fl_none(void) { return Py_None; }
 static inline PyObject *rs_fl_bool(int b) { return b ? Py_True : Py_False; }
 static inline PyObject *rs_fl_return(PyObject *v) { return Py_NewRef(v); }
 
 static inline PyObject *rs_fl_is(PyObject *a, PyObject *b, int invert) {
     return rs_fl_bool((a == b) != invert);
-}
-
-static inline int rs_fl_interrupted(void) { return rs_pure_interrupted(); }
-
-/* A loop's back-edge poll: anything the interpreter would serve there (a
- * signal, another thread asking for the GIL) makes the version give up,
- * as it holds borrowed references it cannot keep across a GIL handover. */
-static inline int rs_fl_breaker(void) {
-    return __builtin_expect(_Py_atomic_load_relaxed(&_PyInterpreterState_GET()->ceval.eval_breaker), 0);
 }
 
 /* An instance attribute at its cached place, or a module attribute: the
@@ -2754,9 +2751,8 @@ RS_HOT PyObject *rs_fl_getitem(PyObject *c, PyObject *k) {
 /* A comparison of two exact ints or floats (any mix), or == and != of two
  * exact strs: the result, True or False (borrowed: never freed); else NULL. */
 RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
-    PyTypeObject *ta = Py_TYPE(a), *tb = Py_TYPE(b);
-    int numbers = (ta == &PyLong_Type || ta == &PyFloat_Type) && (tb == &PyLong_Type || tb == &PyFloat_Type);
-    int strings = ta == &PyUnicode_Type && tb == &PyUnicode_Type && (op == Py_EQ || op == Py_NE);
+    int numbers = rs_fl_is_number(a) && rs_fl_is_number(b);
+    int strings = PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b) && (op == Py_EQ || op == Py_NE);
     if (!numbers && !strings) return NULL;
     PyObject *r = PyObject_RichCompare(a, b, op);
     if (r == NULL) {
@@ -2775,8 +2771,9 @@ RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
  * (rs_fl_abort), exactly as it was.  Returning (rs_fl_commit) drops the
  * old values, unless that would free one that is not an int, float or
  * str (its __del__ or a weakref callback would run without the frame):
- * then it gives up all the same.  Numbers it computes (rs_fl_binary) are owned by the transaction
- * and dropped at its end (an int or a float runs no code when freed). */
+ * then it gives up all the same.  Numbers it computes (rs_fl_binary) are
+ * owned by the transaction and dropped at its end (an int or a float runs
+ * no code when freed). */
 #define RS_FL_STORES 8
 #define RS_FL_OWNED 8
 typedef struct {
@@ -2786,10 +2783,6 @@ typedef struct {
     PyDictValues *added[RS_FL_STORES];  /* an inline value added: its insertion order grew */
     PyObject *owned[RS_FL_OWNED];
 } RsFlTx;
-
-static inline int rs_fl_is_number(PyObject *v) {
-    return Py_IS_TYPE(v, &PyLong_Type) || Py_IS_TYPE(v, &PyFloat_Type);
-}
 
 static inline void rs_fl_begin(RsFlTx *tx) {
     tx->nstores = 0;

@@ -208,8 +208,6 @@ cdef extern from "restrain_abi.h":
     PyObject *rs_fl_bool(int b)
     PyObject *rs_fl_return(PyObject *v)
     PyObject *rs_fl_is(PyObject *a, PyObject *b, int invert)
-    bint rs_fl_interrupted()
-    bint rs_fl_breaker()
     PyObject *rs_fl_load_attr(PyObject *owner, PyObject *name, RsAttrCache *c)
     int rs_fl_truth(PyObject *v)
     PyObject *rs_fl_getitem(PyObject *c, PyObject *k)
