@@ -91,6 +91,7 @@ typedef struct {
      * anything but its fast paths; one that gives up on most calls is
      * dropped (RS_FRAMELESS_GIVE_UPS). */
     RsFrameless frameless;
+    RsFlBody frameless_body;        /* the same version, for other frameless versions (rs_fl_call) */
     Py_ssize_t frameless_hits;
     Py_ssize_t frameless_give_ups;
 } RsCodeInfo;
@@ -212,6 +213,7 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
     info->entry = NULL;
     info->pure = NULL;
     info->frameless = NULL;
+    info->frameless_body = NULL;
     info->state = RS_QUEUED;
     PyObject *sites = sites_tuple(info);
     if (sites == NULL) { PyErr_Clear(); return; }
@@ -434,6 +436,8 @@ static inline __attribute__((always_inline)) void clear_frame(_PyInterpreterFram
 
 static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
 static Py_ssize_t frameless_calls = 0;  /* for the tests: a frameless version returned */
+/* for the tests: a frameless version called another one (it may have given up) */
+static Py_ssize_t nested_frameless_calls = 0;
 /* use_frameless(flag): off, every call takes the direct path with a frame
  * (tests of that path, and A/B measurements) */
 static int frameless_on = 1;
@@ -561,6 +565,7 @@ static __attribute__((noinline, cold)) void frameless_gave_up(RsCodeInfo *info) 
     if (++info->frameless_give_ups >= RS_FRAMELESS_GIVE_UPS &&
             info->frameless_give_ups * RS_FRAMELESS_HIT_RATIO > info->frameless_hits) {
         info->frameless = NULL;
+        info->frameless_body = NULL;
     }
 }
 
@@ -633,8 +638,22 @@ static void *api_pure_version(PyObject *code, const char *signature) {
     return strcmp(info->pure_signature, signature) == 0 ? info->pure : NULL;
 }
 
+static PyTypeObject RsFunctionType;     /* (windows mode, below) */
+
+/* RsApi.frameless_body: what call_function would try first for this
+ * call, for a frameless version calling it (restrain_abi.h rs_fl_call) */
+static void *api_frameless_body(PyObject *callable, Py_ssize_t nargs) {
+    PyTypeObject *type = Py_TYPE(callable);
+    if (type != &PyFunction_Type && type != &RsFunctionType) return NULL;
+    RsCodeInfo *info = fast_info((PyCodeObject *)((PyFunctionObject *)callable)->func_code);
+    if (info == NULL || info->frameless_body == NULL || !frameless_on || nargs != info->direct_argcount)
+        return NULL;
+    nested_frameless_calls++;
+    return (void *)info->frameless_body;
+}
+
 static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, api_code_matches,
-                         api_pure_version};
+                         api_pure_version, api_frameless_body};
 
 /* What the feedback keeps of a frame's argument i, borrowed: its type
  * (NoneType for one deleted), or for a Python function its code object,
@@ -922,6 +941,7 @@ static PyObject *hook_set_entry(PyObject *self, PyObject *args) {
     info->pure = pure;
     if (pure != NULL) strcpy(info->pure_signature, signature);
     info->frameless = NULL;       /* the new version's, if any: set_frameless */
+    info->frameless_body = NULL;
     info->entry = (RsEntry)p;
     info->state = RS_COMPILED;
     info->deopts = 0;
@@ -943,7 +963,8 @@ static PyObject *hook_set_frameless(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "set_frameless: the code object has no compiled entry");
         return NULL;
     }
-    info->frameless = (RsFrameless)p;
+    info->frameless = ((RsFlVersion *)p)->call;
+    info->frameless_body = ((RsFlVersion *)p)->body;
     info->frameless_hits = 0;
     info->frameless_give_ups = 0;
     Py_RETURN_NONE;
@@ -979,6 +1000,7 @@ static PyObject *hook_clear_entry(PyObject *self, PyObject *arg) {
         info->entry = NULL;
         info->pure = NULL;
         info->frameless = NULL;
+        info->frameless_body = NULL;
         info->state = RS_NEVER;
         Py_CLEAR(info->owner);
     }
@@ -1106,6 +1128,11 @@ static PyObject *hook_use_frameless(PyObject *self, PyObject *arg) {
     int previous = frameless_on;
     frameless_on = flag;
     return PyBool_FromLong(previous);
+}
+
+/* nested_frameless_calls() -> calls frameless versions made of others */
+static PyObject *hook_nested_frameless_calls(PyObject *self, PyObject *unused) {
+    return PyLong_FromSsize_t(nested_frameless_calls);
 }
 
 /* frameless_calls() -> calls a frameless version answered */
@@ -1344,6 +1371,8 @@ static PyMethodDef hook_methods[] = {
     {"use_frameless", hook_use_frameless, METH_O,
      "use_frameless(flag) -> previous: whether calls try frameless versions (tests, measurements)"},
     {"frameless_calls", hook_frameless_calls, METH_NOARGS, "frameless_calls() -> calls a frameless version answered"},
+    {"nested_frameless_calls", hook_nested_frameless_calls, METH_NOARGS,
+     "nested_frameless_calls() -> calls frameless versions made of others"},
     {"direct_calls", hook_direct_calls, METH_NOARGS, "direct_calls() -> how many calls went straight from compiled to compiled code"},
     {"argument_types", hook_argument_types, METH_O, "argument_types(frame): the types of its arguments, without f_locals"},
     {"sample_stacks", hook_sample_stacks, METH_O, "sample_stacks(depth): [(codes, top)] of the other threads, no frame objects"},

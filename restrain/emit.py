@@ -1753,9 +1753,10 @@ def combined_source(module_name: str, members: list[tuple[str, EmittedModule]], 
                             f"__restrain_framelesses__ = {{{framelesses}}}", ""])
 
 
-def frameless_export(function: str) -> str:
-    """A frameless version as the module exports it (hook.set_frameless)."""
-    return f'PyCapsule_New(<void*>{function}, "restrain.frameless", NULL)'
+def frameless_export(version: str) -> str:
+    """A frameless version (its RsFlVersion) as the module exports it
+    (hook.set_frameless)."""
+    return f'PyCapsule_New(<void*>&{version}, "restrain.frameless", NULL)'
 
 
 def pure_export(callee: PureCallee) -> str:

@@ -34,6 +34,7 @@ gives up instead).  call_function tries it first (restrain_abi.h,
 """
 from __future__ import annotations
 
+import builtins
 import inspect
 from dataclasses import dataclass
 
@@ -43,9 +44,9 @@ from .structure import BlockCode, Shape, render
 
 INDENT = "    "
 
-# what one transaction holds (restrain_abi.h RS_FL_STORES, RS_FL_OWNED):
-# a function with more sites is not worth trying; one whose loop runs
-# them more often than that gives up when the transaction is full
+# what one function may store and compute: a transaction holds twice as
+# many (restrain_abi.h RS_FL_STORES, RS_FL_OWNED), for the functions it
+# calls too; one whose loop or callees need more gives up when it is full
 STORES_MAX = 8
 COMPUTED_MAX = 8
 
@@ -55,7 +56,7 @@ _COMPARE_OPS = ("Py_LT", "Py_LE", "Py_EQ", "Py_NE", "Py_GT", "Py_GE")
 
 @dataclass(frozen=True)
 class FramelessVersion:
-    name: str              # the C function
+    name: str              # its RsFlVersion (the wrapper hook.c calls, the body others call)
     lines: tuple[str, ...]  # its Cython text, with the attribute and global caches it uses
 
 
@@ -86,31 +87,43 @@ class _Emitter:
         stores, computed = kinds.count("store_attr"), kinds.count("binary_op") + kinds.count("unary")
         if stores > STORES_MAX or computed > COMPUTED_MAX:
             raise NotFrameless("more stores or computed numbers than a transaction holds")
-        # stores and computed numbers go through a transaction (restrain_abi.h
-        # RsFlTx): giving up undoes the stores and drops the numbers
-        self.transaction = bool(stores or computed)
-        self.give_up = "return rs_fl_abort(&rs_tx)" if self.transaction else "return NULL"
+        # the body gives up by returning NULL: its wrapper, or the outermost
+        # frameless caller's, undoes the transaction (restrain_abi.h RsFlTx)
+        self.give_up = "return NULL"
         self.attr_caches: list[str] = []
         self.global_caches: list[str] = []
+        self.method_caches: list[str] = []
         self.values: set[str] = set()      # every IR value and stack slot: a borrowed PyObject *
         self.locals_used: set[int] = set()  # locals other than the arguments
+        self.most_call_args = 0             # the longest call's arguments, self included
+        self.globals_loaded: dict[str, int] = {}    # IR value -> the co_names index it loaded
 
     def version(self, shape: Shape) -> FramelessVersion:
         body = render(shape, self.block_code, label_var="label", indent=INDENT)
-        if self.transaction:
-            body = ["rs_fl_begin(&rs_tx)"] + body
-        name = f"{self.prefix}rs_frameless"
+        argcount = self.code.co_argcount
+        # the arguments are locals like the others (`packet, self.pending = ...` stores into one)
+        body = [f"L{i} = rs_args[{i}]" for i in range(argcount)] + body
+        body_name, wrapper, version = (f"{self.prefix}{n}" for n in ("rs_fl_body", "rs_frameless", "rs_flv"))
         lines = [f"cdef RsAttrCache {c}" for c in self.attr_caches]
         lines += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
-        lines.append(f"cdef PyObject *{name}(PyObject *rs_fn, PyObject *const *rs_args) noexcept:")
+        lines += [f"cdef RsMethodCache {c}" for c in self.method_caches]
+        lines.append(f"cdef PyObject *{body_name}(PyObject *rs_fn, PyObject *const *rs_args, "
+                     "RsFlTx *rs_tx) noexcept:")
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c = 0"]
-        decls += ["cdef RsFlTx rs_tx"] if self.transaction else []
-        pointers = sorted(self.values) + [f"L{i}" for i in sorted(self.locals_used)]
+        if self.most_call_args:
+            decls.append(f"cdef PyObject *rs_argv[{self.most_call_args}]")
+        pointers = sorted(self.values) + [f"L{i}" for i in sorted(self.locals_used | set(range(argcount)))]
         for k in range(0, len(pointers), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in pointers[k:k + 16]))
         fell_off = self.give_up    # cannot happen: every path returns; give up all the same
         lines += [INDENT + line for line in decls + body + [fell_off]]
-        return FramelessVersion(name, tuple(lines + [""]))
+        # the wrapper hook.c calls: the body in a transaction of its own
+        lines += [f"cdef PyObject *{wrapper}(PyObject *rs_fn, PyObject *const *rs_args) noexcept:",
+                  f"{INDENT}return rs_fl_run({body_name}, rs_fn, rs_args)",
+                  f"cdef RsFlVersion {version}",
+                  f"{version}.call = {wrapper}",
+                  f"{version}.body = {body_name}"]
+        return FramelessVersion(version, tuple(lines + [""]))
 
     # -- blocks ----------------------------------------------------------------
     def block_code(self, label: int) -> BlockCode:
@@ -124,9 +137,7 @@ class _Emitter:
     def exit_lines(self, block: IRBlock) -> list[str]:
         ex = block.exit
         if ex.kind == "return":
-            if self.transaction:
-                return [f"return rs_fl_commit(&rs_tx, {ex.value})"]
-            return [f"return rs_fl_return({ex.value})"]
+            return [f"return {ex.value}"]      # borrowed: the transaction keeps it alive
         # edges move borrowed pointers into the target's s0, s1 ...: no references to move
         if ex.kind == "goto":
             return phi_moves(ex.edges[0][1])
@@ -165,10 +176,16 @@ class _Emitter:
         if k == "load_fast":
             return self.load_local(r[0], p[0])
         if k == "store_fast":
-            if p[0] < self.code.co_argcount:
-                raise NotFrameless("a store into an argument")
             self.locals_used.add(p[0])
             return [f"L{p[0]} = {a[0]}"]
+        if k == "null":
+            return [f"{r[0]} = NULL"]
+        if k == "load_method":
+            cache = self.cached("rs_fmc", self.method_caches, "{}")
+            return [f"{r[0]} = rs_fl_method({a[0]}, rs_fl_name(rs_fn, {p[0]}), &{cache})",
+                    f"if {r[0]} == NULL:", INDENT + self.give_up, f"{r[1]} = {a[0]}"]
+        if k == "call":
+            return self.call_lines(op)
         if k == "is":
             return [f"{r[0]} = rs_fl_is({a[0]}, {a[1]}, {p[0]})"]
         if k == "not":
@@ -176,8 +193,10 @@ class _Emitter:
                     f"{r[0]} = rs_fl_bool(not rs_c)"]
         if k == "store_attr":
             cache = self.cached("rs_fsc", self.attr_caches, "{}")
-            return [f"if rs_fl_store_attr(&rs_tx, {a[0]}, rs_fl_name(rs_fn, {p[0]}), {a[1]}, &{cache}) < 0:",
+            return [f"if rs_fl_store_attr(rs_tx, {a[0]}, rs_fl_name(rs_fn, {p[0]}), {a[1]}, &{cache}) < 0:",
                     INDENT + self.give_up]
+        if k == "load_global":
+            self.globals_loaded[r[0]] = p[0]
         checked = {
             "load_attr": lambda: self.cached("rs_fac", self.attr_caches,
                                              f"rs_fl_load_attr({a[0]}, rs_fl_name(rs_fn, {p[0]}), &{{}})"),
@@ -185,17 +204,42 @@ class _Emitter:
                                                f"rs_pure_global(rs_fn, {p[0]}, &{{}})"),
             "getitem": lambda: f"rs_fl_getitem({a[0]}, {a[1]})",
             "compare": lambda: f"rs_fl_compare({a[0]}, {a[1]}, {_COMPARE_OPS[p[0]]})",
-            "binary_op": lambda: f"rs_fl_binary(&rs_tx, {p[0]}, {a[0]}, {a[1]})",
+            "binary_op": lambda: f"rs_fl_binary(rs_tx, {p[0]}, {a[0]}, {a[1]})",
         }
         if k == "unary" and p[0] == 0:
-            checked["unary"] = lambda: f"rs_fl_negative(&rs_tx, {a[0]})"
+            checked["unary"] = lambda: f"rs_fl_negative(rs_tx, {a[0]})"
         if k not in checked:
             raise NotFrameless(f"the op {k}")
         return [f"{r[0]} = {checked[k]()}", f"if {r[0]} == NULL:", INDENT + self.give_up]
 
+    def call_lines(self, op: Op) -> list[str]:
+        """A call of a method (LOAD_METHOD: first the function, second self)
+        or of a function (first NULL, second the function), through the
+        callee's frameless body in this transaction (rs_fl_call)."""
+        first, second, *args = op.args
+        if op.params[0] is not None:
+            raise NotFrameless("a call with keyword arguments")
+        if self.names_a_builtin(second):
+            raise NotFrameless("a call of a builtin")     # (it would give up every time)
+        self.most_call_args = max(self.most_call_args, len(args) + 1)
+        n = len(args)
+        fills = [f"rs_argv[{i + 1}] = {x}" for i, x in enumerate(args)]
+        return [f"rs_argv[0] = {second}"] + fills + [
+            f"if {first} != NULL:",
+            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {first}, rs_argv, {n + 1})",
+            "else:",
+            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {second}, rs_argv + 1, {n})",
+            f"if {op.results[0]} == NULL:", INDENT + self.give_up]
+
+    def names_a_builtin(self, value: str) -> bool:
+        """Whether `value` is a global named like a builtin (`len`, `range`):
+        a C function, most likely, which no frameless version can call."""
+        i = self.globals_loaded.get(value)
+        return i is not None and hasattr(builtins, self.code.co_names[i])
+
     def load_local(self, result: str, i: int) -> list[str]:
         if i < self.code.co_argcount:
-            return [f"{result} = rs_args[{i}]"]
+            return [f"{result} = L{i}"]      # an argument: bound until the body stores another
         self.locals_used.add(i)
         # unbound: the call with a frame raises the UnboundLocalError
         return [f"{result} = L{i}", f"if {result} == NULL:", INDENT + self.give_up]

@@ -698,8 +698,13 @@ typedef struct {
      * signature is `signature` ("ff>f": two doubles in, a double out; "i"
      * a long long), else NULL. */
     void *(*pure_version)(PyObject *code, const char *signature);
+    /* The body of the frameless version (frameless.py) a frameless
+     * version may call for `func` with `nargs` positional arguments (a
+     * RsFlBody), or NULL: not a plain function, no such version, or
+     * another number of arguments than it takes. */
+    void *(*frameless_body)(PyObject *func, Py_ssize_t nargs);
 } RsApi;
-#define RS_API_VERSION 4
+#define RS_API_VERSION 5
 
 static RsApi *rs_api = NULL;
 
@@ -2680,7 +2685,6 @@ static inline int rs_fl_is_number(PyObject *v) {
 
 static inline PyObject *rs_fl_none(void) { return Py_None; }
 static inline PyObject *rs_fl_bool(int b) { return b ? Py_True : Py_False; }
-static inline PyObject *rs_fl_return(PyObject *v) { return Py_NewRef(v); }
 
 static inline PyObject *rs_fl_is(PyObject *a, PyObject *b, int invert) {
     return rs_fl_bool((a == b) != invert);
@@ -2774,19 +2778,29 @@ RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
  * then it gives up all the same.  Numbers it computes (rs_fl_binary) are
  * owned by the transaction and dropped at its end (an int or a float runs
  * no code when freed). */
-#define RS_FL_STORES 8
-#define RS_FL_OWNED 8
+#define RS_FL_STORES 16
+#define RS_FL_OWNED 16
+/* how deep frameless versions may call one another (rs_fl_call) */
+#define RS_FL_DEPTH 12
 typedef struct {
     int nstores, nowned;
+    int depth;              /* how many more nested calls it may make (rs_fl_call) */
     PyObject **place[RS_FL_STORES];
     PyObject *old[RS_FL_STORES];        /* NULL: the store added the attribute */
     PyDictValues *added[RS_FL_STORES];  /* an inline value added: its insertion order grew */
     PyObject *owned[RS_FL_OWNED];
 } RsFlTx;
 
+/* A transaction for a frameless version called with a frame's worth of
+ * recursion left (hook.c checks recursion_remaining > 0): each nested
+ * call would take one more frame, so it may nest as deep as the
+ * interpreter would let the calls with frames go (and RS_FL_DEPTH, for
+ * the C stack) without raising RecursionError. */
 static inline void rs_fl_begin(RsFlTx *tx) {
+    int left = _PyThreadState_GET()->recursion_remaining - 1;
     tx->nstores = 0;
     tx->nowned = 0;
+    tx->depth = left < RS_FL_DEPTH ? left : RS_FL_DEPTH;
 }
 
 static __attribute__((noinline)) PyObject *rs_fl_abort(RsFlTx *tx) {
@@ -2856,12 +2870,14 @@ static inline PyObject *rs_fl_owned(RsFlTx *tx, PyObject *r) {
 }
 
 /* a op b (3.11's BINARY_OP numbering) of two exact ints or floats, for
- * + - * / // % & | ^ and their in-place forms; else NULL */
+ * + - * / // % & | ^ (and << >> of two ints) and their in-place forms;
+ * else NULL */
 RS_HOT PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b) {
     int plain = op >= 13 ? op - 13 : op;
     if (!rs_fl_is_number(a) || !rs_fl_is_number(b)) return NULL;
-    if (plain != 0 && plain != 1 && plain != 2 && plain != 5 && plain != 6 && plain != 7 && plain != 10 &&
-            plain != 11 && plain != 12)
+    if ((plain == 3 || plain == 9) && !(PyLong_CheckExact(a) && PyLong_CheckExact(b))) return NULL;
+    if (plain != 0 && plain != 1 && plain != 2 && plain != 3 && plain != 5 && plain != 6 && plain != 7 &&
+            plain != 9 && plain != 10 && plain != 11 && plain != 12)
         return NULL;
     return rs_fl_owned(tx, rs_binary_op(plain, a, b));
 }
@@ -2870,6 +2886,80 @@ RS_HOT PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b) {
 RS_HOT PyObject *rs_fl_negative(RsFlTx *tx, PyObject *a) {
     if (!rs_fl_is_number(a)) return NULL;
     return rs_fl_owned(tx, PyNumber_Negative(a));
+}
+
+/* Frameless versions calling each other.  A frameless version is emitted
+ * as a body, which works in its caller's transaction and returns a
+ * borrowed result (valid until the transaction ends: nothing is freed
+ * before, rs_fl_commit) or NULL to give up, and a wrapper (the RsFrameless
+ * hook.c calls), which runs the body in a transaction of its own.  A body
+ * calling a method or function whose code has a frameless version calls
+ * that body in the same transaction, so a give-up anywhere undoes every
+ * store of the whole call tree and the outermost call runs with a frame,
+ * from the start.  No Python code runs in between, so no frame is missed:
+ * nothing could look at the frames (tracebacks, sys._getframe, tracing
+ * were checked before the outermost call). */
+typedef PyObject *(*RsFlBody)(PyObject *fn, PyObject *const *args, RsFlTx *tx);
+
+typedef struct {
+    RsFrameless call;       /* what hook.c's call_function tries */
+    RsFlBody body;          /* what other frameless versions call (rs_fl_call) */
+} RsFlVersion;
+
+RS_HOT PyObject *rs_fl_run(RsFlBody body, PyObject *fn, PyObject *const *args) {
+    RsFlTx tx;
+    rs_fl_begin(&tx);
+    PyObject *r = body(fn, args, &tx);
+    return r == NULL ? rs_fl_abort(&tx) : rs_fl_commit(&tx, r);
+}
+
+/* The method a VALUES way holds for an instance whose attributes are in
+ * a __dict__ of its own (a copy, an unpickled object: rs_cached_method
+ * cannot tell), if that dict has str keys only and not `name`; else NULL. */
+static PyObject *rs_method_past_dict(PyObject *owner, PyObject *name, RsMethodCache *c) {
+    unsigned int version = Py_TYPE(owner)->tp_version_tag;
+    for (int k = 0; k < RS_CACHE_WAYS; k++) {
+        if (c->way[k].version != version || c->way[k].kind != RS_METHOD_VALUES) continue;
+        if (((PyDictValues **)owner)[-4] != NULL) return NULL;      /* inline values: rs_cached_method's */
+        PyObject *dict = ((PyObject **)owner)[-3];       /* 3.11's managed dict pointer */
+        if (dict == NULL || !PyDict_CheckExact(dict) || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
+            return NULL;
+        if (PyDict_GetItemWithError(dict, name) != NULL) return NULL;    /* the instance's own */
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+        return c->way[k].method;
+    }
+    return NULL;
+}
+
+/* The method `owner.name` holds for a call (borrowed): a function found on
+ * its type through the site's method cache (rs_cached_method: the type's
+ * version tag, and no instance attribute of that name); NULL for anything
+ * else (the call with a frame does the lookup). */
+RS_HOT PyObject *rs_fl_method(PyObject *owner, PyObject *name, RsMethodCache *c) {
+    PyObject *method = rs_cached_method(owner, c);
+    if (method != NULL) return method;
+    method = rs_method_past_dict(owner, name, c);
+    if (method != NULL || c->fills >= RS_CACHE_MAX_FILLS) return method;
+    c->fills++;
+    rs_fill_method_cache(owner, name, c);      /* looks at the type only */
+    method = rs_cached_method(owner, c);
+    return method != NULL ? method : rs_method_past_dict(owner, name, c);
+}
+
+/* callable(*args) through its frameless body, in this transaction (new
+ * values it computes are the transaction's, its result borrowed); NULL:
+ * give up (no such body, too deep, or the body gave up). */
+RS_HOT PyObject *rs_fl_call(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs) {
+    if (rs_api == NULL || tx->depth <= 0) return NULL;
+    RsFlBody body = (RsFlBody)rs_api->frameless_body(callable, nargs);
+    if (body == NULL) return NULL;
+    tx->depth--;
+    PyObject *r = body(callable, args, tx);
+    tx->depth++;
+    return r;
 }
 
 #endif /* RESTRAIN_ABI_H */

@@ -206,7 +206,6 @@ cdef extern from "restrain_abi.h":
     PyObject *rs_fl_const(PyObject *fn, int i)
     PyObject *rs_fl_none()
     PyObject *rs_fl_bool(int b)
-    PyObject *rs_fl_return(PyObject *v)
     PyObject *rs_fl_is(PyObject *a, PyObject *b, int invert)
     PyObject *rs_fl_load_attr(PyObject *owner, PyObject *name, RsAttrCache *c)
     int rs_fl_truth(PyObject *v)
@@ -220,6 +219,14 @@ cdef extern from "restrain_abi.h":
     int rs_fl_store_attr(RsFlTx *tx, PyObject *owner, PyObject *name, PyObject *v, RsAttrCache *c)
     PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b)
     PyObject *rs_fl_negative(RsFlTx *tx, PyObject *a)
+    ctypedef PyObject *(*RsFlBody)(PyObject *fn, PyObject *const *args, RsFlTx *tx) noexcept
+    ctypedef PyObject *(*RsFrameless)(PyObject *fn, PyObject *const *args) noexcept
+    ctypedef struct RsFlVersion:
+        RsFrameless call
+        RsFlBody body
+    PyObject *rs_fl_run(RsFlBody body, PyObject *fn, PyObject *const *args)
+    PyObject *rs_fl_method(PyObject *owner, PyObject *name, RsMethodCache *c)
+    PyObject *rs_fl_call(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs)
     enum:
         Py_LT
         Py_LE
