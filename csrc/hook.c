@@ -137,7 +137,12 @@ static int installed = 0;
  * synchronous compiles): its frames are neither counted nor compiled. */
 static _Thread_local int paused = 0;
 
+/* RsApi.frameless_epoch: moved on by every change of any frameless
+ * version, and when a code object with restrain's information is freed */
+static Py_ssize_t frameless_epoch = 0;
+
 static void free_info(void *p) {
+    frameless_epoch++;
     RsCodeInfo *info = (RsCodeInfo *)p;
     if (info == NULL) return;
     Py_XDECREF(info->owner);
@@ -214,6 +219,7 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
     info->pure = NULL;
     info->frameless = NULL;
     info->frameless_body = NULL;
+    frameless_epoch++;
     info->state = RS_QUEUED;
     PyObject *sites = sites_tuple(info);
     if (sites == NULL) { PyErr_Clear(); return; }
@@ -438,6 +444,7 @@ static Py_ssize_t direct_calls = 0;   /* for the tests: the direct path ran */
 static Py_ssize_t frameless_calls = 0;  /* for the tests: a frameless version returned */
 /* for the tests: a frameless version called another one (it may have given up) */
 static Py_ssize_t nested_frameless_calls = 0;
+
 /* use_frameless(flag): off, every call takes the direct path with a frame
  * (tests of that path, and A/B measurements) */
 static int frameless_on = 1;
@@ -566,6 +573,7 @@ static __attribute__((noinline, cold)) void frameless_gave_up(RsCodeInfo *info) 
             info->frameless_give_ups * RS_FRAMELESS_HIT_RATIO > info->frameless_hits) {
         info->frameless = NULL;
         info->frameless_body = NULL;
+        frameless_epoch++;
     }
 }
 
@@ -648,12 +656,11 @@ static void *api_frameless_body(PyObject *callable, Py_ssize_t nargs) {
     RsCodeInfo *info = fast_info((PyCodeObject *)((PyFunctionObject *)callable)->func_code);
     if (info == NULL || info->frameless_body == NULL || !frameless_on || nargs != info->direct_argcount)
         return NULL;
-    nested_frameless_calls++;
     return (void *)info->frameless_body;
 }
 
 static RsApi hook_api = {RS_API_VERSION, NULL, call_function, api_stack_limit, api_code_matches,
-                         api_pure_version, api_frameless_body};
+                         api_pure_version, api_frameless_body, &frameless_epoch, &nested_frameless_calls};
 
 /* What the feedback keeps of a frame's argument i, borrowed: its type
  * (NoneType for one deleted), or for a Python function its code object,
@@ -942,6 +949,7 @@ static PyObject *hook_set_entry(PyObject *self, PyObject *args) {
     if (pure != NULL) strcpy(info->pure_signature, signature);
     info->frameless = NULL;       /* the new version's, if any: set_frameless */
     info->frameless_body = NULL;
+    frameless_epoch++;
     info->entry = (RsEntry)p;
     info->state = RS_COMPILED;
     info->deopts = 0;
@@ -965,6 +973,7 @@ static PyObject *hook_set_frameless(PyObject *self, PyObject *args) {
     }
     info->frameless = ((RsFlVersion *)p)->call;
     info->frameless_body = ((RsFlVersion *)p)->body;
+    frameless_epoch++;
     info->frameless_hits = 0;
     info->frameless_give_ups = 0;
     Py_RETURN_NONE;
@@ -1001,6 +1010,7 @@ static PyObject *hook_clear_entry(PyObject *self, PyObject *arg) {
         info->pure = NULL;
         info->frameless = NULL;
         info->frameless_body = NULL;
+        frameless_epoch++;
         info->state = RS_NEVER;
         Py_CLEAR(info->owner);
     }
@@ -1127,6 +1137,7 @@ static PyObject *hook_use_frameless(PyObject *self, PyObject *arg) {
     if (flag < 0) return NULL;
     int previous = frameless_on;
     frameless_on = flag;
+    frameless_epoch++;
     return PyBool_FromLong(previous);
 }
 

@@ -93,6 +93,7 @@ class _Emitter:
         self.attr_caches: list[str] = []
         self.global_caches: list[str] = []
         self.method_caches: list[str] = []
+        self.call_sites: list[str] = []
         self.values: set[str] = set()      # every IR value and stack slot: a borrowed PyObject *
         self.locals_used: set[int] = set()  # locals other than the arguments
         self.most_call_args = 0             # the longest call's arguments, self included
@@ -107,6 +108,7 @@ class _Emitter:
         lines = [f"cdef RsAttrCache {c}" for c in self.attr_caches]
         lines += [f"cdef RsGlobalCache {c}" for c in self.global_caches]
         lines += [f"cdef RsMethodCache {c}" for c in self.method_caches]
+        lines += [f"cdef RsFlSite {c}" for c in self.call_sites]
         lines.append(f"cdef PyObject *{body_name}(PyObject *rs_fn, PyObject *const *rs_args, "
                      "RsFlTx *rs_tx) noexcept:")
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c = 0"]
@@ -160,10 +162,7 @@ class _Emitter:
         a, r, p, k = op.args, op.results, op.params, op.kind
         self.values.update(r)
         if k == "check_signals" and op.index == 0:
-            # the RESUME poll: a pending signal makes it give up (the call
-            # with a frame serves it); a thread waiting for the GIL gets it
-            # (nothing is borrowed yet)
-            return ["if rs_pure_interrupted():", INDENT + self.give_up]
+            return []       # the RESUME poll: the outermost call's (rs_fl_run)
         if k == "check_signals":
             # a loop's back-edge: it gives up for either (rs_pure_breaker)
             return ["if rs_pure_breaker():", INDENT + self.give_up]
@@ -223,12 +222,13 @@ class _Emitter:
             raise NotFrameless("a call of a builtin")     # (it would give up every time)
         self.most_call_args = max(self.most_call_args, len(args) + 1)
         n = len(args)
+        site = self.cached("rs_fls", self.call_sites, "&{}")
         fills = [f"rs_argv[{i + 1}] = {x}" for i, x in enumerate(args)]
         return [f"rs_argv[0] = {second}"] + fills + [
             f"if {first} != NULL:",
-            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {first}, rs_argv, {n + 1})",
+            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {first}, rs_argv, {n + 1}, {site})",
             "else:",
-            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {second}, rs_argv + 1, {n})",
+            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {second}, rs_argv + 1, {n}, {site})",
             f"if {op.results[0]} == NULL:", INDENT + self.give_up]
 
     def names_a_builtin(self, value: str) -> bool:

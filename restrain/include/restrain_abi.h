@@ -703,8 +703,14 @@ typedef struct {
      * RsFlBody), or NULL: not a plain function, no such version, or
      * another number of arguments than it takes. */
     void *(*frameless_body)(PyObject *func, Py_ssize_t nargs);
+    /* Changes whenever a frameless version is installed, dropped or freed
+     * anywhere (or use_frameless is switched): a call site that found one
+     * for a code object may call it again while this has not changed
+     * (RsFlSite). */
+    const Py_ssize_t *frameless_epoch;
+    Py_ssize_t *nested_frameless_calls;     /* counted for the tests */
 } RsApi;
-#define RS_API_VERSION 5
+#define RS_API_VERSION 6
 
 static RsApi *rs_api = NULL;
 
@@ -2906,7 +2912,15 @@ typedef struct {
     RsFlBody body;          /* what other frameless versions call (rs_fl_call) */
 } RsFlVersion;
 
+RS_HOT int rs_pure_interrupted(void);
+
+/* The outermost frameless call: the RESUME poll (a pending signal makes it
+ * give up, and the call with a frame serves it; a thread waiting for the
+ * GIL gets it: nothing is borrowed yet), then the body in a transaction of
+ * its own.  Nested calls skip the poll: no Python code has run since, and
+ * every loop's back-edge polls. */
 RS_HOT PyObject *rs_fl_run(RsFlBody body, PyObject *fn, PyObject *const *args) {
+    if (rs_pure_interrupted()) return NULL;
     RsFlTx tx;
     rs_fl_begin(&tx);
     PyObject *r = body(fn, args, &tx);
@@ -2949,13 +2963,33 @@ RS_HOT PyObject *rs_fl_method(PyObject *owner, PyObject *name, RsMethodCache *c)
     return method != NULL ? method : rs_method_past_dict(owner, name, c);
 }
 
+/* What a call site of a frameless version found last: the body of the
+ * frameless version of `code`, valid while the epoch has not changed (a
+ * code object freed meanwhile changes it too, so another one at the same
+ * address is never taken for it). */
+typedef struct {
+    PyObject *code;         /* compared only */
+    Py_ssize_t epoch;
+    RsFlBody body;
+} RsFlSite;
+
 /* callable(*args) through its frameless body, in this transaction (new
  * values it computes are the transaction's, its result borrowed); NULL:
  * give up (no such body, too deep, or the body gave up). */
-RS_HOT PyObject *rs_fl_call(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs) {
+RS_HOT PyObject *rs_fl_call(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs, RsFlSite *site) {
     if (rs_api == NULL || tx->depth <= 0) return NULL;
-    RsFlBody body = (RsFlBody)rs_api->frameless_body(callable, nargs);
-    if (body == NULL) return NULL;
+    PyTypeObject *type = Py_TYPE(callable);
+    RsFlBody body = site->body;
+    if (RS_UNLIKELY(!(type == &PyFunction_Type || type == rs_api->swapped_type) ||
+                    ((PyFunctionObject *)callable)->func_code != site->code ||
+                    site->epoch != *rs_api->frameless_epoch)) {
+        body = (RsFlBody)rs_api->frameless_body(callable, nargs);
+        if (body == NULL) return NULL;
+        site->code = ((PyFunctionObject *)callable)->func_code;     /* a function: frameless_body checked */
+        site->epoch = *rs_api->frameless_epoch;
+        site->body = body;
+    }
+    (*rs_api->nested_frameless_calls)++;
     tx->depth--;
     PyObject *r = body(callable, args, tx);
     tx->depth++;

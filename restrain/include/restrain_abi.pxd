@@ -226,7 +226,9 @@ cdef extern from "restrain_abi.h":
         RsFlBody body
     PyObject *rs_fl_run(RsFlBody body, PyObject *fn, PyObject *const *args)
     PyObject *rs_fl_method(PyObject *owner, PyObject *name, RsMethodCache *c)
-    PyObject *rs_fl_call(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs)
+    ctypedef struct RsFlSite:
+        PyObject *code
+    PyObject *rs_fl_call(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs, RsFlSite *site)
     enum:
         Py_LT
         Py_LE
