@@ -50,6 +50,16 @@ INDENT = "    "
 STORES_MAX = 8
 COMPUTED_MAX = 8
 
+# Methods of the built-in types that programs call most (`xs.append(x)`,
+# `d.items()`, `s.join(parts)`), rarely names of a class's own methods: a
+# frameless version cannot call a C method, so one calling these would give
+# up on every call that gets that far, and is not built
+BUILTIN_METHOD_NAMES = frozenset({
+    "append", "extend", "insert", "pop", "popleft", "appendleft", "items", "keys", "values",
+    "setdefault", "join", "split", "startswith", "endswith", "strip", "encode", "decode", "lower",
+    "upper", "format", "sort",
+})
+
 # COMPARE_OP's oparg -> Py_LT ... (the same numbering)
 _COMPARE_OPS = ("Py_LT", "Py_LE", "Py_EQ", "Py_NE", "Py_GT", "Py_GE")
 
@@ -180,6 +190,8 @@ class _Emitter:
         if k == "null":
             return [f"{r[0]} = NULL"]
         if k == "load_method":
+            if self.code.co_names[p[0]] in BUILTIN_METHOD_NAMES:
+                raise NotFrameless("a call of a built-in type's method")
             cache = self.cached("rs_fmc", self.method_caches, "{}")
             return [f"{r[0]} = rs_fl_method({a[0]}, rs_fl_name(rs_fn, {p[0]}), &{cache})",
                     f"if {r[0]} == NULL:", INDENT + self.give_up, f"{r[1]} = {a[0]}"]
