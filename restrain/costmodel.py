@@ -203,6 +203,59 @@ def looped_over_only(code: CodeType, i: int) -> bool:
     return loads > 0
 
 
+# Methods of the built-in types that programs call most (`xs.append(x)`,
+# `d.items()`, `s.join(parts)`), rarely names of a class's own methods: a
+# frameless version (frameless.py) cannot call a C method, so one calling
+# these would give up at that call every time; it is not built
+BUILTIN_METHOD_NAMES = frozenset({
+    "append", "extend", "insert", "pop", "popleft", "appendleft", "items", "keys", "values",
+    "setdefault", "join", "split", "startswith", "endswith", "strip", "encode", "decode", "lower",
+    "upper", "format", "sort",
+})
+
+# The instructions a frameless version (frameless.py) has fast paths for
+# (with the operand checks of frameless_shaped below)
+FRAMELESS_INSTRUCTIONS = frozenset({
+    "RESUME", "NOP", "LOAD_FAST", "STORE_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_ATTR", "STORE_ATTR",
+    "LOAD_METHOD", "PRECALL", "CALL", "PUSH_NULL", "BINARY_SUBSCR", "COMPARE_OP", "IS_OP", "UNARY_NOT",
+    "BINARY_OP", "POP_TOP", "COPY", "SWAP", "RETURN_VALUE", "JUMP_FORWARD", "JUMP_BACKWARD",
+    "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_TRUE",
+    "POP_JUMP_BACKWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_FORWARD_IF_NOT_NONE",
+    "POP_JUMP_BACKWARD_IF_NONE", "POP_JUMP_BACKWARD_IF_NOT_NONE", "JUMP_IF_TRUE_OR_POP",
+    "JUMP_IF_FALSE_OR_POP",
+})
+
+# BINARY_OP opargs a frameless version computes (restrain_abi.h rs_fl_binary)
+_FRAMELESS_BINARY = frozenset(oparg for oparg, (name, _) in enumerate(dis._nb_ops)
+                              if name.replace("INPLACE_", "") not in ("NB_MATRIX_MULTIPLY", "NB_POWER"))
+
+_PLAIN_FUNCTION = 0x1 | 0x2     # CO_OPTIMIZED | CO_NEWLOCALS
+_NOT_FRAMELESS_FLAGS = 0x4 | 0x8 | _RESUMABLE     # *args, **kwargs, generators and coroutines
+
+
+@functools.lru_cache(maxsize=512)
+def frameless_shaped(code: CodeType, python_functions: frozenset) -> bool:
+    """Whether `code` would most likely get a frameless version that
+    answers (frameless.py decides for good, from the IR): a plain function
+    without handlers, cells or keyword-only arguments whose instructions
+    all have frameless fast paths, and which calls (by global name or as a
+    method) only names in `python_functions`, those of Python functions
+    (a class call, `math.sqrt`, `xs.append` would give up).  Read from the
+    bytecode alone, for the cost model: compiled loops call such functions
+    without a frame."""
+    if (code.co_flags & _PLAIN_FUNCTION) != _PLAIN_FUNCTION or code.co_flags & _NOT_FRAMELESS_FLAGS \
+            or code.co_kwonlyargcount or code.co_cellvars or code.co_freevars or code.co_exceptiontable:
+        return False
+    for inst in instructions(code):
+        if inst.opname not in FRAMELESS_INSTRUCTIONS:
+            return False
+        if inst.opname == "BINARY_OP" and inst.arg not in _FRAMELESS_BINARY:
+            return False
+        if (inst.opname == "LOAD_METHOD" or _loads_a_called_global(inst)) and inst.argval not in python_functions:
+            return False
+    return True
+
+
 def is_object_work(name: str) -> bool:
     return (name.startswith(OBJECT_WORK_PREFIXES) or name in OBJECT_WORK
             or (name.startswith("PRECALL_") and name not in PYTHON_CALLS))
@@ -242,13 +295,16 @@ def _site_name(opname: str, inst) -> str:
 
 
 def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset = frozenset(),
-             compiled_callees: frozenset = frozenset()) -> WorkMix:
+             compiled_callees: frozenset = frozenset(), frameless_methods: frozenset = frozenset()) -> WorkMix:
     """`generic_sites`: instruction indices (offset // 2) where a compiled
     version's guesses failed: the next version does generic work there.
     `compiled_callees`: global names of functions that are compiled: a call
     of one is no Python call to lose but a gain, counted as typed work: from
     compiled code it is a direct C call of its entry (or of its C version),
-    from the interpreter it goes through vectorcall and the evaluator."""
+    from the interpreter it goes through vectorcall and the evaluator.
+    `frameless_methods`: names of methods whose every function of that name
+    is frameless_shaped: from compiled code a call of one runs without a
+    frame (frameless.py), where the interpreter pushes one; typed work too."""
     try:
         live = code._co_code_adaptive
     except AttributeError:      # not 3.11's layout
@@ -260,7 +316,8 @@ def work_mix(code: CodeType, loops_only: bool = True, generic_sites: frozenset =
                and (not loops_only or in_loop(code, inst.offset))]
     sites = [(inst.offset // 2, _site_name(dis._all_opname[live[inst.offset]], inst)) for inst in counted]
     names = [name for index, name in sites if index not in generic_sites]
-    direct = sum(1 for inst in counted if _loads_a_called_global(inst) and inst.argval in compiled_callees)
+    direct = sum(1 for inst in counted if (_loads_a_called_global(inst) and inst.argval in compiled_callees)
+                 or (inst.opname == "LOAD_METHOD" and inst.argval in frameless_methods))
     # a FOR_ITER is a loop step: over a range a C loop, over a list an index
     return WorkMix(max(0, sum(name in PYTHON_CALLS for name in names) - direct),
                    sum(name in OPERAND_FEEDBACK or name in ("FOR_ITER", BIT_OP) for name in names) + direct,

@@ -38,6 +38,7 @@ import builtins
 import inspect
 from dataclasses import dataclass
 
+from .costmodel import BUILTIN_METHOD_NAMES
 from .emit import block_exit, phi_moves
 from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Shape, render
@@ -49,16 +50,6 @@ INDENT = "    "
 # calls too; one whose loop or callees need more gives up when it is full
 STORES_MAX = 8
 COMPUTED_MAX = 8
-
-# Methods of the built-in types that programs call most (`xs.append(x)`,
-# `d.items()`, `s.join(parts)`), rarely names of a class's own methods: a
-# frameless version cannot call a C method, so one calling these would give
-# up on every call that gets that far, and is not built
-BUILTIN_METHOD_NAMES = frozenset({
-    "append", "extend", "insert", "pop", "popleft", "appendleft", "items", "keys", "values",
-    "setdefault", "join", "split", "startswith", "endswith", "strip", "encode", "decode", "lower",
-    "upper", "format", "sort",
-})
 
 # COMPARE_OP's oparg -> Py_LT ... (the same numbering)
 _COMPARE_OPS = ("Py_LT", "Py_LE", "Py_EQ", "Py_NE", "Py_GT", "Py_GE")

@@ -686,10 +686,34 @@ def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
         worth = True
     elif has_loop(code):
         compiled = frozenset(r.code.co_name for r in _callee_records(code) if r.status in ("compiled", "queued"))
-        worth = work_mix(code, compiled_callees=compiled).favours_compiling(sampled or _runs_long_per_call(code))
+        worth = work_mix(code, compiled_callees=compiled, frameless_methods=_frameless_methods(code)) \
+            .favours_compiling(sampled or _runs_long_per_call(code))
     else:
         worth = calls_itself(code)     # recursive: compiled, its calls of itself are direct
     return None if worth else LOOPLESS_REASON
+
+
+def _frameless_methods(code: CodeType) -> frozenset:
+    """The names of the methods `code` calls whose every hot function of
+    that name (in its file) is one compiled code would call without a frame
+    (costmodel.frameless_shaped) and would be compiled with it: compiled or
+    queued, or drawn in (_leaf_callees).  deltablue's `execute(plan)` loop
+    calls `c.execute()`, which calls `output()` and `input()`: three frames
+    per turn interpreted, none compiled."""
+    with _import_guard:
+        from .costmodel import called_method_names, frameless_shaped
+    methods = called_method_names(code)
+    if not methods:
+        return frozenset()
+    same_file = [r for r in list(_state.records.values()) if r.code.co_filename == code.co_filename]
+    python_functions = frozenset(r.code.co_name for r in same_file)
+    by_name: dict[str, list] = {}
+    for record in same_file:
+        if record.code.co_name in methods and record.code is not code:
+            by_name.setdefault(record.code.co_name, []).append(record)
+    return frozenset(name for name, records in by_name.items() if all(
+        (r.status in ("compiled", "queued") or _leaf_worth_compiling(r))
+        and frameless_shaped(r.code, python_functions) for r in records))
 
 
 # A function with a loop whose calls, timed while the evaluator counted

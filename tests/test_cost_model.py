@@ -3,6 +3,7 @@ not speed up (restrain/costmodel.py: work_mix, WorkMix.favours_compiling), on fu
 the interpreter has specialised: typed loops compile; loops of Python calls
 and loops of object work (attributes, dict lookups, C method calls) do not."""
 import contextlib
+import json
 
 from restrain.costmodel import interpreter_quickened, work_mix
 
@@ -251,3 +252,163 @@ def test_a_generator_with_a_generic_loop_is_not_taken_for_a_function():
     fresh = type(walk)(walk.__code__.replace(), walk.__globals__)
     fresh(chain(10))
     assert runs_generic_loops(fresh.__code__)
+
+
+# -- loops of calls that compiled code makes without frames -------------------------------
+
+class Link:
+    def __init__(self, value, target):
+        self.value = value
+        self.target = target
+        self.forward = True
+
+    def source(self):
+        return self.value if self.forward else self.target
+
+    def run(self):
+        self.target.value = self.source().value if self.forward else 0
+
+
+class Boxed(Link):
+    def run(self):
+        self.target.value = Link(1, None)          # a class call: not frameless
+
+    def appends(self):
+        self.value.append(1)
+
+    def checked(self):
+        try:
+            return self.value
+        except AttributeError:
+            return None
+
+    def rooted(self):
+        import math
+        return math.sqrt(self.value)
+
+
+def run_all(plan):
+    for c in plan:
+        c.run()
+
+
+FUNCTIONS = frozenset({"source", "run", "__init__", "run_all"})
+
+
+def test_which_functions_compiled_code_would_call_without_a_frame():
+    from restrain.costmodel import frameless_shaped
+    for f in (Link.source, Link.run, Link.__init__):
+        assert frameless_shaped(f.__code__, FUNCTIONS), f.__qualname__
+    # a call of a class, of a method of a built-in type, of a module's
+    # function (not among the Python functions known), a handler, a loop
+    # of a for statement
+    for f in (Boxed.run, Boxed.appends, Boxed.rooted, Boxed.checked, run_all):
+        assert not frameless_shaped(f.__code__, FUNCTIONS), f.__qualname__
+    # Link.run calls `source`: only if it is known for a Python function
+    assert not frameless_shaped(Link.run.__code__, frozenset({"__init__"}))
+
+
+def test_calls_of_frameless_methods_count_as_gains():
+    plan = [Link(Link(1, None), Link(0, None)) for _ in range(20)]
+    warm(run_all, plan)
+    alone = work_mix(run_all.__code__)
+    assert alone.python_calls == 1 and not alone.favours_compiling(sampled=True)
+    known = work_mix(run_all.__code__, frameless_methods=frozenset({"run"}))
+    assert known.python_calls == 0 and known.typed_ops == alone.typed_ops + 1
+    assert known.favours_compiling(sampled=True)
+    assert work_mix(run_all.__code__, frameless_methods=frozenset({"other"})) == alone
+
+
+PLAN_PROGRAM = """
+import json, sys, time
+import restrain
+from restrain import _hook
+
+class Var:
+    def __init__(self, value):
+        self.value = value
+
+class Equal:
+    def __init__(self, a, b):
+        self.a, self.b, self.forward = a, b, True
+    def source(self):
+        return self.a if self.forward else self.b
+    def dest(self):
+        return self.b if self.forward else self.a
+    def execute(self):
+        self.dest().value = self.source().value
+
+def execute(plan):
+    for c in plan:
+        c.execute()
+
+def chain(n):
+    vs = [Var(i) for i in range(n)]
+    return vs, [Equal(vs[i], vs[i + 1]) for i in range(n - 1)]
+{other}
+restrain.enable()
+{warm}
+total = 0
+for k in range(1500):
+    vs, plan = chain(60)
+    vs[0].value = k
+    execute(plan)
+    total += vs[-1].value
+restrain.wait()
+for k in range(200):
+    vs, plan = chain(60)
+    vs[0].value = k
+    execute(plan)
+    total += vs[-1].value
+status = {{f["qualname"]: f["status"] for f in restrain.stats()["functions"]}}
+print("RESULT " + json.dumps({{"total": total, "status": status, "frameless": _hook.frameless_calls()}}))
+"""
+
+# another class with an `execute` that compiled code could not call
+# without a frame, in every plan
+NOT_FRAMELESS = """
+class Logger:
+    log = []
+    def execute(self):
+        self.log.append(1)
+
+_chain = chain
+def chain(n):
+    vs, plan = _chain(n)
+    return vs, plan + [Logger()]
+"""
+
+
+def plan_program(other="", warm=""):
+    import os
+    import subprocess
+    import sys
+    source = PLAN_PROGRAM.format(other=other, warm=warm)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTRAIN")}
+    plain = subprocess.run([sys.executable, "-c", source.replace("restrain.enable()", "")
+                            .replace("restrain.wait()", "")], capture_output=True, text=True, env=env)
+    jit = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, env=env, timeout=300)
+    assert jit.returncode == 0, jit.stderr[-2000:]
+    line = [l for l in jit.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):]), plain
+
+
+def plain_total(proc):
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])["total"]
+
+
+def test_a_loop_of_methods_that_run_without_frames_is_compiled_with_them():
+    out, plain = plan_program()
+    assert out["status"]["execute"] == "compiled"
+    for method in ("Equal.execute", "Equal.source", "Equal.dest"):
+        assert out["status"][method] == "compiled", out["status"]
+    assert out["frameless"] > 0
+    assert out["total"] == plain_total(plain) == sum(range(1500)) + sum(range(200))   # vs[0] carried to the end
+
+
+def test_a_loop_calling_a_method_some_class_runs_with_a_frame_stays_interpreted():
+    # hot before the loop is: the cost model knows it when it judges the loop
+    out, plain = plan_program(NOT_FRAMELESS, warm="for _ in range(3000): Logger().execute()")
+    assert out["status"]["execute"] == "interpreted", out["status"]
+    assert out["total"] == plain_total(plain)
