@@ -141,6 +141,14 @@ static _Thread_local int paused = 0;
  * version, and when a code object with restrain's information is freed */
 static Py_ssize_t frameless_epoch = 0;
 
+/* The code object's frameless version is gone (or about to be replaced):
+ * call sites that remember it (RsFlSite) look again. */
+static inline void drop_frameless(RsCodeInfo *info) {
+    info->frameless = NULL;
+    info->frameless_body = NULL;
+    frameless_epoch++;
+}
+
 static void free_info(void *p) {
     frameless_epoch++;
     RsCodeInfo *info = (RsCodeInfo *)p;
@@ -217,9 +225,7 @@ static void note_deopt(PyCodeObject *co, RsCodeInfo *info, int index) {
      * still run it) and let the Python side compile another. */
     info->entry = NULL;
     info->pure = NULL;
-    info->frameless = NULL;
-    info->frameless_body = NULL;
-    frameless_epoch++;
+    drop_frameless(info);
     info->state = RS_QUEUED;
     PyObject *sites = sites_tuple(info);
     if (sites == NULL) { PyErr_Clear(); return; }
@@ -571,9 +577,7 @@ static inline __attribute__((always_inline)) PyObject *run_direct(PyThreadState 
 static __attribute__((noinline, cold)) void frameless_gave_up(RsCodeInfo *info) {
     if (++info->frameless_give_ups >= RS_FRAMELESS_GIVE_UPS &&
             info->frameless_give_ups * RS_FRAMELESS_HIT_RATIO > info->frameless_hits) {
-        info->frameless = NULL;
-        info->frameless_body = NULL;
-        frameless_epoch++;
+        drop_frameless(info);
     }
 }
 
@@ -947,9 +951,7 @@ static PyObject *hook_set_entry(PyObject *self, PyObject *args) {
     Py_XSETREF(info->owner, capsule);
     info->pure = pure;
     if (pure != NULL) strcpy(info->pure_signature, signature);
-    info->frameless = NULL;       /* the new version's, if any: set_frameless */
-    info->frameless_body = NULL;
-    frameless_epoch++;
+    drop_frameless(info);         /* the new version's, if any: set_frameless */
     info->entry = (RsEntry)p;
     info->state = RS_COMPILED;
     info->deopts = 0;
@@ -1008,9 +1010,7 @@ static PyObject *hook_clear_entry(PyObject *self, PyObject *arg) {
     if (info != NULL) {
         info->entry = NULL;
         info->pure = NULL;
-        info->frameless = NULL;
-        info->frameless_body = NULL;
-        frameless_epoch++;
+        drop_frameless(info);
         info->state = RS_NEVER;
         Py_CLEAR(info->owner);
     }
