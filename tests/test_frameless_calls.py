@@ -113,16 +113,6 @@ def compiled_callees():
         assert result.ok, result.reason
 
 
-def calls_of(method_name):
-    """A caller (compiled by compiled_pair) of `method_name` on each cell."""
-    def caller(cells, *args):
-        out = []
-        for c in cells:
-            out.append(getattr(c, method_name)(*args))
-        return out
-    return caller
-
-
 def pair_sums(cells):
     out = []
     for c in cells:
