@@ -350,6 +350,7 @@ restrain.enable()
 {warm}
 total = 0
 for k in range(1500):
+    _hook.set_counting(True)        # the evaluator's window open: every call of execute counted
     vs, plan = chain(60)
     vs[0].value = k
     execute(plan)
@@ -410,5 +411,6 @@ def test_a_loop_of_methods_that_run_without_frames_is_compiled_with_them():
 def test_a_loop_calling_a_method_some_class_runs_with_a_frame_stays_interpreted():
     # hot before the loop is: the cost model knows it when it judges the loop
     out, plain = plan_program(NOT_FRAMELESS, warm="for _ in range(3000): Logger().execute()")
+    assert out["status"]["Logger.execute"] == "interpreted", out["status"]
     assert out["status"]["execute"] == "interpreted", out["status"]
     assert out["total"] == plain_total(plain)
