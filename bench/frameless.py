@@ -7,7 +7,8 @@ Runs each program's run() under restrain until its compiles are done, then
 R rounds of C calls with frameless versions on and C with them off
 (restrain._hook.use_frameless), alternating call by call, and prints per
 program the median of off/on (above 1.0, frameless versions make it
-faster) and how many calls they answered per run().  Both sides run in
+faster), how many calls they answered per run() and how many calls they
+made of each other's frameless versions meanwhile.  Both sides run in
 one process on the same compiled modules, so process-level noise (layout,
 the machine's drift between processes) cancels out; what differs is only
 whether calls of small methods push a frame.
@@ -40,7 +41,7 @@ def timed(run, size) -> float:
     return time.perf_counter() - start
 
 
-def measure(name: str, rounds: int, calls: int) -> tuple[float, float]:
+def measure(name: str, rounds: int, calls: int) -> tuple[float, float, float]:
     import restrain
     from restrain import _hook
     module = load(name)
@@ -51,7 +52,7 @@ def measure(name: str, rounds: int, calls: int) -> tuple[float, float]:
     for _ in range(4):
         timed(module.run, size)
     ratios = []
-    answered = _hook.frameless_calls()
+    answered, nested = _hook.frameless_calls(), _hook.nested_frameless_calls()
     for _ in range(rounds):
         on, off = [], []
         for k in range(2 * calls):
@@ -61,7 +62,8 @@ def measure(name: str, rounds: int, calls: int) -> tuple[float, float]:
         ratios.append(statistics.median(off) / statistics.median(on))
     _hook.use_frameless(True)
     per_run = (_hook.frameless_calls() - answered) / (rounds * calls)
-    return statistics.median(ratios), per_run
+    nested_per_run = (_hook.nested_frameless_calls() - nested) / (rounds * calls)
+    return statistics.median(ratios), per_run, nested_per_run
 
 
 def main() -> None:
@@ -73,10 +75,10 @@ def main() -> None:
     import restrain
     if not restrain.enable():
         sys.exit("restrain does not run on this Python")
-    print(f"{'program':10} {'off/on':>7} {'frameless calls per run()':>26}")
+    print(f"{'program':10} {'off/on':>7} {'frameless calls per run()':>26} {'nested':>8}")
     for name in args.only.split(","):
-        ratio, per_run = measure(name, args.rounds, args.calls)
-        print(f"{name:10} {ratio:7.3f} {per_run:26.0f}", flush=True)
+        ratio, per_run, nested_per_run = measure(name, args.rounds, args.calls)
+        print(f"{name:10} {ratio:7.3f} {per_run:26.0f} {nested_per_run:8.0f}", flush=True)
 
 
 if __name__ == "__main__":

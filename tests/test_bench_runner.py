@@ -166,6 +166,7 @@ def test_the_frameless_benchmark_prints_a_ratio_and_the_calls_answered(run_pytho
     # turn; richards' small methods must be answered without frames
     proc = run_python(ROOT / "bench" / "frameless.py", "--only", "richards", "--rounds", "1", "--calls", "1")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    name, ratio, per_run = proc.stdout.splitlines()[-1].split()
+    name, ratio, per_run, nested = proc.stdout.splitlines()[-1].split()
     assert name == "richards" and float(ratio) > 0
-    assert int(per_run) > 100_000          # is_suspended, find, take_packet, wait, hold
+    assert int(per_run) > 100_000          # is_suspended, find, take_packet, wait, hold, the run methods
+    assert int(nested) > 50_000            # run -> send -> find, add_packet -> append_to
