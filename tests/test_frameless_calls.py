@@ -361,3 +361,65 @@ def test_which_callers_get_a_frameless_version():
     # built-in types have (list.append): never frameless
     for caller in (Cell.via_keyword, Cell.via_builtin, Cell.appends):
         assert not has_frameless(caller), caller.__qualname__
+
+
+# -- random call trees: stores, computed numbers and give-ups anywhere --------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class Acc:
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+        self.n = 0
+
+    def b_of(self):
+        return self.b
+
+    def inc(self, k):
+        self.a = self.a + k
+        self.n += 1
+        return self.b_of()
+
+    def check(self, k):
+        return self.a < k
+
+    def both(self, k):
+        """Two levels of calls, stores before and after each, a comparison
+        that may give up (a Loud value, a str) or raise (None < 1)."""
+        got = self.inc(k)
+        self.b = self.a - k
+        if self.check(k):
+            return got
+        return self.b_of()
+
+
+ACC_METHODS = (Acc.b_of, Acc.inc, Acc.check, Acc.both)
+
+
+def run_ops(accs, ks):
+    out = []
+    for i in range(len(accs)):
+        out.append(accs[i].both(ks[i]))
+    return out, [(x.a, x.b, x.n) for x in accs]
+
+
+# values as tags, made anew for each side of the comparison
+VALUES = st.one_of(st.integers(-4, 4), st.sampled_from([2 ** 62, 2 ** 64, -2 ** 63]),
+                   st.floats(allow_nan=False, allow_infinity=True, width=32), st.sampled_from(["none", "str", "loud"]))
+
+
+def made(tag):
+    return {"none": None, "str": "s", "loud": Loud()}.get(tag, tag) if isinstance(tag, str) else tag
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pairs=st.lists(st.tuples(VALUES, VALUES), min_size=1, max_size=5),
+       ks=st.lists(st.one_of(st.integers(-3, 3), st.floats(-2, 2, width=32)), min_size=5, max_size=5))
+def test_random_call_trees_match_the_interpreter(pairs, ks):
+    for method in ACC_METHODS:
+        assert restrain.compile(method).ok
+    pair = compiled_pair(run_ops)
+    pair.check(Fresh(lambda: [Acc(made(a), made(b)) for a, b in pairs], repr(pairs)), ks[:len(pairs)])
