@@ -423,3 +423,42 @@ def test_random_call_trees_match_the_interpreter(pairs, ks):
         assert restrain.compile(method).ok
     pair = compiled_pair(run_ops)
     pair.check(Fresh(lambda: [Acc(made(a), made(b)) for a, b in pairs], repr(pairs)), ks[:len(pairs)])
+
+
+def test_threads_switching_all_the_time_see_whole_calls():
+    # a thread switch is asked for at almost every eval-breaker poll: the
+    # outermost frameless calls give up (rs_fl_run polls) or answer as a
+    # whole; each thread's own objects end as the interpreter leaves them
+    import threading
+
+    def work(fn, out):
+        for _ in range(200):
+            head = Cell(0)
+            cells = [Cell(k) for k in range(6)]
+            out.append(fn(head, cells))
+
+    with pair_of_pushes() as fn:
+        expected = []
+        work(fn, expected)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            results = [[] for _ in range(4)]
+            threads = [threading.Thread(target=work, args=(fn, r)) for r in results]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(interval)
+    assert all(r == expected for r in results)
+    assert expected[0] == pushes(Cell(0), [Cell(k) for k in range(6)])     # the interpreter's
+
+
+@contextlib.contextmanager
+def pair_of_pushes():
+    pair = compiled_pair(pushes)
+    with pair.side(True) as fn:
+        before = _hook.frameless_calls()
+        yield fn
+        assert _hook.frameless_calls() > before
