@@ -505,25 +505,35 @@ RS_HOT PyObject **rs_attr_place(PyObject *owner, RsAttrCache *c, Py_ssize_t *val
     return NULL;
 }
 
-/* An instance attribute of a type a VALUES way holds (so no data
- * descriptor of that name) whose instance has a __dict__ of its own
- * (copy, pickle and vars() make one), as 3.11's LOAD_ATTR_WITH_HINT: from
- * that dict if its keys are all str (a lookup compares no other objects);
- * else NULL. */
-static PyObject *rs_dict_attr(PyObject *owner, PyObject *name, RsAttrCache *c) {
+/* The __dict__ of its own (borrowed) of an instance of a type a way of
+ * `kind` (a VALUES kind) holds, whose attributes are in that dict rather
+ * than inline (copy, pickle and vars() make one), if its keys are all str
+ * (a lookup compares no other objects); *way: that way.  Else NULL. */
+static PyObject *rs_own_dict(PyObject *owner, RsAttrCache *c, int kind, RsCacheWay **way) {
     unsigned int version = Py_TYPE(owner)->tp_version_tag;
     for (int k = 0; k < RS_CACHE_WAYS; k++) {
-        if (c->way[k].version != version || c->way[k].kind != RS_ATTR_VALUES) continue;
-        if (((PyDictValues **)owner)[-4] != NULL) return NULL;      /* inline values: rs_attr_place's */
+        if (c->way[k].version != version || c->way[k].kind != kind) continue;
+        if (((PyDictValues **)owner)[-4] != NULL) return NULL;      /* inline values: the way's own case */
         /* 3.11: the managed dict pointer sits 3 words before the object */
         PyObject *dict = ((PyObject **)owner)[-3];
         if (dict == NULL || !PyDict_CheckExact(dict) || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
             return NULL;
-        PyObject *v = PyDict_GetItemWithError(dict, name);
-        if (v == NULL) PyErr_Clear();
-        return v;
+        *way = &c->way[k];
+        return dict;
     }
     return NULL;
+}
+
+/* An instance attribute of a type a VALUES way holds (so no data
+ * descriptor of that name) whose instance has a __dict__ of its own, as
+ * 3.11's LOAD_ATTR_WITH_HINT: from that dict (rs_own_dict); else NULL. */
+static PyObject *rs_dict_attr(PyObject *owner, PyObject *name, RsAttrCache *c) {
+    RsCacheWay *way;
+    PyObject *dict = rs_own_dict(owner, c, RS_ATTR_VALUES, &way);
+    if (dict == NULL) return NULL;
+    PyObject *v = PyDict_GetItemWithError(dict, name);
+    if (v == NULL) PyErr_Clear();
+    return v;
 }
 
 /* A module attribute (borrowed) some way found, or NULL. */
@@ -2912,8 +2922,6 @@ typedef struct {
     RsFlBody body;          /* what other frameless versions call (rs_fl_call) */
 } RsFlVersion;
 
-RS_HOT int rs_pure_interrupted(void);
-
 /* The outermost frameless call: the RESUME poll (a pending signal makes it
  * give up, and the call with a frame serves it; a thread waiting for the
  * GIL gets it: nothing is borrowed yet), then the body in a transaction of
@@ -2928,24 +2936,18 @@ RS_HOT PyObject *rs_fl_run(RsFlBody body, PyObject *fn, PyObject *const *args) {
 }
 
 /* The method a VALUES way holds for an instance whose attributes are in
- * a __dict__ of its own (a copy, an unpickled object: rs_cached_method
- * cannot tell), if that dict has str keys only and not `name`; else NULL. */
+ * a __dict__ of its own (rs_own_dict; rs_cached_method cannot tell), if
+ * that dict has no `name`; else NULL. */
 static PyObject *rs_method_past_dict(PyObject *owner, PyObject *name, RsMethodCache *c) {
-    unsigned int version = Py_TYPE(owner)->tp_version_tag;
-    for (int k = 0; k < RS_CACHE_WAYS; k++) {
-        if (c->way[k].version != version || c->way[k].kind != RS_METHOD_VALUES) continue;
-        if (((PyDictValues **)owner)[-4] != NULL) return NULL;      /* inline values: rs_cached_method's */
-        PyObject *dict = ((PyObject **)owner)[-3];       /* 3.11's managed dict pointer */
-        if (dict == NULL || !PyDict_CheckExact(dict) || !DK_IS_UNICODE(((PyDictObject *)dict)->ma_keys))
-            return NULL;
-        if (PyDict_GetItemWithError(dict, name) != NULL) return NULL;    /* the instance's own */
-        if (PyErr_Occurred()) {
-            PyErr_Clear();
-            return NULL;
-        }
-        return c->way[k].method;
+    RsCacheWay *way;
+    PyObject *dict = rs_own_dict(owner, c, RS_METHOD_VALUES, &way);
+    if (dict == NULL) return NULL;
+    if (PyDict_GetItemWithError(dict, name) != NULL) return NULL;    /* the instance's own */
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
     }
-    return NULL;
+    return way->method;
 }
 
 /* The method `owner.name` holds for a call (borrowed): a function found on
