@@ -1,8 +1,8 @@
 """Steady-state driver of bench/run.py: time run(n) of one benchmark program
 once it is warm.
 
-    python bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP] [--lockstep]
-    python -m restrain bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP] [--lockstep]
+    python bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP] [--lockstep] [--span SECONDS]
+    python -m restrain bench/_steady.py PROGRAM SIZE ITERATIONS [WARMUP] [--lockstep] [--span SECONDS]
 
 PROGRAM is the path of a program in bench/programs/, SIZE its size argument
 (`-` for the program's own N).  The driver imports the program by path and
@@ -20,6 +20,19 @@ timing early), printing `STEADY-DONE` after each.  bench/run.py runs a plain and
 side this way and lets them take turns, one call each, so that the two
 calls of a pair are seconds apart at most, not a whole process apart: this
 machine's speed drifts by up to a third over seconds.
+
+--span SECONDS: each timed turn calls run(SIZE) as many times as it takes
+to last about SECONDS (the count is fixed after the warm-up, from its
+fastest call) and reports the mean time per call.  Without it a turn is
+one call.  bench/run.py passes the same span to both drivers, so that a
+plain turn and a restrain turn see the machine over about the same
+stretch of time: its speed also changes from one 10 ms to the next (plain
+CPython's own 10 ms calls, 0.25 s apart: 6.4 to 10.2 ms), and a single
+10 ms call of compiled code caught one such moment where the plain call
+next to it, 25 times longer, averaged over them.  Only the first result
+of a turn is printed, and any later one that differs from it, so that the
+output is one line per turn as without --span, and a difference still
+shows.
 """
 import importlib.util
 import json
@@ -56,11 +69,40 @@ def timed_call(run, n):
     return time.perf_counter() - start, result
 
 
+def timed_turn(run, n, calls):
+    """`calls` calls of run(n): the mean seconds per call, and the results
+    to print (the first, and any that differ from it)."""
+    results = []
+    start = time.perf_counter()
+    for _ in range(calls):
+        results.append(run(n))
+    seconds = (time.perf_counter() - start) / calls
+    first = results[0]
+    return seconds, [first] + [r for r in results[1:] if r != first]
+
+
+def calls_per_turn(span, warmup_times):
+    if span <= 0 or not warmup_times:
+        return 1
+    return max(1, round(span / max(min(warmup_times), 1e-6)))
+
+
+def take_option(argv, name):
+    """The value of `name VALUE` in argv (removed from it), or None."""
+    if name not in argv:
+        return None
+    k = argv.index(name)
+    value = argv[k + 1]
+    del argv[k:k + 2]
+    return value
+
+
 def main():
     argv = sys.argv[1:]
     lockstep = "--lockstep" in argv
     if lockstep:
         argv.remove("--lockstep")
+    span = float(take_option(argv, "--span") or 0)
     if len(argv) not in (3, 4):
         raise SystemExit(__doc__)
     program = load_program(argv[0])
@@ -79,18 +121,20 @@ def main():
 
     if lockstep:
         print(READY, flush=True)
+    calls = calls_per_turn(span, warmup_times)
     times = []
     for _ in range(iterations):
         if lockstep and not sys.stdin.readline():
             break
-        seconds, result = timed_call(program.run, n)
-        print(result, flush=True)
+        seconds, results = timed_turn(program.run, n, calls)
+        for result in results:
+            print(result, flush=True)
         times.append(seconds)
         if lockstep:
             print(DONE, flush=True)
 
     report = {"restrain": restrain is not None, "size": n,
-              "warmup": warmup_times, "times": times}
+              "warmup": warmup_times, "times": times, "calls_per_turn": calls}
     if restrain is not None:
         stats = restrain.stats()
         report["stats"] = {key: stats[key] for key in ("compiled", "failed", "unsupported")}

@@ -3,7 +3,7 @@ against restrain, steady state and whole process, in one run.
 
     python bench/run.py [--repeat R] [--only NAME,...] [--quick] [--json FILE]
                         [--steady-rounds S] [--iterations ITER] [--warmup WARMUP]
-                        [--warm-pairs WARM_PAIRS]
+                        [--warm-pairs WARM_PAIRS] [--span SECONDS]
 
 For each program, R whole-process rounds and S steady rounds (defaults 3
 and 6; the first rounds do both):
@@ -22,7 +22,12 @@ and 6; the first rounds do both):
             of plain, one of restrain (which goes first alternates), ITER
             pairs.  (The program's steady cache only saves compile time
             after the first round: the timed calls start once every
-            compile is done.)
+            compile is done.)  A turn lasts at least about SPAN seconds
+            (default 0.2, about one plain call): a driver whose calls are
+            shorter makes as many calls per turn as that takes and
+            reports the mean (_steady.py --span), so that both sides of
+            a pair are timed over about the same stretch of this
+            machine's changing speed.
 
 After every restrain process the runner waits until the detached compile
 servers it left have finished, so that no compile overlaps a measurement.
@@ -248,8 +253,10 @@ class ProgramBench:
     """The measurements of one program over all rounds."""
 
     def __init__(self, name: str, size: int | None, iterations: int, warmup: int,
-                 extra_warm_pairs: int = 0):
+                 extra_warm_pairs: int = 0, span: float = 0.0):
         self.name = name
+        self.span = span
+        self.calls_per_turn: list[tuple[int, int]] = []     # (plain, restrain) per round
         self.path = PROGRAMS / f"{name}.py"
         self.size = size
         self.iterations = iterations
@@ -308,7 +315,7 @@ class ProgramBench:
         pair gives a ratio; its two calls ran seconds apart at most."""
         size = "-" if self.size is None else str(self.size)
         args = [str(STEADY), str(self.path), size, str(self.iterations), str(self.warmup),
-                "--lockstep"]
+                "--lockstep", "--span", str(self.span)]
         drivers = {"plain": LockstepDriver([sys.executable, *args]),
                    "restrain": LockstepDriver([sys.executable, "-m", "restrain",
                                                "--cache-dir", cache, *args])}
@@ -347,6 +354,8 @@ class ProgramBench:
             self.steady["plain"].extend(t for t, _ in pairs)
             self.steady["restrain"].extend(t for _, t in pairs)
             self.steady_round_ratios.append([p / r for p, r in pairs])
+            self.calls_per_turn.append((plain_report.get("calls_per_turn", 1),
+                                        jit_report.get("calls_per_turn", 1)))
             self.stats.append(jit_report.get("stats", {}))
 
     def whole_round(self, cache: str) -> None:
@@ -436,8 +445,8 @@ class ProgramBench:
 
     def as_json(self) -> dict:
         return {"size": self.n, "size_given": self.size is not None,
-                "iterations": self.iterations, "warmup": self.warmup,
-                "steady_seconds": self.steady, "whole_seconds": self.whole,
+                "iterations": self.iterations, "warmup": self.warmup, "span": self.span,
+                "calls_per_turn": self.calls_per_turn, "steady_seconds": self.steady, "whole_seconds": self.whole,
                 "medians": self.medians(), "ratios": self.ratios(),
                 "steady_round_ratios": self.steady_round_ratios,
                 "steady_interval": self.steady_interval(), "warm_pairs": self.warm_pairs,
@@ -518,6 +527,9 @@ def main() -> None:
     parser.add_argument("--warm-pairs", type=int, default=None,
                         help="plain and warm-cache whole processes per round, run back to back "
                              "(default 3, --quick: 1)")
+    parser.add_argument("--span", type=float, default=None, metavar="SECONDS",
+                        help="least length of a steady turn: shorter run() calls are "
+                             "repeated within it and averaged (default 0.2, --quick: 0)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also save the raw numbers to FILE")
     args = parser.parse_args()
@@ -526,6 +538,7 @@ def main() -> None:
     steady_rounds = args.steady_rounds or (1 if args.quick else 6)
     warmup = args.warmup or (2 if args.quick else 4)
     warm_pairs = max(1, args.warm_pairs or (1 if args.quick else 3))
+    span = args.span if args.span is not None else (0.0 if args.quick else 0.2)
 
     available = program_names()
     names = available
@@ -540,7 +553,8 @@ def main() -> None:
     mode = "quick smoke run (small sizes, not a measurement)" if args.quick else "default sizes"
     header.append(f"{mode}; whole process: {repeat} round(s), {warm_pairs} plain/warm pair(s) "
                   f"each; steady: {steady_rounds} round(s) of {warmup} warm-up + {iterations} "
-                  f"timed run() calls, plain and restrain in lockstep")
+                  f"timed turns, plain and restrain in lockstep, each turn "
+                  f"about {span:g} s of run() calls")
     for line in header:
         print(line)
     print()
@@ -552,7 +566,7 @@ def main() -> None:
     started = time.monotonic()
     for name in names:
         size = QUICK_SIZES.get(name) if args.quick else None
-        bench = ProgramBench(name, size, iterations, warmup, warm_pairs - 1)
+        bench = ProgramBench(name, size, iterations, warmup, warm_pairs - 1, span)
         rounds = max(repeat, steady_rounds)
         with tempfile.TemporaryDirectory(prefix="restrain-bench-steady-") as steady_cache:
             for k in range(rounds):
@@ -577,7 +591,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "command": command, "header": header, "quick": args.quick, "repeat": repeat,
-            "iterations": iterations, "warmup": warmup,
+            "iterations": iterations, "warmup": warmup, "span": span,
             "programs": {b.name: b.as_json() for b in benches},
             "geometric_means": means, "left_out_of_means": left_out,
         }, indent=2) + "\n")

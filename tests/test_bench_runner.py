@@ -84,6 +84,68 @@ def test_a_lockstep_driver_stops_timing_when_its_input_ends(tmp_path):
     assert outcome.ok and len(report["times"]) == 1
 
 
+SLEEPER = '''
+import time
+N = 20
+calls = 0
+
+
+def run(n):
+    """n ms of sleep; below 20 ms a result of its own each call"""
+    global calls
+    calls += 1
+    time.sleep(n / 1000)
+    return "same" if n >= 20 else f"call {calls}"
+'''
+
+
+def lockstep_turns(program, size, span, turns=2):
+    driver = runner.LockstepDriver([sys.executable, str(runner.STEADY), str(program), size,
+                                    str(turns), "2", "--lockstep", "--span", str(span)])
+    try:
+        assert driver.ready()
+        for _ in range(turns):
+            assert driver.time_one_call()
+        outcome = driver.finish()
+    finally:
+        driver.kill()
+    assert outcome.ok, outcome.stderr
+    return runner.split_steady(outcome.stdout)
+
+
+def test_a_turn_of_a_span_repeats_short_calls_and_reports_their_mean(tmp_path):
+    """--span 0.1 with 20 ms calls: five calls a turn, 20 ms each on average;
+    the turn prints its result once, as a turn of one call would."""
+    program = tmp_path / "sleeper.py"
+    program.write_text(SLEEPER)
+    results, report = lockstep_turns(program, "-", 0.1)
+    assert report["calls_per_turn"] == 5
+    assert results.splitlines() == ["same"] * 4      # 2 warm-up calls, 2 turns
+    assert all(0.019 < t < 0.04 for t in report["times"]), report["times"]
+    assert calls_made(program, report) == 2 + 2 * 5
+
+
+def calls_made(program, report):
+    return len(report["warmup"]) + len(report["times"]) * report["calls_per_turn"]
+
+
+def test_a_turn_prints_every_result_that_differs_from_its_first(tmp_path):
+    """A program whose result changes from call to call shows it: the
+    runner's output comparison must still see a difference."""
+    program = tmp_path / "sleeper.py"
+    program.write_text(SLEEPER)
+    results, report = lockstep_turns(program, "10", 0.03, turns=1)
+    assert report["calls_per_turn"] == 3
+    assert results.splitlines() == ["call 1", "call 2", "call 3", "call 4", "call 5"]
+
+
+def test_without_a_span_a_turn_is_one_call(tmp_path):
+    program = tmp_path / "sleeper.py"
+    program.write_text(SLEEPER)
+    _, report = lockstep_turns(program, "-", 0)
+    assert report["calls_per_turn"] == 1
+
+
 @pytest.mark.parametrize("n, ranks", [(5, None), (6, (1, 6)), (10, (2, 9)), (30, (10, 21))])
 def test_the_interval_of_the_median_is_the_binomial_order_statistics(n, ranks):
     values = [float(k) for k in range(n, 0, -1)]       # unsorted on purpose: n..1
