@@ -213,12 +213,19 @@ BUILTIN_METHOD_NAMES = frozenset({
     "upper", "format", "sort",
 })
 
+# Functions of C a frameless version calls with exact int and float
+# arguments (restrain_abi.h rs_fl_c_functions: math's and three builtins)
+FRAMELESS_C_FUNCTIONS = frozenset({
+    "sqrt", "floor", "ceil", "fabs", "exp", "log", "sin", "cos", "tan", "atan2", "hypot",
+    "abs", "min", "max",
+})
+
 # The instructions a frameless version (frameless.py) has fast paths for
 # (with the operand checks of frameless_shaped below)
 FRAMELESS_INSTRUCTIONS = frozenset({
     "RESUME", "NOP", "LOAD_FAST", "STORE_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_ATTR", "STORE_ATTR",
     "LOAD_METHOD", "PRECALL", "CALL", "PUSH_NULL", "BINARY_SUBSCR", "COMPARE_OP", "IS_OP", "UNARY_NOT",
-    "BINARY_OP", "POP_TOP", "COPY", "SWAP", "RETURN_VALUE", "JUMP_FORWARD", "JUMP_BACKWARD",
+    "UNARY_NEGATIVE", "BINARY_OP", "POP_TOP", "COPY", "SWAP", "RETURN_VALUE", "JUMP_FORWARD", "JUMP_BACKWARD",
     "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_TRUE",
     "POP_JUMP_BACKWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_FORWARD_IF_NOT_NONE",
     "POP_JUMP_BACKWARD_IF_NONE", "POP_JUMP_BACKWARD_IF_NOT_NONE", "JUMP_IF_TRUE_OR_POP",
@@ -240,20 +247,63 @@ def frameless_shaped(code: CodeType, python_functions: frozenset) -> bool:
     without handlers, cells or keyword-only arguments whose instructions
     all have frameless fast paths, and which calls (by global name or as a
     method) only names in `python_functions`, those of Python functions
-    (a class call, `math.sqrt`, `xs.append` would give up).  Read from the
+    (`xs.append` would give up), of classes (their `__init__` must be in
+    it too) and of the C functions in FRAMELESS_C_FUNCTIONS.  Read from the
     bytecode alone, for the cost model: compiled loops call such functions
     without a frame."""
     if (code.co_flags & _PLAIN_FUNCTION) != _PLAIN_FUNCTION or code.co_flags & _NOT_FRAMELESS_FLAGS \
             or code.co_kwonlyargcount or code.co_cellvars or code.co_freevars or code.co_exceptiontable:
         return False
-    for inst in instructions(code):
+    insts = instructions(code)
+    for k, inst in enumerate(insts):
         if inst.opname not in FRAMELESS_INSTRUCTIONS:
             return False
         if inst.opname == "BINARY_OP" and inst.arg not in _FRAMELESS_BINARY:
             return False
-        if (inst.opname == "LOAD_METHOD" or _loads_a_called_global(inst)) and inst.argval not in python_functions:
-            return False
+        if inst.opname == "LOAD_METHOD" or _loads_a_called_global(inst):
+            called = inst.argval
+            if inst.opname == "LOAD_GLOBAL" and k + 1 < len(insts) and insts[k + 1].opname == "LOAD_ATTR":
+                called = insts[k + 1].argval        # `math.sqrt(x)`: the module's function
+            if called not in python_functions and called not in FRAMELESS_C_FUNCTIONS:
+                return False
     return True
+
+
+# Methods the interpreter reaches through a type's slot (type_call ->
+# slot_tp_init, BINARY_OP -> slot_nb_subtract): it calls them through C
+# on a frame of their own, never inlined, so a frameless version saves
+# that frame whoever calls (restrain_abi.h rs_fl_new_instance,
+# rs_fl_binary_method call them frameless in turn)
+SLOT_METHODS = frozenset({
+    "__init__", "__add__", "__and__", "__floordiv__", "__lshift__", "__matmul__", "__mul__",
+    "__mod__", "__or__", "__rshift__", "__sub__", "__truediv__", "__xor__",
+})
+# BINARY_OP opargs a frameless version sends to an instance's method
+_SLOT_BINARY = frozenset(oparg for oparg, (name, _) in enumerate(dis._nb_ops)
+                         if not name.startswith("NB_INPLACE") and name != "NB_POWER")
+
+
+def _adaptive_binary_ops(code: CodeType) -> tuple[int, ...]:
+    """The opargs of `code`'s BINARY_OPs that 3.11 tried to specialise and
+    could not (BINARY_OP_ADAPTIVE: not two ints, floats or strs).  Not
+    cached: it changes as the function warms up."""
+    return tuple(inst.arg for inst in dis.get_instructions(code, adaptive=True)
+                 if inst.opname == "BINARY_OP_ADAPTIVE")
+
+
+def uses_slots(code: CodeType, classes: frozenset) -> bool:
+    """Whether the interpreter runs `code` or what it calls through type
+    slots, each on a frame of its own: `code` is such a method
+    (SLOT_METHODS), calls one of `classes` (classes whose `__init__` is a
+    Python function), or applies an operator to something other than ints,
+    floats and strs (raytrace's `self * k` on a Vector: its `__mul__`).
+    The adaptive forms are read as they are now: call it once the function
+    has run enough to be quickened."""
+    if code.co_name in SLOT_METHODS:
+        return True
+    if any(_loads_a_called_global(inst) and inst.argval in classes for inst in instructions(code)):
+        return True
+    return any(arg in _SLOT_BINARY for arg in _adaptive_binary_ops(code))
 
 
 def is_object_work(name: str) -> bool:

@@ -38,18 +38,19 @@ import builtins
 import inspect
 from dataclasses import dataclass
 
-from .costmodel import BUILTIN_METHOD_NAMES
+from .costmodel import BUILTIN_METHOD_NAMES, FRAMELESS_C_FUNCTIONS
 from .emit import block_exit, phi_moves
 from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Shape, render
 
 INDENT = "    "
 
-# what one function may store and compute: a transaction holds twice as
-# many (restrain_abi.h RS_FL_STORES, RS_FL_OWNED), for the functions it
-# calls too; one whose loop or callees need more gives up when it is full
+# what one function may store and compute: a transaction holds two and
+# four times as many (restrain_abi.h RS_FL_STORES, RS_FL_OWNED), for the
+# functions it calls too; one whose loop or callees need more gives up
+# when it is full
 STORES_MAX = 8
-COMPUTED_MAX = 8
+COMPUTED_MAX = 12
 
 # COMPARE_OP's oparg -> Py_LT ... (the same numbering)
 _COMPARE_OPS = ("Py_LT", "Py_LE", "Py_EQ", "Py_NE", "Py_GT", "Py_GE")
@@ -238,7 +239,8 @@ class _Emitter:
         """Whether `value` is a global named like a builtin (`len`, `range`):
         a C function, most likely, which no frameless version can call."""
         i = self.globals_loaded.get(value)
-        return i is not None and hasattr(builtins, self.code.co_names[i])
+        return i is not None and hasattr(builtins, self.code.co_names[i]) \
+            and self.code.co_names[i] not in FRAMELESS_C_FUNCTIONS
 
     def load_local(self, result: str, i: int) -> list[str]:
         if i < self.code.co_argcount:

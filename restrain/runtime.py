@@ -689,8 +689,27 @@ def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
         worth = work_mix(code, compiled_callees=compiled, frameless_methods=_frameless_methods(code)) \
             .favours_compiling(sampled or _runs_long_per_call(code))
     else:
-        worth = calls_itself(code)     # recursive: compiled, its calls of itself are direct
+        # recursive: compiled, its calls of itself are direct
+        worth = calls_itself(code) or _saves_slot_frames(code)
     return None if worth else LOOPLESS_REASON
+
+
+def _saves_slot_frames(code: CodeType) -> bool:
+    """Whether `code`, without a loop, is worth compiling for its frameless
+    version (costmodel.frameless_shaped): it is a method the interpreter
+    calls through a type's slot, or calls such methods
+    (costmodel.uses_slots), whose frames the frameless version saves.
+    raytrace's `Vector.__sub__` (`return Vector(self.x - other.x, ...)`):
+    interpreted, BINARY_OP calls it on a frame of its own, and it calls the
+    class, whose `__init__` gets another; frameless, neither.  The
+    functions it calls are drawn in (_leaf_callees)."""
+    with _import_guard:
+        from .costmodel import frameless_shaped, uses_slots
+    same_file = [r for r in list(_state.records.values()) if r.code.co_filename == code.co_filename]
+    classes = frozenset(r.code.co_qualname.rpartition(".")[0].rpartition(".")[2] for r in same_file
+                        if r.code.co_name == "__init__" and "." in r.code.co_qualname)
+    python_functions = frozenset(r.code.co_name for r in same_file) | classes
+    return uses_slots(code, classes) and frameless_shaped(code, python_functions)
 
 
 def _frameless_methods(code: CodeType) -> frozenset:

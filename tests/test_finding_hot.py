@@ -418,8 +418,8 @@ BUSY_METHOD = textwrap.dedent("""
         def __init__(self, items):
             self.items = items
 
-        def tiny(self, x):                     # a builtin's call: not one to run without a frame
-            return abs(x) + 1
+        def tiny(self, x):                     # a builtin no frameless version calls: needs a frame
+            return round(x) + 1
 
         def busy(self, xs):                    # a loop of Python calls: stays interpreted
             t = 0

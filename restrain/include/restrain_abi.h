@@ -2795,7 +2795,7 @@ RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
  * owned by the transaction and dropped at its end (an int or a float runs
  * no code when freed). */
 #define RS_FL_STORES 16
-#define RS_FL_OWNED 16
+#define RS_FL_OWNED 32
 /* how deep frameless versions may call one another (rs_fl_call) */
 #define RS_FL_DEPTH 12
 typedef struct {
@@ -2887,10 +2887,14 @@ static inline PyObject *rs_fl_owned(RsFlTx *tx, PyObject *r) {
 
 /* a op b (3.11's BINARY_OP numbering) of two exact ints or floats, for
  * + - * / // % & | ^ (and << >> of two ints) and their in-place forms;
- * else NULL */
+ * not in place, of an instance whose class defines the operator in
+ * Python (rs_fl_binary_method); else NULL */
+static PyObject *rs_fl_binary_method(RsFlTx *tx, int op, PyObject *a, PyObject *b);
+
 RS_HOT PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b) {
     int plain = op >= 13 ? op - 13 : op;
-    if (!rs_fl_is_number(a) || !rs_fl_is_number(b)) return NULL;
+    if (!rs_fl_is_number(a) || !rs_fl_is_number(b))
+        return op < 13 ? rs_fl_binary_method(tx, op, a, b) : NULL;
     if ((plain == 3 || plain == 9) && !(PyLong_CheckExact(a) && PyLong_CheckExact(b))) return NULL;
     if (plain != 0 && plain != 1 && plain != 2 && plain != 3 && plain != 5 && plain != 6 && plain != 7 &&
             plain != 9 && plain != 10 && plain != 11 && plain != 12)
@@ -2975,27 +2979,171 @@ typedef struct {
     RsFlBody body;
 } RsFlSite;
 
+/* The body of the frameless version of function `func` called with
+ * nargs arguments, through the site's memory; NULL if it has none. */
+static inline RsFlBody rs_fl_site_body(PyObject *func, int nargs, RsFlSite *site) {
+    PyTypeObject *type = Py_TYPE(func);
+    RsFlBody body = site->body;
+    if (RS_UNLIKELY(!(type == &PyFunction_Type || type == rs_api->swapped_type) ||
+                    ((PyFunctionObject *)func)->func_code != site->code ||
+                    site->epoch != *rs_api->frameless_epoch)) {
+        body = (RsFlBody)rs_api->frameless_body(func, nargs);
+        if (body == NULL) return NULL;
+        site->code = ((PyFunctionObject *)func)->func_code;     /* a function: frameless_body checked */
+        site->epoch = *rs_api->frameless_epoch;
+        site->body = body;
+    }
+    return body;
+}
+
+/* `body` run as a nested call taking `frames` of the recursion budget */
+static inline PyObject *rs_fl_nested(RsFlTx *tx, RsFlBody body, PyObject *func, PyObject *const *args,
+                                     int frames) {
+    if (tx->depth < frames) return NULL;
+    (*rs_api->nested_frameless_calls)++;
+    tx->depth -= frames;
+    PyObject *r = body(func, args, tx);
+    tx->depth += frames;
+    return r;
+}
+
+/* Whether allocating n more objects the gc tracks could start a
+ * collection: 3.11's _PyObject_GC_Link collects right there, in the
+ * allocating call, when generation 0 passes its threshold, and a
+ * collection runs finalizers and weakref callbacks (Python code) */
+static inline int rs_fl_allocation_collects(int n) {
+    struct _gc_runtime_state *gc = &_PyInterpreterState_GET()->gc;
+    return gc->generations[0].count + n > gc->generations[0].threshold && gc->enabled
+        && gc->generations[0].threshold && !gc->collecting;
+}
+
+#define RS_FL_MAX_ARGS 16
+
+/* A class call, `Vector(x, y, z)`, of a class of the plainest kind: made by
+ * `type` itself (no metaclass __call__), object's __new__ and allocation,
+ * no __del__ (a give-up frees the new instance), not abstract, and an
+ * __init__ that is a Python function with a frameless version.  The
+ * instance is made as type_call makes it (its tp_new, object_new:
+ * allocation and the inline values of its attributes), owned by the
+ * transaction (a give-up frees it, after putting back what __init__
+ * stored); then __init__'s body runs in this transaction and must return
+ * None.  It gives up where the allocation would start a collection
+ * (rs_fl_allocation_collects): the call with a frame collects there.  It
+ * takes two frames of the budget: the class call's C call
+ * (_Py_EnterRecursiveCall) and __init__'s frame. */
+static PyObject *rs_fl_new_instance(RsFlTx *tx, PyTypeObject *type, PyObject *const *args, int nargs,
+                                    RsFlSite *site) {
+    static PyObject *init_name = NULL, *no_args = NULL;
+    if (Py_TYPE(type) != &PyType_Type || type->tp_new != PyBaseObject_Type.tp_new
+            || type->tp_alloc != PyType_GenericAlloc || type->tp_finalize != NULL || type->tp_del != NULL
+            || (type->tp_flags & Py_TPFLAGS_IS_ABSTRACT) || nargs + 1 > RS_FL_MAX_ARGS || tx->depth < 2)
+        return NULL;
+    if (RS_UNLIKELY(init_name == NULL)) {
+        init_name = PyUnicode_InternFromString("__init__");
+        no_args = PyTuple_New(0);
+        if (init_name == NULL || no_args == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    PyObject *init = _PyType_Lookup(type, init_name);       /* borrowed, no exception set */
+    if (init == NULL) return NULL;
+    RsFlBody body = rs_fl_site_body(init, nargs + 1, site);
+    if (body == NULL || rs_fl_allocation_collects(1)) return NULL;
+    PyObject *self = rs_fl_owned(tx, type->tp_new(type, no_args, NULL));
+    if (self == NULL) return NULL;
+    PyObject *argv[RS_FL_MAX_ARGS];
+    argv[0] = self;
+    for (int i = 0; i < nargs; i++) argv[i + 1] = args[i];
+    PyObject *r = rs_fl_nested(tx, body, init, argv, 2);
+    return r == Py_None ? self : NULL;      /* another result: the TypeError, with a frame */
+}
+
+/* C functions that run no Python code when given exact ints and floats
+ * (math_1, math_floor's float path, min_max comparing numbers), called
+ * frameless with such arguments: `math.sqrt(disc)`, `max(y, 0.0)`.  Known
+ * by name and module at the first call (no import here), then by their
+ * PyMethodDef.  (costmodel.FRAMELESS_C_FUNCTIONS: the same names.) */
+static const char *const rs_fl_c_functions[][2] = {
+    {"math", "sqrt"}, {"math", "floor"}, {"math", "ceil"}, {"math", "fabs"}, {"math", "exp"},
+    {"math", "log"}, {"math", "sin"}, {"math", "cos"}, {"math", "tan"}, {"math", "atan2"},
+    {"math", "hypot"}, {"builtins", "abs"}, {"builtins", "min"}, {"builtins", "max"}};
+#define RS_FL_C_FUNCTIONS ((int)(sizeof rs_fl_c_functions / sizeof rs_fl_c_functions[0]))
+
+static int rs_fl_is_c_function(PyObject *callable) {
+    static PyMethodDef *known[RS_FL_C_FUNCTIONS];
+    PyMethodDef *def = ((PyCFunctionObject *)callable)->m_ml;
+    for (int k = 0; k < RS_FL_C_FUNCTIONS; k++)
+        if (known[k] == def) return 1;
+    PyObject *module = PyCFunction_GET_SELF(callable);
+    if (module == NULL || !PyModule_CheckExact(module) || def->ml_name == NULL) return 0;
+    PyModuleDef *mdef = PyModule_GetDef(module);
+    const char *mname = mdef != NULL ? mdef->m_name : NULL;
+    if (mname == NULL) return 0;
+    for (int k = 0; k < RS_FL_C_FUNCTIONS; k++) {
+        if (strcmp(rs_fl_c_functions[k][0], mname) == 0 && strcmp(rs_fl_c_functions[k][1], def->ml_name) == 0) {
+            known[k] = def;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* callable(*args) for one of those, with exact int and float arguments
+ * only; its result is the transaction's (an error gives up: the call with
+ * a frame raises it).  min and max take a tuple of their arguments and
+ * iterate it: two objects the gc tracks. */
+static PyObject *rs_fl_call_c(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs) {
+    for (int i = 0; i < nargs; i++)
+        if (!rs_fl_is_number(args[i])) return NULL;
+    if (!rs_fl_is_c_function(callable) || rs_fl_allocation_collects(2)) return NULL;
+    return rs_fl_owned(tx, PyObject_Vectorcall(callable, args, nargs, NULL));
+}
+
 /* callable(*args) through its frameless body, in this transaction (new
  * values it computes are the transaction's, its result borrowed); NULL:
  * give up (no such body, too deep, or the body gave up). */
 RS_HOT PyObject *rs_fl_call(RsFlTx *tx, PyObject *callable, PyObject *const *args, int nargs, RsFlSite *site) {
     if (rs_api == NULL || tx->depth <= 0) return NULL;
-    PyTypeObject *type = Py_TYPE(callable);
-    RsFlBody body = site->body;
-    if (RS_UNLIKELY(!(type == &PyFunction_Type || type == rs_api->swapped_type) ||
-                    ((PyFunctionObject *)callable)->func_code != site->code ||
-                    site->epoch != *rs_api->frameless_epoch)) {
-        body = (RsFlBody)rs_api->frameless_body(callable, nargs);
-        if (body == NULL) return NULL;
-        site->code = ((PyFunctionObject *)callable)->func_code;     /* a function: frameless_body checked */
-        site->epoch = *rs_api->frameless_epoch;
-        site->body = body;
+    if (PyType_Check(callable)) return rs_fl_new_instance(tx, (PyTypeObject *)callable, args, nargs, site);
+    if (PyCFunction_CheckExact(callable)) return rs_fl_call_c(tx, callable, args, nargs);
+    RsFlBody body = rs_fl_site_body(callable, nargs, site);
+    return body == NULL ? NULL : rs_fl_nested(tx, body, callable, args, 1);
+}
+
+/* a op b (BINARY_OP's numbering, not in place) where a is an instance of
+ * a class whose method for it (`__sub__`) is a Python function with a
+ * frameless version, and b of the same class or an exact int or float:
+ * then BINARY_OP calls a.__sub__(b) first (binary_op1: b's type is not a
+ * subclass of a's; slot_nb_subtract: b's type is a's, or its slot is not
+ * a class's), and only that; its body runs in this transaction, like a
+ * call's.  NotImplemented gives up (the call with a frame tries the
+ * reflected method).  Two frames of the budget: the slot's C call and
+ * the method's frame. */
+static PyObject *rs_fl_binary_method(RsFlTx *tx, int op, PyObject *a, PyObject *b) {
+    static PyObject *names[13];
+    static const char *const spelled[13] = {
+        "__add__", "__and__", "__floordiv__", "__lshift__", "__matmul__", "__mul__", "__mod__",
+        "__or__", NULL /* __pow__: a ternary slot */, "__rshift__", "__sub__", "__truediv__", "__xor__"};
+    PyTypeObject *ta = Py_TYPE(a);
+    if (rs_api == NULL || op < 0 || op >= 13 || spelled[op] == NULL || !(ta->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            || (Py_TYPE(b) != ta && !rs_fl_is_number(b)))
+        return NULL;
+    if (RS_UNLIKELY(names[op] == NULL)) {
+        names[op] = PyUnicode_InternFromString(spelled[op]);
+        if (names[op] == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
     }
-    (*rs_api->nested_frameless_calls)++;
-    tx->depth--;
-    PyObject *r = body(callable, args, tx);
-    tx->depth++;
-    return r;
+    PyObject *method = _PyType_Lookup(ta, names[op]);       /* borrowed, no exception set */
+    PyTypeObject *mt = method == NULL ? NULL : Py_TYPE(method);
+    if (!(mt == &PyFunction_Type || mt == rs_api->swapped_type)) return NULL;
+    RsFlBody body = (RsFlBody)rs_api->frameless_body(method, 2);
+    if (body == NULL) return NULL;
+    PyObject *argv[2] = {a, b};
+    PyObject *r = rs_fl_nested(tx, body, method, argv, 2);
+    return r == Py_NotImplemented ? NULL : r;
 }
 
 #endif /* RESTRAIN_ABI_H */

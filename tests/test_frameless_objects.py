@@ -1,0 +1,351 @@
+"""Frameless versions that make objects and call operators and C functions
+(restrain_abi.h rs_fl_new_instance, rs_fl_binary_method, rs_fl_call_c):
+`Vec(x, y)` of a plain class whose `__init__` has a frameless version,
+`a - b` on instances whose class defines `__sub__` in Python, and
+`math.sqrt(x)`, `abs`, `min`, `max` on ints and floats.  Every test
+compares against plain CPython (tests/difftest.py) and checks through
+restrain._hook which path ran: the calls that answer without frames, and
+each way one gives up (a class with __del__, __new__ or a metaclass, an
+__init__ returning something, NotImplemented, a reflected operator, a
+subclass on the right, a C function's error, a shadowed builtin, a
+garbage collection that the allocation would start)."""
+from __future__ import annotations
+
+import gc
+import math
+import sys
+
+import pytest
+
+import restrain
+from difftest import Fresh, _restrain_active, compiled_pair
+from restrain import _hook
+from restrain.runtime import _saves_slot_frames
+from test_frameless_calls import counts_during
+
+
+class Vec:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+    def __add__(self, other):
+        return Vec(self.x + other.x, self.y + other.y)
+
+    def __sub__(self, other):
+        if other.x is None:
+            return NotImplemented
+        return Vec(self.x - other.x, self.y - other.y)
+
+    def __mul__(self, k):
+        return Vec(self.x * k, self.y * k)
+
+    def minus(self, other):
+        """`-` inside a frameless version (rs_fl_binary_method decides)"""
+        return self - other
+
+    def dot(self, other):
+        return self.x * other.x + self.y * other.y
+
+    def length(self):
+        return math.sqrt(self.dot(self))
+
+    def norm(self):
+        return self * (1.0 / self.length())
+
+    def clamp(self, low, high):
+        return Vec(max(low, min(self.x, high)), max(low, min(self.y, high)))
+
+
+class RVec(Vec):
+    """On the right of `-`, its __rsub__ goes first (a subclass)."""
+    def __rsub__(self, other):
+        return "rsub"
+
+
+class Other:
+    def __rsub__(self, vec):
+        return ("other.__rsub__", vec.x)
+
+
+class Mortal:
+    """__del__: no frameless instance (a give-up would free it)."""
+    deaths = []
+
+    def __init__(self, v):
+        self.v = v
+
+    def __del__(self):
+        Mortal.deaths.append(self.v)
+
+
+class Made:
+    def __new__(cls, v):
+        obj = super().__new__(cls)
+        obj.made = True
+        return obj
+
+    def __init__(self, v):
+        self.v = v
+
+
+class Meta(type):
+    def __call__(cls, *args):
+        print("Meta.__call__", args)
+        return super().__call__(*args)
+
+
+class Metered(metaclass=Meta):
+    def __init__(self, v):
+        self.v = v
+
+
+class Rude:
+    def __init__(self, v):
+        self.v = v
+        return v        # TypeError: __init__() should return None
+
+
+def make_mortal(v):
+    return Mortal(v)
+
+
+def make_made(v):
+    return Made(v)
+
+
+def make_metered(v):
+    return Metered(v)
+
+
+def make_rude(v):
+    return Rude(v)
+
+
+def ratio(v):
+    return max(v.x, v.y) / math.sqrt(abs(v.x) + 1)
+
+
+CALLEES = (Vec.__init__, Vec.__add__, Vec.__sub__, Vec.__mul__, Vec.minus, Vec.dot, Vec.length, Vec.norm, Vec.clamp,
+           Mortal.__init__, Made.__init__, Metered.__init__, Rude.__init__, make_mortal, make_made,
+           make_metered, make_rude, ratio)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_callees():
+    """The callees compiled, in windows mode (as with sampling on): an
+    operator's or a class's method is reached through a type's slot, by the
+    function object's vectorcall, which tries the frameless version once
+    restrain has swapped the function (its first call through the
+    evaluator does)."""
+    for callee in CALLEES:
+        result = restrain.compile(callee)
+        assert result.ok, result.reason
+    with _restrain_active():            # enabled for the whole module, not per check
+        windows, counting, _ = _hook.window()
+        _hook.set_windows(True)
+        _hook.set_counting(True)
+        try:
+            yield
+        finally:
+            _hook.set_counting(bool(counting))
+            _hook.set_windows(bool(windows))
+
+
+def sums(pairs):
+    out = []
+    for a, b in pairs:
+        out.append(a + b)
+    return [(v.x, v.y) for v in out]
+
+
+def differences(pairs):
+    out = []
+    for a, b in pairs:
+        out.append(a.minus(b))
+    return [(v.x, v.y) if isinstance(v, Vec) else v for v in out]
+
+
+def scaled(vs, k):
+    out = []
+    for v in vs:
+        out.append(v * k)
+    return [(v.x, v.y) for v in out]
+
+
+def reflected(vs, k):
+    out = []
+    for v in vs:
+        out.append(k * v)
+    return out
+
+
+def norms(vs):
+    out = []
+    for v in vs:
+        out.append(v.norm())
+    return [(v.x, v.y) for v in out]
+
+
+def clamps(vs, low, high):
+    out = []
+    for v in vs:
+        out.append(v.clamp(low, high))
+    return [(v.x, v.y) for v in out]
+
+
+def ratios(vs):
+    out = []
+    for v in vs:
+        out.append(ratio(v))
+    return out
+
+
+def makes(maker, values):
+    out = []
+    for v in values:
+        out.append(maker(v))
+    return [type(o).__name__ for o in out], [o.v for o in out]
+
+
+def vecs(*xs):
+    return [Vec(x, x + 1) for x in xs]
+
+
+def test_a_class_call_and_operators_answer_without_frames():
+    # each a + b: __add__ frameless, and Vec(...) in it: __init__'s body
+    # nested in the same transaction, the instance made by object_new
+    pair = compiled_pair(sums)
+    pairs = Fresh(lambda: list(zip(vecs(1, 2.5, 10 ** 30), vecs(3, -1.0, 1))))
+    assert counts_during(pair, pairs) == (3, 3)
+    pair = compiled_pair(scaled)
+    assert counts_during(pair, Fresh(lambda: vecs(1, 2, 3)), 0.5) == (3, 3)
+    assert counts_during(pair, Fresh(lambda: vecs(1, 2, 3)), 3) == (3, 3)
+
+
+def test_a_method_applying_an_operator_to_its_instance():
+    # norm(): self * (1.0 / self.length()): the operator sends `self * k` to
+    # __mul__'s body; length() calls dot() and math.sqrt, all nested
+    pair = compiled_pair(norms)
+    top, nested = counts_during(pair, Fresh(lambda: vecs(3, 0.5, -2)))
+    assert top == 3 and nested == 3 * 4         # length, dot, __mul__, __init__
+    # a zero vector: 1.0 / 0.0 gives up; the call with a frame raises
+    # ZeroDivisionError with CPython's traceback
+    pair.check(Fresh(lambda: [Vec(0.0, 0.0)]))
+
+
+def test_operators_the_instance_does_not_answer_run_with_a_frame():
+    # Vec - Vec(None, ...): __sub__'s body returns NotImplemented: it gives
+    # up, and the call with a frame raises the TypeError; Vec - RVec:
+    # RVec.__rsub__ goes first (a subclass on the right); Vec - Other:
+    # Vec.__sub__ first, which raises AttributeError; Vec - 5: int has no
+    # .x.  None of them sent to __sub__'s body.
+    pair = compiled_pair(differences)
+    assert counts_during(pair, Fresh(lambda: [(Vec(1, 2), Vec(3, 4))])) == (1, 2)    # __sub__, __init__
+    # minus() gives up when __sub__'s body answers NotImplemented; with its
+    # frame, its `-` calls __sub__ (frameless: it answers NotImplemented)
+    # and raises the TypeError
+    assert counts_during(pair, Fresh(lambda: [(Vec(1, 2), Vec(None, 1))])) == (1, 1)
+    for other in (lambda: RVec(3, 4), Other):
+        assert counts_during(pair, Fresh(lambda: [(Vec(1, 2), other())])) == (0, 0)
+    # Vec - 5: Vec.__sub__ first, as CPython's; its body gives up at 5's .x
+    assert counts_during(pair, Fresh(lambda: [(Vec(1, 2), 5)])) == (0, 1)
+
+
+def test_a_reflected_operator_runs_with_a_frame():
+    pair = compiled_pair(reflected)
+    pair.check(Fresh(lambda: vecs(1, 2)), 2.0)          # float * Vec: Vec has no __rmul__
+
+
+@pytest.mark.parametrize("maker, bodies", [(make_mortal, 0), (make_made, 0), (make_metered, 0), (make_rude, 1)])
+def test_classes_of_other_kinds_are_made_with_a_frame(maker, bodies, capsys):
+    # __del__ (Mortal), a __new__ of its own (Made), a metaclass __call__
+    # (Metered), an __init__ that returns a value (Rude): the frameless
+    # version of the maker gives up at the class call (no __init__ body
+    # nested in it; Rude's runs, returns 1 and the maker gives up after it),
+    # and the call with a frame does what CPython does (prints, raises,
+    # deaths in order; type_call may still run __init__ without a frame:
+    # it only stores into the instance made)
+    pair = compiled_pair(makes)
+    Mortal.deaths.clear()
+    assert counts_during(pair, maker, [1, 2, 3])[1] == bodies
+    pair.check(maker, [1, 2])
+    capsys.readouterr()
+
+
+def test_deaths_happen_where_cpython_has_them():
+    # a Mortal made and dropped inside a compiled loop dies at the same
+    # point as under the interpreter
+    def churn(values):
+        Mortal.deaths.clear()
+        log = []
+        for v in values:
+            make_mortal(v)
+            log.append(list(Mortal.deaths))
+        return log
+
+    pair = compiled_pair(churn)
+    Mortal.deaths.clear()
+    pair.check([1, 2, 3])
+
+
+def test_c_functions_on_numbers_answer_and_their_errors_run_with_a_frame():
+    pair = compiled_pair(ratios)
+    assert counts_during(pair, Fresh(lambda: vecs(1, 2.5, -7, 10 ** 20))) == (4, 0)
+    pair.check(Fresh(lambda: [Vec(float("nan"), 1.0), Vec(float("inf"), 2)]))
+    # sqrt of an int too big for a float: OverflowError, with a frame
+    pair.check(Fresh(lambda: [Vec(10 ** 400, 1)]))
+    pair = compiled_pair(clamps)
+    assert counts_during(pair, Fresh(lambda: vecs(-5, 0.5, 7)), 0, 2.0) == (3, 3)
+    pair.check(Fresh(lambda: vecs(1)), "a", "b")      # str against int: TypeError, with a frame
+
+
+def test_a_shadowed_builtin_is_called_as_what_it_is():
+    pair = compiled_pair(ratios)
+    module = sys.modules[__name__]
+    module.max = lambda *args: print("shadow max", args) or 1.0
+    try:
+        assert counts_during(pair, Fresh(lambda: vecs(1, 2)))[0] == 0
+    finally:
+        del module.max
+
+
+def test_no_collection_starts_inside_a_frameless_call():
+    # with generation 0's threshold tiny, nearly every allocation would
+    # start a collection: a frameless class call gives up before making
+    # the instance, and the collection runs in the call with a frame.  A
+    # gc callback sees where: never at the `v * k` of the compiled loop
+    # itself, which is where a collection inside a frameless __mul__ would
+    # be seen (its frames missing)
+    import dis
+    seen = []
+
+    def callback(phase, info):
+        if phase == "start":
+            frame = sys._getframe(1)
+            seen.append((frame.f_code.co_name, dis.opname[frame.f_code.co_code[frame.f_lasti]]))
+
+    pair = compiled_pair(scaled)
+    old = gc.get_threshold()
+    with pair.side(True) as fn:
+        vs = vecs(*range(40))
+        gc.callbacks.append(callback)
+        try:
+            gc.set_threshold(3)
+            result = fn(vs, 2)
+        finally:
+            gc.set_threshold(*old)
+            gc.callbacks.remove(callback)
+    assert result == [(2 * x, 2 * x + 2) for x in range(40)]
+    assert any(name == "__mul__" for name, _ in seen), seen      # collections, in __mul__'s frame
+    assert ("scaled", "BINARY_OP") not in seen, seen
+
+
+def test_which_functions_are_compiled_for_the_frames_they_save():
+    # the cost model's rule (runtime._saves_slot_frames) reads the function
+    # as it is: a method reached through a slot, or one using them
+    restrain.compile(Vec.__init__)
+    assert _saves_slot_frames(Vec.__add__.__code__)           # a slot method calling a class
+    assert _saves_slot_frames(Vec.__init__.__code__)
+    assert not _saves_slot_frames(Vec.dot.__code__)           # inlined by the interpreter: no gain
+    assert not _saves_slot_frames(Mortal.__del__.__code__)     # neither reached through a slot nor using one
