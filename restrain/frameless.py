@@ -86,7 +86,8 @@ class _Emitter:
         self.prefix = prefix
         self.code = ir.cfg.decoded.code
         kinds = [op.kind for block in ir.blocks.values() for op in block.ops]
-        stores, computed = kinds.count("store_attr"), kinds.count("binary_op") + kinds.count("unary")
+        stores = kinds.count("store_attr")
+        computed = kinds.count("binary_op") + kinds.count("unary") + kinds.count("build_tuple")
         if stores > STORES_MAX or computed > COMPUTED_MAX:
             raise NotFrameless("more stores or computed numbers than a transaction holds")
         # the body gives up by returning NULL: its wrapper, or the outermost
@@ -99,6 +100,8 @@ class _Emitter:
         self.values: set[str] = set()      # every IR value and stack slot: a borrowed PyObject *
         self.locals_used: set[int] = set()  # locals other than the arguments
         self.most_call_args = 0             # the longest call's arguments, self included
+        self.most_tuple_items = 0           # the longest tuple it builds
+        self.iterators: list[str] = []      # its loops' RsFlIter structs
         self.globals_loaded: dict[str, int] = {}    # IR value -> the co_names index it loaded
 
     def version(self, shape: Shape) -> FramelessVersion:
@@ -116,6 +119,9 @@ class _Emitter:
         decls = [f"cdef int label = {self.ir.entry}", "cdef int rs_c = 0"]
         if self.most_call_args:
             decls.append(f"cdef PyObject *rs_argv[{self.most_call_args}]")
+        if self.most_tuple_items:
+            decls.append(f"cdef PyObject *rs_items[{self.most_tuple_items}]")
+        decls += [f"cdef RsFlIter {it}" for it in self.iterators]
         pointers = sorted(self.values) + [f"L{i}" for i in sorted(self.locals_used | set(range(argcount)))]
         for k in range(0, len(pointers), 16):
             decls.append("cdef PyObject " + ", ".join(f"*{n} = NULL" for n in pointers[k:k + 16]))
@@ -145,12 +151,14 @@ class _Emitter:
         # edges move borrowed pointers into the target's s0, s1 ...: no references to move
         if ex.kind == "goto":
             return phi_moves(ex.edges[0][1])
-        if ex.kind != "branch" or ex.test not in ("truth", "none"):
+        if ex.kind != "branch" or ex.test not in ("truth", "none", "null"):
             raise NotFrameless(f"a block exit {ex.kind} {ex.test}")
         if ex.test == "truth":
             lines = [f"rs_c = rs_fl_truth({ex.value})", "if rs_c < 0:", INDENT + self.give_up]
-        else:
+        elif ex.test == "none":
             lines = [f"rs_c = {ex.value} == rs_fl_none()"]
+        else:       # a for loop's end: its iterator had no item left (rs_fl_next)
+            lines = [f"rs_c = {ex.value} == NULL"]
         true_moves, false_moves = phi_moves(ex.edges[0][1]), phi_moves(ex.edges[1][1])
         if ex.polled_edge is not None:     # a loop's back-edge (`while cond:`)
             (true_moves, false_moves)[ex.polled_edge].extend(["if rs_pure_breaker():", INDENT + self.give_up])
@@ -189,6 +197,23 @@ class _Emitter:
                     f"if {r[0]} == NULL:", INDENT + self.give_up, f"{r[1]} = {a[0]}"]
         if k == "call":
             return self.call_lines(op)
+        if k == "get_iter":
+            # `for x in xs` over an exact list or tuple: the iterator is a
+            # C struct of this body (rs_fl_iter), its place in the loop as
+            # good as an object's for the stack moves
+            it = f"rs_it{len(self.iterators)}"
+            self.iterators.append(it)
+            return [f"{r[0]} = rs_fl_iter(&{it}, {a[0]})", f"if {r[0]} == NULL:", INDENT + self.give_up]
+        if k == "for_iter":
+            return [f"{r[0]} = rs_fl_next({a[0]})"]        # NULL: no item left (the exit tests it)
+        if k == "unpack_sequence":      # `a, b = pair` of an exact tuple or list of that size
+            return [f"if not rs_fl_unpackable({a[0]}, {p[0]}):", INDENT + self.give_up] + [
+                f"{name} = rs_fl_item({a[0]}, {i})" for i, name in enumerate(r)]
+        if k == "build_tuple":
+            self.most_tuple_items = max(self.most_tuple_items, len(a))
+            fills = [f"rs_items[{i}] = {x}" for i, x in enumerate(a)]
+            return fills + [f"{r[0]} = rs_fl_tuple(rs_tx, rs_items, {len(a)})",
+                            f"if {r[0]} == NULL:", INDENT + self.give_up]
         if k == "is":
             return [f"{r[0]} = rs_fl_is({a[0]}, {a[1]}, {p[0]})"]
         if k == "not":

@@ -349,3 +349,82 @@ def test_which_functions_are_compiled_for_the_frames_they_save():
     assert _saves_slot_frames(Vec.__init__.__code__)
     assert not _saves_slot_frames(Vec.dot.__code__)           # inlined by the interpreter: no gain
     assert not _saves_slot_frames(Mortal.__del__.__code__)     # neither reached through a slot nor using one
+
+
+class Scene:
+    def __init__(self, items):
+        self.items = items
+
+    def nearest(self, probe):
+        """A for loop over a list, a method call per item, a tuple built"""
+        best_d, best = None, None
+        for v in self.items:
+            d = v.dot(probe)
+            if best_d is None or d < best_d:
+                best_d, best = d, v
+        return best_d, best
+
+    def blocked(self, probe, limit):
+        """An early return out of the loop"""
+        for v in self.items:
+            if v.dot(probe) > limit:
+                return True
+        return False
+
+
+LOOP_CALLEES = (Scene.nearest, Scene.blocked)
+
+
+@pytest.fixture(scope="module")
+def compiled_scene():
+    for callee in LOOP_CALLEES:
+        result = restrain.compile(callee)
+        assert result.ok, result.reason
+
+
+def nearests(scenes, probe):
+    out = []
+    for s in scenes:
+        out.append(s.nearest(probe))
+    return [(d, None if v is None else (v.x, v.y)) for d, v in out]
+
+
+def blockeds(scenes, probe, limit):
+    out = []
+    for s in scenes:
+        out.append(s.blocked(probe, limit))
+    return out
+
+
+def scenes(*sizes, kind=list):
+    return [Scene(kind(Vec(k, -k * 0.5) for k in range(n))) for n in sizes]
+
+
+def test_loops_over_lists_and_tuples_answer_without_frames(compiled_scene):
+    # nearest(): one dot() per item, nested; the (d, v) tuple made frameless
+    pair = compiled_pair(nearests)
+    assert counts_during(pair, Fresh(lambda: scenes(0, 1, 5)), Vec(1.0, 2.0)) == (3, 6)
+    assert counts_during(pair, Fresh(lambda: scenes(3, kind=tuple)), Vec(1, 1)) == (1, 3)
+    pair = compiled_pair(blockeds)
+    # the early return: 2 dot()s in a scene of 5 (1 - 0.5*1 = 0.5 > 0.2)
+    assert counts_during(pair, Fresh(lambda: scenes(5, 0)), Vec(1, 1), 0.2) == (2, 2)
+
+
+def test_loops_over_other_iterables_give_up():
+    pair = compiled_pair(nearests)
+    # a generator, a range: not a list or tuple; `d < best_d` on a str and a
+    # float: a TypeError, raised with a frame
+    # (nearest() runs with a frame: its dot() calls are outermost ones, and
+    # so are the __init__ calls of the Vecs the generator makes)
+    assert counts_during(pair, Fresh(lambda: scenes(3, kind=lambda g: (v for v in g))), Vec(1, 1)) == (6, 0)
+    assert counts_during(pair, Fresh(lambda: [Scene(range(0))]), Vec(1, 1)) == (0, 0)
+    pair.check(Fresh(lambda: [Scene([Vec(1, 2), Vec("a", "b")])]), Vec("x", 1.0))
+
+
+def test_a_loop_making_more_than_a_transaction_holds_gives_up():
+    # each dot() makes 3 numbers (x*x, y*y, their sum): 40 items make 120,
+    # past the 32 a transaction holds; the call with a frame answers, its
+    # 40 dot() calls outermost ones
+    pair = compiled_pair(nearests)
+    assert counts_during(pair, Fresh(lambda: scenes(40)), Vec(1.5, 2.5))[0] == 40
+    pair.check(Fresh(lambda: scenes(40)), Vec(1.5, 2.5))

@@ -2783,6 +2783,43 @@ RS_HOT PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op) {
     return r;
 }
 
+/* `for x in xs` over an exact list or tuple, frameless: instead of an
+ * iterator object (an allocation), a C struct of the body, passed around
+ * where the iterator would be.  Nothing a frameless version does can
+ * change the list meanwhile (no list method, no item stores), and what
+ * it stores into attributes keeps the old values alive (RsFlTx), so the
+ * list and its items stay valid; the size is read at every step all the
+ * same, as listiter_next does.  NULL from rs_fl_iter: give up (another
+ * iterable); from rs_fl_next: no item left. */
+typedef struct {
+    PyObject *seq;          /* borrowed */
+    Py_ssize_t next;
+} RsFlIter;
+
+static inline PyObject *rs_fl_iter(RsFlIter *it, PyObject *seq) {
+    if (!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) return NULL;
+    it->seq = seq;
+    it->next = 0;
+    return (PyObject *)it;
+}
+
+static inline PyObject *rs_fl_next(PyObject *iterator) {
+    RsFlIter *it = (RsFlIter *)iterator;
+    PyObject *seq = it->seq;
+    if (PyList_CheckExact(seq))
+        return it->next < PyList_GET_SIZE(seq) ? PyList_GET_ITEM(seq, it->next++) : NULL;
+    return it->next < PyTuple_GET_SIZE(seq) ? PyTuple_GET_ITEM(seq, it->next++) : NULL;
+}
+
+/* `a, b = seq` of an exact tuple or list of n items: the items, borrowed */
+static inline int rs_fl_unpackable(PyObject *seq, Py_ssize_t n) {
+    return (PyTuple_CheckExact(seq) || PyList_CheckExact(seq)) && Py_SIZE(seq) == n;
+}
+
+static inline PyObject *rs_fl_item(PyObject *seq, Py_ssize_t i) {
+    return PyTuple_CheckExact(seq) ? PyTuple_GET_ITEM(seq, i) : PyList_GET_ITEM(seq, i);
+}
+
 /* Stores.  A frameless version that stores attributes does it as a small
  * transaction: each store into a cached place (an inline value or a slot,
  * set or not yet) is logged with the value it replaced, whose
@@ -3098,6 +3135,16 @@ static PyObject *rs_fl_call_c(RsFlTx *tx, PyObject *callable, PyObject *const *a
         if (!rs_fl_is_number(args[i])) return NULL;
     if (!rs_fl_is_c_function(callable) || rs_fl_allocation_collects(2)) return NULL;
     return rs_fl_owned(tx, PyObject_Vectorcall(callable, args, nargs, NULL));
+}
+
+/* (a, b): a new tuple of borrowed items, the transaction's; NULL where
+ * the allocation could start a collection (rs_fl_allocation_collects) */
+static PyObject *rs_fl_tuple(RsFlTx *tx, PyObject *const *items, int n) {
+    if (rs_fl_allocation_collects(1)) return NULL;
+    PyObject *t = PyTuple_New(n);
+    if (t != NULL)
+        for (int i = 0; i < n; i++) PyTuple_SET_ITEM(t, i, Py_NewRef(items[i]));
+    return rs_fl_owned(tx, t);
 }
 
 /* callable(*args) through its frameless body, in this transaction (new

@@ -211,6 +211,12 @@ cdef extern from "restrain_abi.h":
     int rs_fl_truth(PyObject *v)
     PyObject *rs_fl_getitem(PyObject *c, PyObject *k)
     PyObject *rs_fl_compare(PyObject *a, PyObject *b, int op)
+    ctypedef struct RsFlIter:
+        pass
+    PyObject *rs_fl_iter(RsFlIter *it, PyObject *seq)
+    PyObject *rs_fl_next(PyObject *it)
+    bint rs_fl_unpackable(PyObject *seq, Py_ssize_t n)
+    PyObject *rs_fl_item(PyObject *seq, Py_ssize_t i)
     ctypedef struct RsFlTx:
         int nstores
     void rs_fl_begin(RsFlTx *tx)
@@ -218,6 +224,7 @@ cdef extern from "restrain_abi.h":
     PyObject *rs_fl_commit(RsFlTx *tx, PyObject *result)
     int rs_fl_store_attr(RsFlTx *tx, PyObject *owner, PyObject *name, PyObject *v, RsAttrCache *c)
     PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b)
+    PyObject *rs_fl_tuple(RsFlTx *tx, PyObject *const *items, int n)
     PyObject *rs_fl_negative(RsFlTx *tx, PyObject *a)
     ctypedef PyObject *(*RsFlBody)(PyObject *fn, PyObject *const *args, RsFlTx *tx) noexcept
     ctypedef PyObject *(*RsFrameless)(PyObject *fn, PyObject *const *args) noexcept
