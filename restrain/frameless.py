@@ -45,10 +45,9 @@ from .structure import BlockCode, Shape, render
 
 INDENT = "    "
 
-# what one function may store and compute: a transaction holds two and
-# four times as many (restrain_abi.h RS_FL_STORES, RS_FL_OWNED), for the
-# functions it calls too; one whose loop or callees need more gives up
-# when it is full
+# what one function may store and compute: a transaction holds more
+# (restrain_abi.h RS_FL_STORES 32, RS_FL_OWNED 128), for the functions it
+# calls too; one whose loop or callees need more gives up when it is full
 STORES_MAX = 8
 COMPUTED_MAX = 12
 

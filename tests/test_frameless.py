@@ -666,21 +666,21 @@ def compiled_nodes():
 
 def test_loops_answer_without_a_frame(compiled_nodes):
     pair = compiled_pair(walk)
-    heads = Fresh(lambda: [chain(1), chain(3), chain(50, 10 ** 18)])     # the last sum outgrows 64 bits
-    # the last total() makes more numbers than a transaction holds: it
-    # gives up and runs with a frame
+    heads = Fresh(lambda: [chain(1), chain(3), chain(150, 10 ** 18)])    # the last sum outgrows 64 bits
+    # the last total() makes more numbers than a transaction holds (128):
+    # it gives up and runs with a frame
     assert frameless_calls_during(pair, heads) == 5
     pair = compiled_pair(grow)
-    # 40 appends and last(); total() of 42 nodes makes more numbers than a
-    # transaction holds (32)
-    assert frameless_calls_during(pair, Fresh(lambda: chain(2)), 40) == 40 + 1
+    # 140 appends and last(); total() of 142 nodes makes more numbers than
+    # a transaction holds
+    assert frameless_calls_during(pair, Fresh(lambda: chain(2)), 140) == 140 + 1
     pair.check(Fresh(lambda: Node(None, "a")), 2)                       # "a" + 0: TypeError with a frame
     pair = compiled_pair(mark_all)
-    # chain(3): mark() and total() frameless; chain(20): more stores than a
-    # transaction holds: mark() gives up and undoes them, and the call with
-    # a frame marks every node once; total() of its 20 nodes answers (it
-    # makes 20 numbers; a transaction holds 32)
-    assert frameless_calls_during(pair, Fresh(lambda: [chain(3), chain(20)])) == 3
+    # chain(3): mark() and total() frameless; chain(40): more stores than a
+    # transaction holds (32): mark() gives up and undoes them, and the call
+    # with a frame marks every node once; total() of its 40 nodes answers
+    # (it makes 40 numbers)
+    assert frameless_calls_during(pair, Fresh(lambda: [chain(3), chain(40)])) == 3
 
 
 def test_a_signal_stops_a_frameless_loop(compiled_nodes):

@@ -422,9 +422,9 @@ def test_loops_over_other_iterables_give_up():
 
 
 def test_a_loop_making_more_than_a_transaction_holds_gives_up():
-    # each dot() makes 3 numbers (x*x, y*y, their sum): 40 items make 120,
-    # past the 32 a transaction holds; the call with a frame answers, its
-    # 40 dot() calls outermost ones
+    # each dot() makes 3 numbers (x*x, y*y, their sum): 50 items make 150,
+    # past the 128 a transaction holds; the call with a frame answers, its
+    # 50 dot() calls outermost ones
     pair = compiled_pair(nearests)
-    assert counts_during(pair, Fresh(lambda: scenes(40)), Vec(1.5, 2.5))[0] == 40
-    pair.check(Fresh(lambda: scenes(40)), Vec(1.5, 2.5))
+    assert counts_during(pair, Fresh(lambda: scenes(50)), Vec(1.5, 2.5))[0] == 50
+    pair.check(Fresh(lambda: scenes(50)), Vec(1.5, 2.5))

@@ -2831,8 +2831,8 @@ static inline PyObject *rs_fl_item(PyObject *seq, Py_ssize_t i) {
  * then it gives up all the same.  Numbers it computes (rs_fl_binary) are
  * owned by the transaction and dropped at its end (an int or a float runs
  * no code when freed). */
-#define RS_FL_STORES 16
-#define RS_FL_OWNED 32
+#define RS_FL_STORES 32
+#define RS_FL_OWNED 128
 /* how deep frameless versions may call one another (rs_fl_call) */
 #define RS_FL_DEPTH 12
 typedef struct {
@@ -3061,7 +3061,7 @@ static inline int rs_fl_allocation_collects(int n) {
  * no __del__ (a give-up frees the new instance), not abstract, and an
  * __init__ that is a Python function with a frameless version.  The
  * instance is made as type_call makes it (its tp_new, object_new:
- * allocation and the inline values of its attributes), owned by the
+ * allocation and the inline values of its attributes, or slots), owned by the
  * transaction (a give-up frees it, after putting back what __init__
  * stored); then __init__'s body runs in this transaction and must return
  * None.  It gives up where the allocation would start a collection
@@ -3073,7 +3073,10 @@ static PyObject *rs_fl_new_instance(RsFlTx *tx, PyTypeObject *type, PyObject *co
     static PyObject *init_name = NULL, *no_args = NULL;
     if (Py_TYPE(type) != &PyType_Type || type->tp_new != PyBaseObject_Type.tp_new
             || type->tp_alloc != PyType_GenericAlloc || type->tp_finalize != NULL || type->tp_del != NULL
-            || (type->tp_flags & Py_TPFLAGS_IS_ABSTRACT) || nargs + 1 > RS_FL_MAX_ARGS || tx->depth < 2)
+            || (type->tp_flags & Py_TPFLAGS_IS_ABSTRACT) || nargs + 1 > RS_FL_MAX_ARGS || tx->depth < 2
+            /* a __dict__ that is not the inline values would be a dict object
+             * made in object_new (_PyObject_InitializeDict): a second allocation */
+            || (type->tp_dictoffset != 0 && !(type->tp_flags & Py_TPFLAGS_MANAGED_DICT)))
         return NULL;
     if (RS_UNLIKELY(init_name == NULL)) {
         init_name = PyUnicode_InternFromString("__init__");
