@@ -786,9 +786,12 @@ def test_a_c_version_loops_over_a_list_or_tuple_argument(companion, coeffs):
 def test_other_items_or_iterables_give_the_interpreters_result(coeffs):
     interpreted, compiled = horner_pair(False)
     expected = seq_outcome(interpreted, coeffs)
-    before = _hook.info(compiled["leaf"].__code__)[0]
+    before = _hook.info(compiled["leaf"].__code__)[0], _hook.frameless_calls()
     assert seq_outcome(compiled, coeffs) == expected
-    assert _hook.info(compiled["leaf"].__code__)[0] > before         # the calls ran with frames
+    # the calls ran with frames, or (a list or tuple of numbers) without
+    # one but on objects: the leaf's frameless version
+    after = _hook.info(compiled["leaf"].__code__)[0], _hook.frameless_calls()
+    assert after[0] > before[0] or after[1] > before[1]
 
 
 def test_a_list_changed_by_another_thread_while_c_versions_loop_over_it():
