@@ -220,12 +220,16 @@ FRAMELESS_C_FUNCTIONS = frozenset({
     "abs", "min", "max",
 })
 
+# Methods of exact lists a frameless version calls (restrain_abi.h
+# rs_fl_list_append, rs_fl_list_pop: logged, undone on a give-up)
+FRAMELESS_LIST_METHODS = frozenset({"append", "pop"})
+
 # The instructions a frameless version (frameless.py) has fast paths for
 # (with the operand checks of frameless_shaped below)
 FRAMELESS_INSTRUCTIONS = frozenset({
     "RESUME", "NOP", "LOAD_FAST", "STORE_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_ATTR", "STORE_ATTR",
     "LOAD_METHOD", "PRECALL", "CALL", "PUSH_NULL", "BINARY_SUBSCR", "COMPARE_OP", "IS_OP", "UNARY_NOT",
-    "UNARY_NEGATIVE", "BINARY_OP", "GET_ITER", "FOR_ITER", "BUILD_TUPLE", "UNPACK_SEQUENCE",
+    "UNARY_NEGATIVE", "BINARY_OP", "GET_ITER", "FOR_ITER", "BUILD_TUPLE", "BUILD_LIST", "UNPACK_SEQUENCE",
     "POP_TOP", "COPY", "SWAP", "RETURN_VALUE", "JUMP_FORWARD", "JUMP_BACKWARD",
     "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_TRUE",
     "POP_JUMP_BACKWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_FORWARD_IF_NOT_NONE",
@@ -265,7 +269,8 @@ def frameless_shaped(code: CodeType, python_functions: frozenset) -> bool:
             called = inst.argval
             if inst.opname == "LOAD_GLOBAL" and k + 1 < len(insts) and insts[k + 1].opname == "LOAD_ATTR":
                 called = insts[k + 1].argval        # `math.sqrt(x)`: the module's function
-            if called not in python_functions and called not in FRAMELESS_C_FUNCTIONS:
+            if called not in python_functions and called not in FRAMELESS_C_FUNCTIONS \
+                    and not (inst.opname == "LOAD_METHOD" and called in FRAMELESS_LIST_METHODS):
                 return False
     return True
 

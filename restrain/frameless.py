@@ -38,7 +38,7 @@ import builtins
 import inspect
 from dataclasses import dataclass
 
-from .costmodel import BUILTIN_METHOD_NAMES, FRAMELESS_C_FUNCTIONS
+from .costmodel import BUILTIN_METHOD_NAMES, FRAMELESS_C_FUNCTIONS, FRAMELESS_LIST_METHODS
 from .emit import block_exit, phi_moves
 from .ir import IRBlock, IRFunction, Op, phi_name
 from .structure import BlockCode, Shape, render
@@ -99,7 +99,8 @@ class _Emitter:
         self.values: set[str] = set()      # every IR value and stack slot: a borrowed PyObject *
         self.locals_used: set[int] = set()  # locals other than the arguments
         self.most_call_args = 0             # the longest call's arguments, self included
-        self.most_tuple_items = 0           # the longest tuple it builds
+        self.most_tuple_items = 0           # the longest tuple or list it builds
+        self.list_methods: dict[str, str] = {}      # LOAD_METHOD results of `append`, `pop`
         self.iterators: list[str] = []      # its loops' RsFlIter structs
         self.globals_loaded: dict[str, int] = {}    # IR value -> the co_names index it loaded
 
@@ -189,11 +190,18 @@ class _Emitter:
         if k == "null":
             return [f"{r[0]} = NULL"]
         if k == "load_method":
-            if self.code.co_names[p[0]] in BUILTIN_METHOD_NAMES:
+            name = self.code.co_names[p[0]]
+            if name in BUILTIN_METHOD_NAMES and name not in FRAMELESS_LIST_METHODS:
                 raise NotFrameless("a call of a built-in type's method")
             cache = self.cached("rs_fmc", self.method_caches, "{}")
-            return [f"{r[0]} = rs_fl_method({a[0]}, rs_fl_name(rs_fn, {p[0]}), &{cache})",
-                    f"if {r[0]} == NULL:", INDENT + self.give_up, f"{r[1]} = {a[0]}"]
+            lookup = [f"{r[0]} = rs_fl_method({a[0]}, rs_fl_name(rs_fn, {p[0]}), &{cache})",
+                      f"if {r[0]} == NULL:", INDENT + self.give_up]
+            if name in FRAMELESS_LIST_METHODS:
+                # an exact list's: a marker the call tests for (call_lines)
+                self.list_methods[r[0]] = name
+                lookup = [f"{r[0]} = rs_fl_list_method({a[0]})", f"if {r[0]} == NULL:"] + [
+                    INDENT + line for line in lookup]
+            return lookup + [f"{r[1]} = {a[0]}"]
         if k == "call":
             return self.call_lines(op)
         if k == "get_iter":
@@ -208,10 +216,11 @@ class _Emitter:
         if k == "unpack_sequence":      # `a, b = pair` of an exact tuple or list of that size
             return [f"if not rs_fl_unpackable({a[0]}, {p[0]}):", INDENT + self.give_up] + [
                 f"{name} = rs_fl_item({a[0]}, {i})" for i, name in enumerate(r)]
-        if k == "build_tuple":
-            self.most_tuple_items = max(self.most_tuple_items, len(a))
+        if k in ("build_tuple", "build_list"):
+            self.most_tuple_items = max(self.most_tuple_items, len(a), 1)
             fills = [f"rs_items[{i}] = {x}" for i, x in enumerate(a)]
-            return fills + [f"{r[0]} = rs_fl_tuple(rs_tx, rs_items, {len(a)})",
+            make = "rs_fl_tuple" if k == "build_tuple" else "rs_fl_list"
+            return fills + [f"{r[0]} = {make}(rs_tx, rs_items, {len(a)})",
                             f"if {r[0]} == NULL:", INDENT + self.give_up]
         if k == "is":
             return [f"{r[0]} = rs_fl_is({a[0]}, {a[1]}, {p[0]})"]
@@ -239,13 +248,15 @@ class _Emitter:
             raise NotFrameless(f"the op {k}")
         return [f"{r[0]} = {checked[k]()}", f"if {r[0]} == NULL:", INDENT + self.give_up]
 
-    def call_lines(self, op: Op) -> list[str]:
+    def call_lines(self, op: Op, checked: bool = True) -> list[str]:
         """A call of a method (LOAD_METHOD: first the function, second self)
         or of a function (first NULL, second the function), through the
         callee's frameless body in this transaction (rs_fl_call)."""
         first, second, *args = op.args
         if op.params[0] is not None:
             raise NotFrameless("a call with keyword arguments")
+        if first in self.list_methods:
+            return self.list_call_lines(op, self.list_methods[first])
         if self.names_a_builtin(second):
             raise NotFrameless("a call of a builtin")     # (it would give up every time)
         self.most_call_args = max(self.most_call_args, len(args) + 1)
@@ -256,8 +267,23 @@ class _Emitter:
             f"if {first} != NULL:",
             f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {first}, rs_argv, {n + 1}, {site})",
             "else:",
-            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {second}, rs_argv + 1, {n}, {site})",
-            f"if {op.results[0]} == NULL:", INDENT + self.give_up]
+            f"{INDENT}{op.results[0]} = rs_fl_call(rs_tx, {second}, rs_argv + 1, {n}, {site})"] + (
+            [f"if {op.results[0]} == NULL:", INDENT + self.give_up] if checked else [])
+
+    def list_call_lines(self, op: Op, name: str) -> list[str]:
+        """`xs.append(v)` or `xs.pop()`: an exact list's in this transaction
+        (the marker of rs_fl_list_method), or the method found for another
+        object, called as any method."""
+        first, second, *args = op.args
+        if (name, len(args)) not in (("append", 1), ("pop", 0)):
+            raise NotFrameless(f"list.{name} with {len(args)} arguments")
+        r = op.results[0]
+        on_list = (f"rs_fl_list_append(rs_tx, {second}, {args[0]})" if name == "append"
+                   else f"rs_fl_list_pop(rs_tx, {second})")
+        self.list_methods.pop(first)
+        other = self.call_lines(op, checked=False)
+        return [f"if {first} == rs_fl_list_marker():", f"{INDENT}{r} = {on_list}", "else:"] + [
+            INDENT + line for line in other] + [f"if {r} == NULL:", INDENT + self.give_up]
 
     def names_a_builtin(self, value: str) -> bool:
         """Whether `value` is a global named like a builtin (`len`, `range`):

@@ -11,14 +11,16 @@ subclass on the right, a C function's error, a shadowed builtin, a
 garbage collection that the allocation would start)."""
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import math
 import sys
 
 import pytest
 
 import restrain
-from difftest import Fresh, _restrain_active, compiled_pair
+from difftest import Fresh, Shared, _restrain_active, compiled_pair
 from restrain import _hook
 from restrain.runtime import _saves_slot_frames
 from test_frameless_calls import counts_during
@@ -152,6 +154,10 @@ def compiled_callees():
             _hook.set_windows(bool(windows))
 
 
+# The loops below, the compiled callers, run with a frame (a call of
+# `list`, or a comprehension: no frameless version), so that the counts
+# are those of the calls they make.
+
 def sums(pairs):
     out = []
     for a, b in pairs:
@@ -198,7 +204,7 @@ def ratios(vs):
     out = []
     for v in vs:
         out.append(ratio(v))
-    return out
+    return list(out)
 
 
 def makes(maker, values):
@@ -393,7 +399,7 @@ def blockeds(scenes, probe, limit):
     out = []
     for s in scenes:
         out.append(s.blocked(probe, limit))
-    return out
+    return list(out)
 
 
 def scenes(*sizes, kind=list):
@@ -428,3 +434,116 @@ def test_a_loop_making_more_than_a_transaction_holds_gives_up():
     pair = compiled_pair(nearests)
     assert counts_during(pair, Fresh(lambda: scenes(50)), Vec(1.5, 2.5))[0] == 50
     pair.check(Fresh(lambda: scenes(50)), Vec(1.5, 2.5))
+
+
+class Graph:
+    """deltablue's shape: a work list popped and appended to in a loop"""
+    def __init__(self, links):
+        self.links = links
+
+    def reach(self, start):
+        todo = [start]
+        seen = 0
+        while todo:
+            k = todo.pop()
+            seen = seen + 1
+            for j in self.links[k]:
+                todo.append(j)
+        return seen
+
+    def gather(self, out, start):
+        """Appends to a list it is given, then a comparison that may give up
+        (a Loud value): the appends must be taken back"""
+        for j in self.links[start]:
+            out.append(j)
+        return out[0] < self.links[start][-1]
+
+    def take(self, stack):
+        """Pops from a list it is given, then may give up the same way"""
+        top = stack.pop()
+        return top < stack[0]
+
+
+class Loud:
+    def __lt__(self, other):
+        print("lt")
+        return True
+
+    def __gt__(self, other):
+        print("gt")
+        return False
+
+
+GRAPH_CALLEES = (Graph.reach, Graph.gather, Graph.take)
+
+
+@pytest.fixture(scope="module")
+def compiled_graph():
+    for callee in GRAPH_CALLEES:
+        result = restrain.compile(callee)
+        assert result.ok, result.reason
+
+
+def reaches(graphs, start):
+    out = []
+    for g in graphs:
+        out.append(g.reach(start))
+    return list(out)
+
+
+def gathers(graph, outs, start):
+    results = []
+    for out in outs:
+        results.append(graph.gather(out, start))
+    return list(results), outs
+
+
+def takes(graph, stacks):
+    results = []
+    for s in stacks:
+        results.append(graph.take(s))
+    return list(results), stacks
+
+
+def test_a_work_list_answers_without_a_frame(compiled_graph):
+    # [start], pop and append in a loop: the list made, changed and dropped
+    # in the transaction
+    pair = compiled_pair(reaches)
+    tree = [[1, 2], [3], [], []]
+    assert counts_during(pair, [Graph(tree), Graph([[]])], 0) == (2, 0)
+    # a chain of 40: 40 appends and 41 pops, more than the log holds (32):
+    # it gives up, and the call with a frame answers
+    chain = [[k + 1] for k in range(40)] + [[]]
+    assert counts_during(pair, [Graph(chain)], 0)[0] == 0
+
+
+def test_appends_and_pops_are_taken_back_when_it_gives_up(compiled_graph):
+    # gather: appends 2 items, then `out[0] < ...` gives up on a Loud: the
+    # call with a frame appends them again; if the first appends stayed,
+    # each list would hold 4 items.  take: pops, then gives up the same way
+    graph = Graph([[5, 6], [Loud(), Loud()]])
+    pair = compiled_pair(gathers)
+    assert counts_during(pair, graph, Fresh(lambda: [[], [7]]), 0) == (2, 0)
+    pair.check(Shared(graph), Fresh(lambda: [[Loud()], [Loud(), 1]]), 1)
+    # (the check's interpreted side calls the same compiled gather and take:
+    # the lengths are checked against CPython's by hand too)
+    with pair.side(True) as fn, contextlib.redirect_stdout(io.StringIO()):
+        assert [len(out) for out in fn(graph, [[Loud()], [Loud(), 1]], 1)[1]] == [3, 4]
+    pair = compiled_pair(takes)
+    assert counts_during(pair, graph, Fresh(lambda: [[1, 2, 3], [5, 4]]))[0] == 2
+    pair.check(Shared(graph), Fresh(lambda: [[Loud(), 2, Loud()], [Loud(), Loud()]]))
+    with pair.side(True) as fn, contextlib.redirect_stdout(io.StringIO()):
+        assert [len(s) for s in fn(graph, [[Loud(), 2, Loud()], [Loud(), Loud()]])[1]] == [2, 1]
+    pair.check(Shared(graph), Fresh(lambda: [[]]))        # pop from an empty list: IndexError, with a frame
+
+
+def test_methods_named_append_on_other_objects_are_theirs(compiled_graph):
+    class Log:
+        def __init__(self):
+            self.items = []
+
+        def append(self, v):
+            self.items.append(("logged", v))
+
+    pair = compiled_pair(gathers)
+    pair.check(Graph([[1, 2]]), Fresh(lambda: [Log()]), 0)

@@ -2833,6 +2833,7 @@ static inline PyObject *rs_fl_item(PyObject *seq, Py_ssize_t i) {
  * no code when freed). */
 #define RS_FL_STORES 32
 #define RS_FL_OWNED 128
+#define RS_FL_LIST_OPS 32
 /* how deep frameless versions may call one another (rs_fl_call) */
 #define RS_FL_DEPTH 12
 typedef struct {
@@ -2842,6 +2843,10 @@ typedef struct {
     PyObject *old[RS_FL_STORES];        /* NULL: the store added the attribute */
     PyDictValues *added[RS_FL_STORES];  /* an inline value added: its insertion order grew */
     PyObject *owned[RS_FL_OWNED];
+    /* list.append and list.pop, in order (rs_fl_list_append, rs_fl_list_pop) */
+    int nlist;
+    PyObject *list[RS_FL_LIST_OPS];     /* the list (alive: borrowed from the state or owned) */
+    PyObject *popped[RS_FL_LIST_OPS];   /* NULL: an append; else the item popped, its reference the log's */
 } RsFlTx;
 
 /* A transaction for a frameless version called with a frame's worth of
@@ -2853,6 +2858,7 @@ static inline void rs_fl_begin(RsFlTx *tx) {
     int left = _PyThreadState_GET()->recursion_remaining - 1;
     tx->nstores = 0;
     tx->nowned = 0;
+    tx->nlist = 0;
     tx->depth = left < RS_FL_DEPTH ? left : RS_FL_DEPTH;
 }
 
@@ -2864,24 +2870,50 @@ static __attribute__((noinline)) PyObject *rs_fl_abort(RsFlTx *tx) {
         /* the last one added to the insertion order (_PyDictValues_AddToInsertionOrder) */
         if (tx->added[k] != NULL) ((uint8_t *)tx->added[k])[-2]--;
     }
+    /* the lists as they were: an append taken back (the list's reference
+     * to the item: it lives on where it was borrowed from), a pop put back
+     * (the log's reference returns to the list; rs_fl_list_pop did not
+     * shrink the list's memory) */
+    for (int k = tx->nlist - 1; k >= 0; k--) {
+        PyListObject *list = (PyListObject *)tx->list[k];
+        Py_ssize_t n = Py_SIZE(list);
+        if (tx->popped[k] == NULL) {
+            Py_SET_SIZE(list, n - 1);
+            Py_DECREF(list->ob_item[n - 1]);
+        } else {
+            list->ob_item[n] = tx->popped[k];
+            Py_SET_SIZE(list, n + 1);
+        }
+    }
     for (int k = 0; k < tx->nowned; k++) Py_DECREF(tx->owned[k]);
-    tx->nstores = tx->nowned = 0;
+    tx->nstores = tx->nowned = tx->nlist = 0;
     return NULL;
+}
+
+/* How many references to v the log holds (old values, popped items) */
+static int rs_fl_log_refs(RsFlTx *tx, PyObject *v) {
+    int held = 0;
+    for (int j = 0; j < tx->nstores; j++) held += tx->old[j] == v;
+    for (int j = 0; j < tx->nlist; j++) held += tx->popped[j] == v;
+    return held;
+}
+
+/* Whether dropping the log's references to v would free it, and v could
+ * run code when freed (not an int, float or str) */
+static inline int rs_fl_would_free(RsFlTx *tx, PyObject *v) {
+    return v != NULL && !rs_fl_is_number(v) && !PyUnicode_CheckExact(v) && Py_REFCNT(v) <= rs_fl_log_refs(tx, v);
 }
 
 RS_HOT PyObject *rs_fl_commit(RsFlTx *tx, PyObject *result) {
     Py_INCREF(result);
-    for (int k = 0; k < tx->nstores; k++) {
-        PyObject *old = tx->old[k];
-        if (old == NULL) continue;
-        Py_ssize_t held = 0;        /* the log's references to it */
-        for (int j = 0; j < tx->nstores; j++) held += tx->old[j] == old;
-        if (Py_REFCNT(old) <= held && !rs_fl_is_number(old) && !PyUnicode_CheckExact(old)) {
+    for (int k = 0; k < tx->nstores + tx->nlist; k++) {
+        if (rs_fl_would_free(tx, k < tx->nstores ? tx->old[k] : tx->popped[k - tx->nstores])) {
             Py_DECREF(result);      /* still alive: it is stored, owned or borrowed from the state */
             return rs_fl_abort(tx);
         }
     }
     for (int k = 0; k < tx->nstores; k++) Py_XDECREF(tx->old[k]);
+    for (int k = 0; k < tx->nlist; k++) Py_XDECREF(tx->popped[k]);
     for (int k = 0; k < tx->nowned; k++) Py_DECREF(tx->owned[k]);
     return result;
 }
@@ -3148,6 +3180,48 @@ static PyObject *rs_fl_tuple(RsFlTx *tx, PyObject *const *items, int n) {
     if (t != NULL)
         for (int i = 0; i < n; i++) PyTuple_SET_ITEM(t, i, Py_NewRef(items[i]));
     return rs_fl_owned(tx, t);
+}
+
+/* [a, b]: a new list of borrowed items, the transaction's (rs_fl_tuple) */
+static PyObject *rs_fl_list(RsFlTx *tx, PyObject *const *items, int n) {
+    if (rs_fl_allocation_collects(1)) return NULL;
+    PyObject *list = PyList_New(n);
+    if (list != NULL)
+        for (int i = 0; i < n; i++) PyList_SET_ITEM(list, i, Py_NewRef(items[i]));
+    return rs_fl_owned(tx, list);
+}
+
+/* `xs.append` and `xs.pop` of an exact list: LOAD_METHOD's result for
+ * them is this marker, and the call (frameless.py) tests for it */
+static inline PyObject *rs_fl_list_method(PyObject *owner) {
+    return PyList_CheckExact(owner) ? (PyObject *)&PyList_Type : NULL;
+}
+
+static inline PyObject *rs_fl_list_marker(void) { return (PyObject *)&PyList_Type; }
+
+/* xs.append(v), logged (rs_fl_abort takes it back); None, or NULL: give up */
+static PyObject *rs_fl_list_append(RsFlTx *tx, PyObject *list, PyObject *v) {
+    if (tx->nlist == RS_FL_LIST_OPS) return NULL;
+    if (PyList_Append(list, v) < 0) {       /* a reallocation: no Python code */
+        PyErr_Clear();
+        return NULL;
+    }
+    tx->list[tx->nlist] = list;
+    tx->popped[tx->nlist++] = NULL;
+    return Py_None;
+}
+
+/* xs.pop(): the last item, borrowed (the log holds the list's reference to
+ * it until the end); its memory not shrunk, so that a give-up can put it
+ * back without allocating; NULL: give up (empty: IndexError, with a frame) */
+static PyObject *rs_fl_list_pop(RsFlTx *tx, PyObject *list) {
+    Py_ssize_t n = Py_SIZE(list);
+    if (tx->nlist == RS_FL_LIST_OPS || n == 0) return NULL;
+    PyObject *item = ((PyListObject *)list)->ob_item[n - 1];
+    Py_SET_SIZE(list, n - 1);
+    tx->list[tx->nlist] = list;
+    tx->popped[tx->nlist++] = item;
+    return item;
 }
 
 /* callable(*args) through its frameless body, in this transaction (new

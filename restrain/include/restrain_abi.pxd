@@ -225,6 +225,11 @@ cdef extern from "restrain_abi.h":
     int rs_fl_store_attr(RsFlTx *tx, PyObject *owner, PyObject *name, PyObject *v, RsAttrCache *c)
     PyObject *rs_fl_binary(RsFlTx *tx, int op, PyObject *a, PyObject *b)
     PyObject *rs_fl_tuple(RsFlTx *tx, PyObject *const *items, int n)
+    PyObject *rs_fl_list(RsFlTx *tx, PyObject *const *items, int n)
+    PyObject *rs_fl_list_method(PyObject *owner)
+    PyObject *rs_fl_list_marker()
+    PyObject *rs_fl_list_append(RsFlTx *tx, PyObject *lst, PyObject *v)
+    PyObject *rs_fl_list_pop(RsFlTx *tx, PyObject *lst)
     PyObject *rs_fl_negative(RsFlTx *tx, PyObject *a)
     ctypedef PyObject *(*RsFlBody)(PyObject *fn, PyObject *const *args, RsFlTx *tx) noexcept
     ctypedef PyObject *(*RsFrameless)(PyObject *fn, PyObject *const *args) noexcept
