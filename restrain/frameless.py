@@ -1,4 +1,4 @@
-"""Frameless versions: small getter methods called without a frame.
+"""Frameless versions: small methods run without a frame.
 
 A compiled call of a compiled function pushes a frame and runs the callee's
 entry (csrc/hook.c, call_function).  For a method such as richards'
@@ -12,25 +12,35 @@ So a function whose body only reads (arguments, constants, globals,
 instance and module attributes, items of lists, tuples and dicts of str
 keys), computes with ints and floats, tests truth, compares numbers and
 strings, stores attributes (adding them too, as an `__init__` does) and
-returns, in branches and loops (richards' `append_to` walks a linked
-list), with no call and no handler, also gets a *frameless version*:
+returns, in branches and loops (`while`, and `for` over a list or tuple),
+with no handler, also gets a *frameless version*: a body
 
-    cdef PyObject *rs_frameless(PyObject *rs_fn, PyObject *const *rs_args) noexcept
+    cdef PyObject *rs_fl_body(PyObject *rs_fn, PyObject *const *rs_args, RsFlTx *rs_tx) noexcept
+
+and a wrapper that runs it in a transaction of its own.  It may call
+(restrain_abi.h, "frameless versions"): methods and global functions that
+have frameless versions too (their bodies, in the same transaction);
+classes of the plainest kind (the instance made as type_call makes it,
+then `__init__`'s body); an operator's Python method on an instance
+(`a - b`: `__sub__`'s body); math's and a few builtins' C functions on
+numbers; `append` and `pop()` of lists.  It builds tuples and lists.
 
 It works on borrowed references only and does nothing that can run Python
-code or change anything: every step is a cached fast path (an attribute at
-a cached place of a type whose version tag matches, an item of an exact
-list, a comparison of exact ints).  Wherever a step cannot be taken that way
-(another type, a property, a missing attribute, an index out of range, a
-`__bool__`, a pending signal) it returns NULL with no exception set and
-the call runs normally, with a frame, from the start; since nothing was
-changed, running it again is invisible, and that normal run raises any
-exception with CPython's traceback.  Stores are a small transaction
-(restrain_abi.h RsFlTx): giving up after one puts the old values back, and
+code: every step is a cached fast path (an attribute at a cached place of
+a type whose version tag matches, an item of an exact list, a comparison
+of exact ints), and an allocation that could start a garbage collection
+is not made.  Wherever a step cannot be taken that way (another type, a
+property, a missing attribute, an index out of range, a `__bool__`, a
+pending signal) it returns NULL with no exception set and the call runs
+normally, with a frame, from the start; since nothing was changed, running
+it again is invisible, and that normal run raises any exception with
+CPython's traceback.  Stores, appends and pops are a small transaction
+(restrain_abi.h RsFlTx): giving up after them puts everything back, and
 the old values are only dropped once the version returns (and not at all
 if that would free one, which could run a __del__ without the frame: it
-gives up instead).  call_function tries it first (restrain_abi.h,
-"frameless versions").
+gives up instead); what it makes is the transaction's until then.
+call_function and the swapped functions' vectorcall try it first
+(csrc/hook.c, run_frameless_or_direct).
 """
 from __future__ import annotations
 
