@@ -74,6 +74,12 @@ typedef struct {
      * keep inlining their calls of it (the interpreted version runs there);
      * compiled callers call the compiled entry directly all the same */
     char compiled_callers_only;
+    /* compiled for its frameless version only (runtime._saves_slot_frames:
+     * a method the interpreter reaches through a type's slot): a call
+     * through its swapped function object that cannot take the frameless
+     * version (keywords, defaults) runs as a plain function's would, not
+     * on the compiled entry the evaluator would be switched on for */
+    char frameless_only;
     /* time spent in its timed calls of RS_TIMED_CALL_MIN_NS or more */
     int64_t long_ns;
     /* all its timed calls, and their time (call_time(): how long its
@@ -775,6 +781,7 @@ static PyObject *compiled_vectorcall(PyObject *func, PyObject *const *args, size
     if (kwnames == NULL && direct_call_possible(tstate, info, nargs)) {
         return run_frameless_or_direct(tstate, (PyFunctionObject *)func, co, info, args, nargs);
     }
+    if (info != NULL && info->frameless_only) return _PyFunction_Vectorcall(func, args, nargsf, kwnames);
     if (interp->eval_frame == NULL) interp->eval_frame = restrain_eval;
     PyObject *result = _PyFunction_Vectorcall(func, args, nargsf, kwnames);
     settle_eval_frame(interp);   /* in case no frame reached restrain_eval */
@@ -999,6 +1006,17 @@ static PyObject *hook_compiled_callers_only(PyObject *self, PyObject *args) {
     RsCodeInfo *info = get_info(co, 1);
     if (info == NULL) return PyErr_NoMemory();
     info->compiled_callers_only = (char)flag;
+    Py_RETURN_NONE;
+}
+
+/* frameless_only(code, flag): see RsCodeInfo.frameless_only */
+static PyObject *hook_frameless_only(PyObject *self, PyObject *args) {
+    PyCodeObject *co;
+    int flag;
+    if (!PyArg_ParseTuple(args, "O&p", code_arg, &co, &flag)) return NULL;
+    RsCodeInfo *info = get_info(co, 1);
+    if (info == NULL) return PyErr_NoMemory();
+    info->frameless_only = (char)flag;
     Py_RETURN_NONE;
 }
 
@@ -1359,6 +1377,8 @@ static PyMethodDef hook_methods[] = {
     {"set_threshold", hook_set_threshold, METH_O, "calls before a code object counts as hot"},
     {"set_entry", hook_set_entry, METH_VARARGS,
      "set_entry(code, capsule[, pure_capsule, signature]): run compiled code for this code object"},
+    {"frameless_only", hook_frameless_only, METH_VARARGS,
+     "frameless_only(code, flag): a call that cannot run its frameless version runs as a plain function's"},
     {"compiled_callers_only", hook_compiled_callers_only, METH_VARARGS,
      "compiled_callers_only(code, flag): interpreted callers keep calling the function inlined"},
     {"clear_entry", hook_clear_entry, METH_O, "drop a code object's compiled entry"},

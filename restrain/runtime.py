@@ -138,6 +138,9 @@ class FunctionRecord:
     # compiled because compiled code calls it (_compile_leaf): entered by
     # compiled callers only, interpreted ones keep inlining their calls of it
     drawn_in: bool = False
+    # compiled for its frameless version (_saves_slot_frames): a call that
+    # cannot take it (keywords, defaults) runs as a plain function's
+    frameless_only: bool = False
 
     def __init__(self, code: CodeType, arg_types: tuple = ()):
         self.code = code
@@ -412,6 +415,7 @@ def _record_outcome(code: CodeType, outcome) -> FunctionRecord:
             record.retired.append(record.entry)
         record.entry = outcome.entry
         hook.compiled_callers_only(code, record.drawn_in)
+        hook.frameless_only(code, record.frameless_only)
         hook.set_entry(code, outcome.entry.capsule, *(outcome.entry.pure or ()))
         if outcome.entry.frameless is not None:
             hook.set_frameless(code, outcome.entry.frameless)
@@ -690,7 +694,12 @@ def _cost_model_reason(code: CodeType, sampled: bool = False) -> Optional[str]:
             .favours_compiling(sampled or _runs_long_per_call(code))
     else:
         # recursive: compiled, its calls of itself are direct
-        worth = calls_itself(code) or _saves_slot_frames(code)
+        worth = calls_itself(code)
+        if not worth and _saves_slot_frames(code):
+            worth = True
+            record = _state.records.get(id(code))
+            if record is not None:
+                record.frameless_only = True
     return None if worth else LOOPLESS_REASON
 
 
@@ -702,7 +711,10 @@ def _saves_slot_frames(code: CodeType) -> bool:
     raytrace's `Vector.__sub__` (`return Vector(self.x - other.x, ...)`):
     interpreted, BINARY_OP calls it on a frame of its own, and it calls the
     class, whose `__init__` gets another; frameless, neither.  The
-    functions it calls are drawn in (_leaf_callees)."""
+    functions it calls are drawn in (_leaf_callees).  Compiled this way,
+    a call that cannot take the frameless version (calls.py's
+    `Item(price, weight, quantity=...)`: keywords) runs interpreted, as
+    before (hook.c, RsCodeInfo.frameless_only)."""
     with _import_guard:
         from .costmodel import frameless_shaped, uses_slots
     same_file = [r for r in list(_state.records.values()) if r.code.co_filename == code.co_filename]

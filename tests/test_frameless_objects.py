@@ -547,3 +547,34 @@ def test_methods_named_append_on_other_objects_are_theirs(compiled_graph):
 
     pair = compiled_pair(gathers)
     pair.check(Graph([[1, 2]]), Fresh(lambda: [Log()]), 0)
+
+
+class Kw:
+    def __init__(self, a, b=1):
+        self.a = a
+        self.b = b
+
+
+def test_a_frameless_only_function_called_with_keywords_runs_interpreted():
+    # compiled for its frameless version only (runtime._saves_slot_frames):
+    # `Kw(1, b=2)` cannot take it (keywords), and runs as a plain
+    # function's call would, on the interpreter while the window is closed,
+    # instead of switching the evaluator on for the compiled entry
+    assert restrain.compile(Kw.__init__).ok
+    code = Kw.__init__.__code__
+    Kw(0, 0)                                    # through the evaluator: the function swapped
+    _hook.set_counting(False)
+    try:
+        seen = _hook.info(code)[0]
+        top = _hook.frameless_calls()
+        assert Kw(1, 2).b == 2                  # positional: frameless
+        assert _hook.frameless_calls() == top + 1
+        _hook.frameless_only(code, True)
+        assert vars(Kw(1, b=2)) == {"a": 1, "b": 2} and vars(Kw(3)) == {"a": 3, "b": 1}
+        assert _hook.info(code)[0] == seen      # the evaluator never saw them
+        _hook.frameless_only(code, False)
+        Kw(1, b=2)                              # else: the compiled entry, through the evaluator
+        assert _hook.info(code)[0] == seen + 1
+    finally:
+        _hook.frameless_only(code, False)
+        _hook.set_counting(True)
