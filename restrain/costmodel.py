@@ -51,6 +51,16 @@ def in_loop(code: CodeType, offset: int) -> bool:
     return any(start <= offset <= end for start, end in loop_ranges(code))
 
 
+def calls_with_keywords(code: CodeType, offset: int) -> bool:
+    """Whether the call at byte `offset` of `code` (a frame's f_lasti: its
+    CALL) passes keyword arguments: a KW_NAMES before its PRECALL."""
+    insts = instructions(code)
+    for k, inst in enumerate(insts):
+        if inst.offset == offset:
+            return any(i.opname == "KW_NAMES" for i in insts[max(0, k - 3):k])
+    return False
+
+
 def has_loop(code: CodeType) -> bool:
     """Whether `code` has a loop: a cheap scan of the de-quickened bytes (an
     opcode every two bytes; inline caches are zero, CACHE), no decoding."""

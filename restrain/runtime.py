@@ -141,6 +141,7 @@ class FunctionRecord:
     # compiled for its frameless version (_saves_slot_frames): a call that
     # cannot take it (keywords, defaults) runs as a plain function's
     frameless_only: bool = False
+    keyword_call: bool = False       # the call that made it hot passed keywords
 
     def __init__(self, code: CodeType, arg_types: tuple = ()):
         self.code = code
@@ -538,6 +539,8 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
             _state.late.append((time.monotonic() + MAIN_THREAD_WAIT_SECONDS, code, tuple(arg_types)))
             return
         record = _state.records[id(code)] = FunctionRecord(code, arg_types=tuple(arg_types))
+        if not sampled:
+            record.keyword_call = _called_with_keywords(sys._getframe(1))
         with _report_in_progress():
             reason = _why_not_compile(code, sampled)
             feedback = None if reason else _feedback(code, record)
@@ -557,6 +560,16 @@ def _on_hot(code: CodeType, arg_types: tuple = (), sampled: bool = False) -> Non
             _report_loop_caller(code, sys._getframe(1))
     except Exception:  # noqa: BLE001
         logger.exception("restrain: internal error while queueing a compile")
+
+
+def _called_with_keywords(frame) -> bool:
+    """Whether the call that made a function hot, from `frame` (its
+    caller's frame, below the evaluator's report), passed keywords."""
+    if frame is None:
+        return False
+    with _import_guard:
+        from .costmodel import calls_with_keywords
+    return calls_with_keywords(frame.f_code, frame.f_lasti)
 
 
 def _report_loop_caller(callee: CodeType, frame) -> None:
@@ -717,6 +730,9 @@ def _saves_slot_frames(code: CodeType) -> bool:
     before (hook.c, RsCodeInfo.frameless_only)."""
     with _import_guard:
         from .costmodel import frameless_shaped, uses_slots
+    record = _state.records.get(id(code))
+    if record is not None and record.keyword_call:
+        return False        # (it would not run frameless: calls.py's `Item(p, w, quantity=q)`)
     same_file = [r for r in list(_state.records.values()) if r.code.co_filename == code.co_filename]
     classes = frozenset(r.code.co_qualname.rpartition(".")[0].rpartition(".")[2] for r in same_file
                         if r.code.co_name == "__init__" and "." in r.code.co_qualname)

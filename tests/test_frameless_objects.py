@@ -578,3 +578,45 @@ def test_a_frameless_only_function_called_with_keywords_runs_interpreted():
     finally:
         _hook.frameless_only(code, False)
         _hook.set_counting(True)
+
+
+SLOT_PROGRAM = """
+import json
+import restrain
+from restrain import _hook
+
+class ByPosition:
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+
+class ByKeyword:
+    def __init__(self, a, b=0):
+        self.a = a
+        self.b = b
+
+restrain.enable()
+total = 0
+for k in range(3000):
+    _hook.set_counting(True)        # the evaluator's window open: every call counted
+    total += ByPosition(k, 1).a + ByKeyword(k, b=2).b
+restrain.wait()
+status = {f["qualname"]: f["status"] for f in restrain.stats()["functions"]}
+print("RESULT " + json.dumps({"total": total, "status": status}))
+"""
+
+
+def test_the_slot_rule_leaves_an_init_called_with_keywords_interpreted():
+    # a class call with keywords would not take the frameless version:
+    # compiling its __init__ would only cost (runtime._saves_slot_frames)
+    import json
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTRAIN")}
+    proc = subprocess.run([sys.executable, "-c", SLOT_PROGRAM], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads([line for line in proc.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
+    assert out["total"] == sum(range(3000)) + 2 * 3000
+    assert out["status"]["ByPosition.__init__"] == "compiled", out
+    assert out["status"]["ByKeyword.__init__"] == "interpreted", out
