@@ -229,8 +229,7 @@ class _Emitter:
         if k in ("build_tuple", "build_list"):
             self.most_tuple_items = max(self.most_tuple_items, len(a), 1)
             fills = [f"rs_items[{i}] = {x}" for i, x in enumerate(a)]
-            make = "rs_fl_tuple" if k == "build_tuple" else "rs_fl_list"
-            return fills + [f"{r[0]} = {make}(rs_tx, rs_items, {len(a)})",
+            return fills + [f"{r[0]} = rs_fl_sequence(rs_tx, rs_items, {len(a)}, {int(k == 'build_list')})",
                             f"if {r[0]} == NULL:", INDENT + self.give_up]
         if k == "is":
             return [f"{r[0]} = rs_fl_is({a[0]}, {a[1]}, {p[0]})"]

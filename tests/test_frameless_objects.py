@@ -133,6 +133,12 @@ CALLEES = (Vec.__init__, Vec.__add__, Vec.__sub__, Vec.__mul__, Vec.minus, Vec.d
            make_metered, make_rude, ratio)
 
 
+def compile_all(callees):
+    for callee in callees:
+        result = restrain.compile(callee)
+        assert result.ok, result.reason
+
+
 @pytest.fixture(scope="module", autouse=True)
 def compiled_callees():
     """The callees compiled, in windows mode (as with sampling on): an
@@ -140,9 +146,7 @@ def compiled_callees():
     function object's vectorcall, which tries the frameless version once
     restrain has swapped the function (its first call through the
     evaluator does)."""
-    for callee in CALLEES:
-        result = restrain.compile(callee)
-        assert result.ok, result.reason
+    compile_all(CALLEES)
     with _restrain_active():            # enabled for the whole module, not per check
         windows, counting, _ = _hook.window()
         _hook.set_windows(True)
@@ -383,9 +387,7 @@ LOOP_CALLEES = (Scene.nearest, Scene.blocked)
 
 @pytest.fixture(scope="module")
 def compiled_scene():
-    for callee in LOOP_CALLEES:
-        result = restrain.compile(callee)
-        assert result.ok, result.reason
+    compile_all(LOOP_CALLEES)
 
 
 def nearests(scenes, probe):
@@ -479,9 +481,7 @@ GRAPH_CALLEES = (Graph.reach, Graph.gather, Graph.take)
 
 @pytest.fixture(scope="module")
 def compiled_graph():
-    for callee in GRAPH_CALLEES:
-        result = restrain.compile(callee)
-        assert result.ok, result.reason
+    compile_all(GRAPH_CALLEES)
 
 
 def reaches(graphs, start):

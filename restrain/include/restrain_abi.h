@@ -3172,23 +3172,17 @@ static PyObject *rs_fl_call_c(RsFlTx *tx, PyObject *callable, PyObject *const *a
     return rs_fl_owned(tx, PyObject_Vectorcall(callable, args, nargs, NULL));
 }
 
-/* (a, b): a new tuple of borrowed items, the transaction's; NULL where
- * the allocation could start a collection (rs_fl_allocation_collects) */
-static PyObject *rs_fl_tuple(RsFlTx *tx, PyObject *const *items, int n) {
+/* (a, b) or [a, b]: a new tuple or list of borrowed items, the
+ * transaction's; NULL where the allocation could start a collection
+ * (rs_fl_allocation_collects) */
+static PyObject *rs_fl_sequence(RsFlTx *tx, PyObject *const *items, int n, int is_list) {
     if (rs_fl_allocation_collects(1)) return NULL;
-    PyObject *t = PyTuple_New(n);
-    if (t != NULL)
-        for (int i = 0; i < n; i++) PyTuple_SET_ITEM(t, i, Py_NewRef(items[i]));
-    return rs_fl_owned(tx, t);
-}
-
-/* [a, b]: a new list of borrowed items, the transaction's (rs_fl_tuple) */
-static PyObject *rs_fl_list(RsFlTx *tx, PyObject *const *items, int n) {
-    if (rs_fl_allocation_collects(1)) return NULL;
-    PyObject *list = PyList_New(n);
-    if (list != NULL)
-        for (int i = 0; i < n; i++) PyList_SET_ITEM(list, i, Py_NewRef(items[i]));
-    return rs_fl_owned(tx, list);
+    PyObject *seq = is_list ? PyList_New(n) : PyTuple_New(n);
+    for (int i = 0; seq != NULL && i < n; i++) {
+        if (is_list) PyList_SET_ITEM(seq, i, Py_NewRef(items[i]));
+        else PyTuple_SET_ITEM(seq, i, Py_NewRef(items[i]));
+    }
+    return rs_fl_owned(tx, seq);
 }
 
 /* `xs.append` and `xs.pop` of an exact list: LOAD_METHOD's result for
