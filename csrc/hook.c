@@ -998,26 +998,25 @@ static PyObject *hook_frameless_state(PyObject *self, PyObject *arg) {
                          info->frameless_give_ups);
 }
 
-/* compiled_callers_only(code, flag): see RsCodeInfo.compiled_callers_only */
-static PyObject *hook_compiled_callers_only(PyObject *self, PyObject *args) {
+/* flag(code, flag) for a char field of the code's info at `offset` */
+static PyObject *set_info_flag(PyObject *args, size_t offset) {
     PyCodeObject *co;
     int flag;
     if (!PyArg_ParseTuple(args, "O&p", code_arg, &co, &flag)) return NULL;
     RsCodeInfo *info = get_info(co, 1);
     if (info == NULL) return PyErr_NoMemory();
-    info->compiled_callers_only = (char)flag;
+    ((char *)info)[offset] = (char)flag;
     Py_RETURN_NONE;
+}
+
+/* compiled_callers_only(code, flag): see RsCodeInfo.compiled_callers_only */
+static PyObject *hook_compiled_callers_only(PyObject *self, PyObject *args) {
+    return set_info_flag(args, offsetof(RsCodeInfo, compiled_callers_only));
 }
 
 /* frameless_only(code, flag): see RsCodeInfo.frameless_only */
 static PyObject *hook_frameless_only(PyObject *self, PyObject *args) {
-    PyCodeObject *co;
-    int flag;
-    if (!PyArg_ParseTuple(args, "O&p", code_arg, &co, &flag)) return NULL;
-    RsCodeInfo *info = get_info(co, 1);
-    if (info == NULL) return PyErr_NoMemory();
-    info->frameless_only = (char)flag;
-    Py_RETURN_NONE;
+    return set_info_flag(args, offsetof(RsCodeInfo, frameless_only));
 }
 
 /* clear_entry(code): back to the interpreter (and not queued again) */

@@ -733,11 +733,17 @@ def _saves_slot_frames(code: CodeType) -> bool:
     record = _state.records.get(id(code))
     if record is not None and record.keyword_call:
         return False        # (it would not run frameless: calls.py's `Item(p, w, quantity=q)`)
-    same_file = [r for r in list(_state.records.values()) if r.code.co_filename == code.co_filename]
+    same_file = _records_in_file(code)
     classes = frozenset(r.code.co_qualname.rpartition(".")[0].rpartition(".")[2] for r in same_file
                         if r.code.co_name == "__init__" and "." in r.code.co_qualname)
     python_functions = frozenset(r.code.co_name for r in same_file) | classes
     return uses_slots(code, classes) and frameless_shaped(code, python_functions)
+
+
+def _records_in_file(code: CodeType) -> list:
+    """The records of the hot functions of `code`'s file (names in one
+    file are what the cost model's frameless rules match calls by)."""
+    return [r for r in list(_state.records.values()) if r.code.co_filename == code.co_filename]
 
 
 def _frameless_methods(code: CodeType) -> frozenset:
@@ -752,7 +758,7 @@ def _frameless_methods(code: CodeType) -> frozenset:
     methods = called_method_names(code)
     if not methods:
         return frozenset()
-    same_file = [r for r in list(_state.records.values()) if r.code.co_filename == code.co_filename]
+    same_file = _records_in_file(code)
     python_functions = frozenset(r.code.co_name for r in same_file)
     by_name: dict[str, list] = {}
     for record in same_file:

@@ -1216,8 +1216,12 @@ RS_HOT int rs_is_exact_seq(PyObject *v, int n) {
     return (PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) == n)
         || (PyList_CheckExact(v) && PyList_GET_SIZE(v) == n);
 }
+/* item i of such a sequence, borrowed (frameless versions) */
+static inline PyObject *rs_fl_item(PyObject *v, Py_ssize_t i) {
+    return PyTuple_CheckExact(v) ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i);
+}
 RS_HOT PyObject *rs_seq_item(PyObject *v, int i) {
-    return Py_NewRef(PyTuple_CheckExact(v) ? PyTuple_GET_ITEM(v, i) : PyList_GET_ITEM(v, i));
+    return Py_NewRef(rs_fl_item(v, i));
 }
 
 static inline PyObject *rs_unpack_ex(PyObject *v, int before, int after) {
@@ -2811,13 +2815,10 @@ static inline PyObject *rs_fl_next(PyObject *iterator) {
     return it->next < PyTuple_GET_SIZE(seq) ? PyTuple_GET_ITEM(seq, it->next++) : NULL;
 }
 
-/* `a, b = seq` of an exact tuple or list of n items: the items, borrowed */
+/* `a, b = seq` of an exact tuple or list of n items (rs_is_exact_seq, for
+ * a borrowed pointer); the items: rs_fl_item */
 static inline int rs_fl_unpackable(PyObject *seq, Py_ssize_t n) {
-    return (PyTuple_CheckExact(seq) || PyList_CheckExact(seq)) && Py_SIZE(seq) == n;
-}
-
-static inline PyObject *rs_fl_item(PyObject *seq, Py_ssize_t i) {
-    return PyTuple_CheckExact(seq) ? PyTuple_GET_ITEM(seq, i) : PyList_GET_ITEM(seq, i);
+    return rs_is_exact_seq(seq, (int)n);
 }
 
 /* Stores.  A frameless version that stores attributes does it as a small
@@ -3187,11 +3188,11 @@ static PyObject *rs_fl_sequence(RsFlTx *tx, PyObject *const *items, int n, int i
 
 /* `xs.append` and `xs.pop` of an exact list: LOAD_METHOD's result for
  * them is this marker, and the call (frameless.py) tests for it */
-static inline PyObject *rs_fl_list_method(PyObject *owner) {
-    return PyList_CheckExact(owner) ? (PyObject *)&PyList_Type : NULL;
-}
-
 static inline PyObject *rs_fl_list_marker(void) { return (PyObject *)&PyList_Type; }
+
+static inline PyObject *rs_fl_list_method(PyObject *owner) {
+    return PyList_CheckExact(owner) ? rs_fl_list_marker() : NULL;
+}
 
 /* xs.append(v), logged (rs_fl_abort takes it back); None, or NULL: give up */
 static PyObject *rs_fl_list_append(RsFlTx *tx, PyObject *list, PyObject *v) {
